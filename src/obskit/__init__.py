@@ -1,0 +1,111 @@
+"""obskit: embeddable observability. Structured logs, errors, health, alerts, anomalies.
+
+The public facade. Everything an application needs is here::
+
+    import obskit
+    obskit.init(service="shop", environment="prod")
+    log = obskit.get_logger(__name__)
+    with obskit.context(request_id="r-1"):
+        log.info("checkout started", cart_items=3)
+    obskit.shutdown()
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from obskit import _runtime, diagnostics
+from obskit.config import ConfigError, Settings, load_settings
+from obskit.contextstack import bind, context, current_context, unbind
+from obskit.logging import Logger, get_logger
+from obskit.tracing import instrument, request, timer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "Logger",
+    "Settings",
+    "__version__",
+    "bind",
+    "capture_exception",
+    "capture_message",
+    "context",
+    "current_context",
+    "flush",
+    "get_logger",
+    "init",
+    "instrument",
+    "pipeline_stats",
+    "request",
+    "shutdown",
+    "timer",
+    "unbind",
+]
+
+
+def init(**settings: Any) -> None:
+    """Set obskit up (or set it up again, flushing the previous setup).
+
+    Keyword arguments are :class:`~obskit.config.Settings` fields (``service``,
+    ``environment``, ``release``, ``level``, ``exporters``, ...); unset ones come from
+    ``OBSKIT_*`` and ``OTEL_*`` environment variables. A bad value raises
+    :class:`ConfigError` here, never later.
+    """
+    from obskit.exporters import create_exporter
+    from obskit.logging import configure_chain, processors, set_level
+    from obskit.logging import stdlib as stdlib_bridge
+
+    resolved = load_settings(**settings)
+    exporters = [
+        create_exporter(item, resolved) if isinstance(item, str) else item
+        for item in resolved.exporters
+    ]
+    runtime = _runtime.build(resolved, exporters)
+    set_level(resolved.level)
+    configure_chain(list(resolved.processors))
+    processors.resource.update(service=resolved.service, environment=resolved.environment)
+    previous = _runtime.replace(runtime)
+    if previous is not None:
+        previous.pipeline.shutdown(resolved.shutdown_timeout_s)
+    if resolved.capture_stdlib_logging:
+        stdlib_bridge.install(resolved.level)
+    else:
+        stdlib_bridge.uninstall()
+
+
+def flush(timeout_s: float = 5.0) -> bool:
+    """Deliver everything queued so far; ``True`` if it all left within ``timeout_s``."""
+    runtime = _runtime.peek()
+    return True if runtime is None else runtime.pipeline.flush(timeout_s)
+
+
+def shutdown(timeout_s: float = 5.0) -> None:
+    """Flush and stop every exporter within ``timeout_s``. Logging afterwards starts defaults."""
+    from obskit.logging import stdlib as stdlib_bridge
+
+    previous = _runtime.replace(None)
+    stdlib_bridge.uninstall()
+    if previous is not None:
+        previous.pipeline.shutdown(timeout_s)
+
+
+def pipeline_stats() -> dict[str, Any]:
+    """Self-metrics: per exporter accepted/exported/dropped/failed/retried/queued, and problems."""
+    runtime = _runtime.peek()
+    exporters = runtime.pipeline.stats() if runtime is not None else {}
+    return {"exporters": exporters, "problems": diagnostics.problem_counts()}
+
+
+def capture_exception(exc: BaseException | None = None, **context: Any) -> Any:
+    """Capture an exception (the one being handled when ``exc`` is None)."""
+    from obskit import errors
+
+    return errors.capture_exception(exc, **context)
+
+
+def capture_message(message: str, level: str = "info", **context: Any) -> Any:
+    """Capture a message as an event."""
+    from obskit import errors
+
+    return errors.capture_message(message, level=level, **context)

@@ -1,0 +1,175 @@
+"""Settings: one pydantic model, read from ``init()`` arguments, ``OBSKIT_*`` and ``OTEL_*``.
+
+Priority: keyword arguments, then ``OBSKIT_<NAME>`` environment variables, then the standard
+OpenTelemetry ones (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES`` for ``service.name``,
+``service.version`` and ``deployment.environment``), then defaults. A bad value raises
+:class:`ConfigError` naming the setting, where it came from and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+__all__ = ["LEVELS", "ConfigError", "Settings", "load_settings"]
+
+Level = Literal["debug", "info", "warning", "error", "critical"]
+LEVELS: tuple[str, ...] = ("debug", "info", "warning", "error", "critical")
+CommaList = Annotated[list[Any], NoDecode]
+
+
+class ConfigError(ValueError):
+    """A configuration mistake, raised at setup with a message that says what to change."""
+
+
+class Settings(BaseSettings):
+    """Everything ``obskit.init`` accepts. Each field can also be set as ``OBSKIT_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OBSKIT_", extra="forbid", validate_default=True, arbitrary_types_allowed=True
+    )
+
+    # -- identity ------------------------------------------------------------------------
+    service: str = "unknown_service"
+    environment: str = "development"
+    release: str | None = None
+
+    # -- logging -------------------------------------------------------------------------
+    level: Level = "info"
+    console_format: Literal["auto", "pretty", "json"] = "auto"
+    capture_stdlib_logging: bool = False
+    processors: list[Callable[..., Any]] = Field(default_factory=list)
+
+    # -- pipeline and exporters ----------------------------------------------------------
+    exporters: CommaList = Field(default_factory=lambda: ["console"])
+    jsonl_path: str = "obskit.jsonl"
+    queue_size: int = Field(10_000, gt=0)
+    max_batch_size: int = Field(512, gt=0)
+    schedule_delay_s: float = Field(0.2, gt=0)
+    max_retry_s: float = Field(60.0, ge=0)
+    shutdown_timeout_s: float = Field(5.0, ge=0)
+
+    # -- sampling ------------------------------------------------------------------------
+    sample_rate: float = Field(1.0, ge=0, le=1)
+    traces_sample_rate: float = Field(1.0, ge=0, le=1)
+
+    # -- scrubbing -----------------------------------------------------------------------
+    scrub: bool = True
+    scrub_keys: CommaList = Field(default_factory=list)
+    scrub_allow_keys: CommaList = Field(default_factory=list)
+    send_default_pii: bool = False
+    max_string_length: int = Field(8192, gt=0)
+
+    @field_validator("exporters", "scrub_keys", "scrub_allow_keys", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            return "warning" if value == "warn" else value
+        return value
+
+    @field_validator("exporters")
+    @classmethod
+    def _known_exporters(cls, value: list[Any]) -> list[Any]:
+        from obskit.exporters import available_exporters, is_exporter
+
+        names = available_exporters()
+        for item in value:
+            if isinstance(item, str):
+                if item not in names:
+                    raise ValueError(
+                        f"unknown exporter {item!r}; allowed names: {', '.join(sorted(names))} "
+                        "(or pass an exporter object)"
+                    )
+            elif not is_exporter(item):
+                raise ValueError(
+                    f"{item!r} is not an exporter: it needs export(batch), "
+                    "force_flush(timeout_s) and shutdown(timeout_s)"
+                )
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _OtelEnvironment(settings_cls))
+
+
+class _OtelEnvironment(PydanticBaseSettingsSource):
+    """The standard OpenTelemetry resource variables, lowest priority after ``OBSKIT_*``."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        attributes = parse_resource_attributes(os.environ.get("OTEL_RESOURCE_ATTRIBUTES", ""))
+        found: dict[str, Any] = {}
+        service = os.environ.get("OTEL_SERVICE_NAME") or attributes.get("service.name")
+        if service:
+            found["service"] = service
+        environment = attributes.get("deployment.environment.name") or attributes.get(
+            "deployment.environment"
+        )
+        if environment:
+            found["environment"] = environment
+        if attributes.get("service.version"):
+            found["release"] = attributes["service.version"]
+        return found
+
+
+def parse_resource_attributes(raw: str) -> dict[str, str]:
+    """Parse ``OTEL_RESOURCE_ATTRIBUTES`` (``k=v,k2=v2``, values percent-encoded)."""
+    from urllib.parse import unquote
+
+    out: dict[str, str] = {}
+    for pair in raw.split(","):
+        key, sep, value = pair.partition("=")
+        if sep and key.strip():
+            out[key.strip()] = unquote(value.strip())
+    return out
+
+
+def load_settings(**kwargs: Any) -> Settings:
+    """Build :class:`Settings`, turning pydantic's errors into one clear :class:`ConfigError`."""
+    try:
+        return Settings(**kwargs)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, kwargs)) from None
+
+
+def _explain(exc: ValidationError, kwargs: dict[str, Any]) -> str:
+    fields = list(Settings.model_fields)
+    lines = [f"obskit.init: {exc.error_count()} invalid setting(s)"]
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        if error["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(name, fields, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            lines.append(f"  - unknown setting {name!r}{hint} (known: {', '.join(fields)})")
+            continue
+        source = f"argument {name}=" if name in kwargs else f"env OBSKIT_{name.upper()}"
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"  - {name} (from {source}) = {error.get('input')!r}: {message}")
+    return "\n".join(lines)

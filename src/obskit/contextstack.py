@@ -1,0 +1,160 @@
+"""The context stack behind ``obskit.context``: fields every record inside a scope carries.
+
+(The module is not called ``context`` because ``obskit.context`` is the scope itself.)
+
+It lives in one :class:`contextvars.ContextVar` holding an immutable mapping, so
+
+* nested ``with obskit.context(...)`` scopes merge (inner wins) and leaving a scope restores
+  exactly the outer mapping, even when an exception passes through;
+* concurrent asyncio tasks never see each other's fields (each task runs in a copy of the
+  context taken when it was created);
+* a new thread starts empty; :func:`wrap`, :func:`submit` and :class:`ContextExecutor` carry the
+  current fields into threads and executors explicitly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import MappingProxyType, TracebackType
+from typing import Any, ParamSpec, TypeVar
+
+__all__ = [
+    "ContextExecutor",
+    "bind",
+    "context",
+    "current_context",
+    "run_in_executor",
+    "to_thread",
+    "unbind",
+    "wrap",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_fields: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "obskit_context", default=_EMPTY
+)
+
+
+def current_context() -> dict[str, Any]:
+    """A copy of the fields in scope here (innermost values win)."""
+    return dict(_fields.get())
+
+
+def get_fields() -> Mapping[str, Any]:
+    """The fields in scope, read-only and uncopied (for the logger's hot path)."""
+    return _fields.get()
+
+
+class context:
+    """A scope that adds fields to everything logged or captured inside it.
+
+    Works as a sync or async context manager, and as a decorator.
+
+    >>> with context(request_id="r-1"):
+    ...     with context(user_id="u-9", request_id="r-2"):
+    ...         current_context()
+    {'request_id': 'r-2', 'user_id': 'u-9'}
+    >>> current_context()
+    {}
+    """
+
+    __slots__ = ("_new", "_tokens")
+
+    def __init__(self, **fields: Any) -> None:
+        self._new = fields
+        self._tokens: list[contextvars.Token[Mapping[str, Any]]] = []
+
+    def __enter__(self) -> dict[str, Any]:
+        merged = {**_fields.get(), **self._new}
+        self._tokens.append(_fields.set(MappingProxyType(merged)))
+        return merged
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        _fields.reset(self._tokens.pop())
+
+    async def __aenter__(self) -> dict[str, Any]:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
+        fields = self._new
+        if asyncio.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_scoped(*args: P.args, **kwargs: P.kwargs) -> Any:
+                with context(**fields):
+                    return await fn(*args, **kwargs)  # type: ignore[misc]
+
+            return async_scoped  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def scoped(*args: P.args, **kwargs: P.kwargs) -> R:
+            with context(**fields):
+                return fn(*args, **kwargs)
+
+        return scoped
+
+
+def bind(**fields: Any) -> None:
+    """Add fields to the current scope until it ends (like structlog's ``bind_contextvars``).
+
+    In an asyncio task the fields stay in that task; at top level they stay until ``unbind``.
+    """
+    _fields.set(MappingProxyType({**_fields.get(), **fields}))
+
+
+def unbind(*names: str) -> None:
+    """Remove fields from the current scope."""
+    current = _fields.get()
+    _fields.set(MappingProxyType({k: v for k, v in current.items() if k not in names}))
+
+
+def wrap(fn: Callable[P, R]) -> Callable[P, R]:
+    """Bind ``fn`` to a copy of the current context, to run it later in another thread."""
+    snapshot = contextvars.copy_context()
+
+    @functools.wraps(fn)
+    def run_in_snapshot(*args: P.args, **kwargs: P.kwargs) -> R:
+        # A Context can be entered by one thread at a time: run in a fresh copy each call.
+        return snapshot.copy().run(fn, *args, **kwargs)
+
+    return run_in_snapshot
+
+
+class ContextExecutor(ThreadPoolExecutor):
+    """A ``ThreadPoolExecutor`` whose tasks run in the submitter's context."""
+
+    def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
+        snapshot = contextvars.copy_context()
+        return super().submit(snapshot.run, fn, *args, **kwargs)
+
+
+async def to_thread(fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
+    """``asyncio.to_thread`` (which already copies the context), for symmetry and 3.8 users."""
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def run_in_executor(executor: Any, fn: Callable[..., R], *args: Any) -> asyncio.Future[R]:
+    """``loop.run_in_executor`` that runs ``fn`` in the caller's context (the stdlib does not)."""
+    loop = asyncio.get_running_loop()
+    snapshot = contextvars.copy_context()
+    return loop.run_in_executor(executor, snapshot.run, fn, *args)  # type: ignore[arg-type]

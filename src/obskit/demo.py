@@ -1,0 +1,177 @@
+"""``obskit demo``: a small simulated shop service, instrumented, run for a few seconds.
+
+Requests hit a few handlers; some are slow, some fail. At the end the demo prints what obskit
+saw: log records by level, captured errors, request latency percentiles, pipeline statistics.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import obskit
+from obskit.exporters import InMemoryExporter, JsonLinesExporter
+
+__all__ = ["run_demo"]
+
+log = obskit.get_logger("shop")
+
+
+class PaymentDeclined(Exception):
+    """The simulated payment provider said no."""
+
+
+@obskit.instrument
+def load_cart(rng: random.Random, user: str) -> int:
+    time.sleep(rng.uniform(0.0005, 0.002))
+    return rng.randint(1, 5)
+
+
+@obskit.instrument
+def charge(rng: random.Random, amount: float) -> str:
+    if rng.random() < 0.08:
+        raise PaymentDeclined(f"card declined for amount {amount:.2f}")
+    if rng.random() < 0.05:
+        time.sleep(0.03)  # a slow provider
+    return f"ch_{rng.randrange(10**8):08d}"
+
+
+def handle_checkout(rng: random.Random, user: str) -> None:
+    with obskit.request("POST /checkout", method="POST", route="/checkout", user_id=user) as req:
+        items = load_cart(rng, user)
+        log.info("checkout started", cart_items=items)
+        try:
+            charge_id = charge(rng, items * 19.99)
+        except PaymentDeclined:
+            req.set_status(402)
+            log.warning("payment declined", cart_items=items)
+            return
+        log.business("order placed", charge_id=charge_id, amount=round(items * 19.99, 2))
+        req.set_status(201)
+
+
+def handle_search(rng: random.Random, user: str) -> None:
+    with obskit.request("GET /search", method="GET", route="/search", user_id=user) as req:
+        if rng.random() < 0.04:
+            req.set_status(500)
+            raise KeyError("search index shard 3 is missing")
+        log.debug("search served", results=rng.randint(0, 40))
+        req.set_status(200)
+
+
+HANDLERS = [(handle_checkout, 0.4), (handle_search, 0.6)]
+
+
+def run_demo(
+    *, seconds: float = 4.0, rps: float = 60.0, seed: int = 7, out_dir: str | None = None
+) -> int:
+    """Run the simulated service; print a summary. Returns the process exit status."""
+    rng = random.Random(seed)
+    directory = Path(out_dir or tempfile.mkdtemp(prefix="obskit-demo-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    memory = InMemoryExporter()
+    jsonl_path = directory / "demo.jsonl"
+    obskit.init(
+        service="demo-shop",
+        environment="demo",
+        release="0.1.0",
+        level="debug",
+        exporters=[memory, JsonLinesExporter(jsonl_path)],
+    )
+    print(f"obskit demo: simulating 'demo-shop' for {seconds:.0f}s at ~{rps:.0f} req/s", flush=True)
+    handled = failures = 0
+    start = time.monotonic()
+    bar = _ProgressBar(seconds)
+    while (elapsed := time.monotonic() - start) < seconds:
+        handler = rng.choices([h for h, _ in HANDLERS], [w for _, w in HANDLERS])[0]
+        try:
+            handler(rng, f"u-{rng.randint(1, 50)}")
+        except Exception:
+            failures += 1
+        handled += 1
+        bar.update(elapsed, handled, failures)
+        time.sleep(max(0.0, handled / rps - (time.monotonic() - start)))
+    bar.finish(handled, failures)
+    obskit.flush(timeout_s=10)
+    _print_summary(memory, handled, failures, jsonl_path)
+    obskit.shutdown()
+    return 0
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr (a line per second when stderr is not a terminal)."""
+
+    def __init__(self, seconds: float, width: int = 30) -> None:
+        self.seconds = seconds
+        self.width = width
+        self.tty = sys.stderr.isatty()
+        self.last_second = -1
+
+    def update(self, elapsed: float, handled: int, failures: int) -> None:
+        fraction = min(1.0, elapsed / self.seconds)
+        if self.tty:
+            filled = int(fraction * self.width)
+            bar = "#" * filled + "." * (self.width - filled)
+            sys.stderr.write(f"\r  [{bar}] {fraction:4.0%}  {handled} requests, {failures} failed")
+            sys.stderr.flush()
+        elif int(elapsed) != self.last_second:
+            self.last_second = int(elapsed)
+            sys.stderr.write(f"  {fraction:4.0%}  {handled} requests, {failures} failed\n")
+
+    def finish(self, handled: int, failures: int) -> None:
+        self.update(self.seconds, handled, failures)
+        if self.tty:
+            sys.stderr.write("\n")
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _print_summary(memory: InMemoryExporter, handled: int, failures: int, jsonl_path: Path) -> None:
+    records = memory.records
+    levels = Counter(r.level for r in records if r.kind == "log")
+    requests = [r for r in records if r.kind == "span" and r.parent_span_id is None]
+    by_route: dict[str, list[float]] = {}
+    for span in requests:
+        by_route.setdefault(span.name, []).append(span.duration_ms)
+    out = sys.stdout
+    out.write(f"\nHandled {handled} requests, {failures} raised.\n\nLog records by level:\n")
+    for level in ("debug", "info", "warning", "error", "critical"):
+        out.write(f"  {level:<9}{levels.get(level, 0):>6}\n")
+    out.write("\nRequests (from spans):\n  route              count    p50 ms   p95 ms   errors\n")
+    for route, durations in sorted(by_route.items()):
+        errors = sum(1 for s in requests if s.name == route and s.status == "error")
+        out.write(
+            f"  {route:<18}{len(durations):>6}  {_percentile(durations, 0.5):>8.2f} "
+            f"{_percentile(durations, 0.95):>8.2f}  {errors:>7}\n"
+        )
+    _print_errors(out, records)
+    stats = obskit.pipeline_stats()["exporters"]
+    out.write("\nPipeline:\n  exporter             accepted  exported  dropped  failed\n")
+    for name, row in stats.items():
+        counts = " ".join(
+            f"{row[k]:>{w}}" for k, w in (("accepted", 9), ("exported", 9), ("dropped", 8))
+        )
+        out.write(f"  {name:<20}{counts} {row['failed']:>7}\n")
+    out.write(f"\nEvery signal is also in {jsonl_path}\n")
+
+
+def _print_errors(out: Any, records: list[Any]) -> None:
+    errors = [r for r in records if r.kind == "error"]
+    logged = [r for r in records if r.kind == "log" and r.exception]
+    out.write(f"\nErrors captured: {len(errors) or len(logged)}\n")
+    groups = Counter((e.title, e.fingerprint[:12]) for e in errors)
+    for (title, fingerprint), count in groups.most_common(5):
+        out.write(f"  {count:>5} x {title}  [{fingerprint}]\n")
+    if not errors:
+        for event, count in Counter(r.event for r in logged).most_common(5):
+            out.write(f"  {count:>5} x {event}\n")

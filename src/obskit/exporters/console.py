@@ -1,0 +1,70 @@
+"""ConsoleExporter: coloured human lines on a terminal, JSON lines when piped."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Collection, Sequence
+from typing import IO, TYPE_CHECKING, Literal
+
+from obskit.exporters._render import json_line, pretty_line
+from obskit.pipeline import ExportResult
+from obskit.signals import Signal
+
+if TYPE_CHECKING:
+    from obskit.config import Settings
+
+__all__ = ["ConsoleExporter"]
+
+#: Spans and raw metric points are too chatty for a console by default.
+DEFAULT_CONSOLE_KINDS = frozenset({"log", "error", "health", "alert", "anomaly"})
+
+
+class ConsoleExporter:
+    """Writes signals to stdout: pretty and coloured on a TTY, JSON lines otherwise.
+
+    ``stream`` defaults to whatever ``sys.stdout`` is at export time, so redirection works.
+    """
+
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        *,
+        format: Literal["auto", "pretty", "json"] = "auto",
+        kinds: Collection[str] = DEFAULT_CONSOLE_KINDS,
+    ) -> None:
+        self.stream = stream
+        self.format = format
+        self.kinds = frozenset(kinds)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ConsoleExporter:
+        return cls(format=settings.console_format)
+
+    def export(self, batch: Sequence[Signal]) -> ExportResult:
+        stream = self.stream or sys.stdout
+        if stream is None:
+            return ExportResult.SUCCESS
+        tty = _is_tty(stream)
+        pretty = self.format == "pretty" or (self.format == "auto" and tty)
+        lines = [
+            pretty_line(s, colors=tty) if pretty else json_line(s)
+            for s in batch
+            if s.kind in self.kinds
+        ]
+        if lines:
+            stream.write("\n".join(lines) + "\n")
+            stream.flush()
+        return ExportResult.SUCCESS
+
+    def force_flush(self, timeout_s: float = 5.0) -> bool:
+        return True
+
+    def shutdown(self, timeout_s: float = 5.0) -> None:
+        return None
+
+
+def _is_tty(stream: IO[str]) -> bool:
+    try:
+        return bool(stream.isatty())
+    except Exception:
+        return False

@@ -1,0 +1,121 @@
+"""The structlog processors obskit runs on the emitting thread, ending in a LogRecord.
+
+A processor is structlog's ``(logger, method_name, event_dict) -> event_dict``. The chain is
+``add_context``, then any user processors from ``init(processors=[...])``, then
+``to_record``, which turns the event dict into a :class:`~obskit.signals.LogRecord` for the
+pipeline. Rendering (JSON, console) happens later, on the exporters' worker threads.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+from opentelemetry.trace import get_current_span
+
+from obskit import contextstack
+from obskit.scrubbing import safe_repr
+from obskit.signals import LogRecord
+
+__all__ = ["add_context", "format_exception", "make_record", "to_record", "trace_ids"]
+
+EventDict = MutableMapping[str, Any]
+Processor = Callable[[Any, str, EventDict], Any]
+
+#: Resource fields stamped on every record; set by ``obskit.init``.
+resource: dict[str, str] = {"service": "unknown_service", "environment": "development"}
+
+
+def add_context(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
+    """Merge the context stack under the call's own fields (the call's keywords win)."""
+    fields = contextstack.get_fields()
+    if fields:
+        merged = dict(fields)
+        merged.update(event_dict)
+        return merged
+    return event_dict
+
+
+def trace_ids() -> tuple[str | None, str | None]:
+    """Hex trace and span ids of the active OpenTelemetry span, or ``(None, None)``."""
+    context = get_current_span().get_span_context()
+    if not context.is_valid:
+        return None, None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
+
+
+def format_exception(exc_info: Any) -> str | None:
+    """Render ``exc_info`` (``True``, an exception, or a ``sys.exc_info()`` tuple) as text."""
+    try:
+        if exc_info is True:
+            exc_info = sys.exc_info()
+        if isinstance(exc_info, BaseException):
+            exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+        if not isinstance(exc_info, tuple) or exc_info[0] is None:
+            return None
+        return "".join(traceback.format_exception(*exc_info))
+    except Exception:
+        return safe_repr(exc_info)
+
+
+def make_record(level: str, event: Any, logger_name: str, fields: dict[str, Any]) -> LogRecord:
+    """Build a LogRecord from a level, message and fields, pulling out ``exc_info``."""
+    exc_info = fields.pop("exc_info", None)
+    exception = fields.pop("exception", None)
+    if exc_info:
+        exception = format_exception(exc_info)
+    elif exception is not None and not isinstance(exception, str):
+        exception = (
+            format_exception(exception)
+            if isinstance(exception, BaseException)
+            else safe_repr(exception)
+        )
+    trace_id, span_id = trace_ids()
+    return LogRecord(
+        timestamp=time.time(),
+        level=level,
+        event=event if type(event) is str else _message_text(event),
+        logger=logger_name,
+        fields=fields,
+        service=resource["service"],
+        environment=resource["environment"],
+        trace_id=trace_id,
+        span_id=span_id,
+        exception=exception,
+    )
+
+
+def to_record(
+    logger: Any, method_name: str, event_dict: EventDict
+) -> tuple[tuple[LogRecord], dict[str, Any]]:
+    """Final processor: the event dict becomes a LogRecord handed to the pipeline sink."""
+    fields = event_dict if type(event_dict) is dict else dict(event_dict)
+    event = fields.pop("event", "")
+    level = _METHOD_LEVELS.get(method_name, "info")
+    return (make_record(level, event, getattr(logger, "name", ""), fields),), {}
+
+
+def _message_text(event: Any) -> str:
+    try:
+        text = str(event)
+        if isinstance(text, str):
+            return text
+    except Exception:
+        pass
+    return safe_repr(event)
+
+
+_METHOD_LEVELS = {
+    "debug": "debug",
+    "info": "info",
+    "msg": "info",
+    "warning": "warning",
+    "warn": "warning",
+    "error": "error",
+    "exception": "error",
+    "critical": "critical",
+    "fatal": "critical",
+}

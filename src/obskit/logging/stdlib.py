@@ -1,0 +1,85 @@
+"""The bridge from the standard library's ``logging`` into obskit's pipeline.
+
+``init(capture_stdlib_logging=True)`` attaches :class:`ObskitHandler` to the root logger, so
+libraries that use ``logging`` produce the same records, with the same context, as obskit's own
+logger. ``extra={...}`` fields become top-level fields.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from obskit import _runtime, contextstack, diagnostics
+from obskit.logging.processors import make_record
+
+__all__ = ["ObskitHandler", "install", "uninstall"]
+
+# Attributes every stdlib LogRecord has; anything else came from ``extra=``.
+_STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+_LEVELS = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"}
+
+
+class ObskitHandler(logging.Handler):
+    """A ``logging.Handler`` that turns stdlib records into obskit log records."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # Records logged by obskit's own worker threads (an exporter's HTTP client, say)
+        # would loop back into the queue they came from.
+        if threading.current_thread().name.startswith("obskit-"):
+            return
+        try:
+            fields = dict(contextstack.get_fields())
+            for key, value in record.__dict__.items():
+                if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                    fields[key] = value
+            fields["code.function.name"] = record.funcName
+            fields["code.line.number"] = record.lineno
+            if record.exc_info and record.exc_info[0] is not None:
+                fields["exc_info"] = record.exc_info
+            level = _LEVELS.get(record.levelno) or _nearest(record.levelno)
+            _runtime.emit(make_record(level, _message(record), record.name, fields))
+        except Exception as exc:
+            diagnostics.report("stdlib_bridge", f"could not bridge a logging record: {exc!r}")
+
+
+def _message(record: logging.LogRecord) -> str:
+    try:
+        return record.getMessage()
+    except Exception:
+        return f"{record.msg!r} % {record.args!r}"
+
+
+def _nearest(levelno: int) -> str:
+    for number in (50, 40, 30, 20):
+        if levelno >= number:
+            return _LEVELS[number]
+    return "debug"
+
+
+_installed: ObskitHandler | None = None
+
+
+def install(level: str) -> ObskitHandler:
+    """Attach the bridge to the root logger (once); lower the root level if it was unset."""
+    global _installed
+    root = logging.getLogger()
+    if _installed is None:
+        _installed = ObskitHandler()
+        root.addHandler(_installed)
+    number = logging.getLevelName(level.upper())
+    if isinstance(number, int) and root.level > number:
+        root.setLevel(number)
+    return _installed
+
+
+def uninstall() -> None:
+    """Detach the bridge from the root logger."""
+    global _installed
+    if _installed is not None:
+        logging.getLogger().removeHandler(_installed)
+        _installed = None

@@ -1,0 +1,373 @@
+"""The pipeline: every signal goes through here, to one BatchProcessor per exporter.
+
+Layering follows the OpenTelemetry SDK (provider -> processor -> exporter): capabilities create
+signals, :class:`Pipeline` scrubs each once and fans it out, each :class:`BatchProcessor`
+buffers it in a bounded queue and delivers batches on its own worker thread.
+
+The house rules live here: application threads only append to a deque (no lock, no I/O); a full
+queue drops and counts; a retryable failure is retried with exponential backoff and full jitter;
+``shutdown`` and interpreter exit flush within a timeout; a forked child gets fresh workers.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import enum
+import os
+import random
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from obskit import diagnostics
+from obskit.scrubbing import Scrubber
+from obskit.signals import Signal
+
+__all__ = ["BatchProcessor", "ExportResult", "Exporter", "Pipeline", "ProcessorStats"]
+
+
+class ExportResult(enum.Enum):
+    """What an exporter reports for one batch."""
+
+    SUCCESS = "success"
+    #: Transient (backend down, 429, 503): the batch is retried with backoff.
+    RETRYABLE = "retryable"
+    #: The backend refused the batch for good (400, bad schema): counted as failed.
+    FAILURE = "failure"
+
+
+@runtime_checkable
+class Exporter(Protocol):
+    """Delivers batches of signals somewhere. Called only from its processor's worker thread."""
+
+    def export(self, batch: Sequence[Signal]) -> ExportResult: ...
+
+    def force_flush(self, timeout_s: float = 5.0) -> bool: ...
+
+    def shutdown(self, timeout_s: float = 5.0) -> None: ...
+
+
+@dataclass(slots=True)
+class ProcessorStats:
+    """Self-metrics of one processor: every accepted signal ends exported, failed or dropped."""
+
+    accepted: int = 0
+    exported: int = 0
+    dropped: int = 0
+    failed: int = 0
+    retried: int = 0
+    queued: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "accepted": self.accepted,
+            "exported": self.exported,
+            "dropped": self.dropped,
+            "failed": self.failed,
+            "retried": self.retried,
+            "queued": self.queued,
+        }
+
+
+_live_processors: weakref.WeakSet[BatchProcessor] = weakref.WeakSet()
+
+
+class BatchProcessor:
+    """Buffers signals for one exporter and delivers them in batches from a worker thread."""
+
+    def __init__(
+        self,
+        exporter: Exporter,
+        *,
+        max_queue_size: int = 10_000,
+        max_batch_size: int = 512,
+        schedule_delay_s: float = 0.2,
+        max_retry_s: float = 60.0,
+        retry_initial_s: float = 0.1,
+        retry_max_s: float = 5.0,
+        name: str | None = None,
+    ) -> None:
+        if max_queue_size < 1 or max_batch_size < 1:
+            raise ValueError("max_queue_size and max_batch_size must be at least 1")
+        self.exporter = exporter
+        self.name = name or type(exporter).__name__
+        self.max_queue_size = max_queue_size
+        self.max_batch_size = max_batch_size
+        self.schedule_delay_s = schedule_delay_s
+        self.max_retry_s = max_retry_s
+        self.retry_initial_s = retry_initial_s
+        self.retry_max_s = retry_max_s
+        self._init_runtime_state()
+        _live_processors.add(self)
+
+    def _init_runtime_state(self) -> None:
+        self._queue: collections.deque[Signal] = collections.deque()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._taken = 0  # signals the worker took off the queue (only the worker writes it)
+        self._dropped = 0
+        self._exported = 0
+        self._failed = 0
+        self._retried = 0
+        self._abandoned = 0  # accepted, then left in the queue when shutdown timed out
+        self._busy = False
+        self._closed = False
+        self._deadline: float | None = None
+        self._worker = threading.Thread(target=self._run, name=f"obskit-{self.name}", daemon=True)
+        self._worker.start()
+
+    # -- application side: cheap, never blocks ---------------------------------------------
+
+    def enqueue(self, signal: Signal) -> bool:
+        """Queue a signal for export; ``False`` (and a counted drop) when full or shut down."""
+        queue = self._queue
+        if self._closed or len(queue) >= self.max_queue_size:
+            self._drop(1, "shut down" if self._closed else "queue full")
+            return False
+        queue.append(signal)
+        if len(queue) >= self.max_batch_size:
+            self._wake.set()
+        return True
+
+    def _drop(self, count: int, why: str) -> None:
+        with self._lock:
+            self._dropped += count
+        diagnostics.report(
+            f"dropped.{self.name}",
+            f"{self.name}: dropped signals ({why}; queue size {self.max_queue_size})",
+            count=count,
+        )
+
+    # -- worker side -----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.schedule_delay_s)
+            self._wake.clear()
+            self._drain()
+            if self._stop.is_set():
+                self._drain()
+                return
+
+    def _drain(self) -> None:
+        queue = self._queue
+        while queue:
+            if self._past_deadline():
+                return
+            self._busy = True
+            batch: list[Signal] = []
+            try:
+                while queue and len(batch) < self.max_batch_size:
+                    batch.append(queue.popleft())
+            except IndexError:
+                pass
+            self._taken += len(batch)
+            self._export_with_retry(batch)
+            self._busy = False
+
+    def _past_deadline(self) -> bool:
+        return self._deadline is not None and time.monotonic() >= self._deadline
+
+    def _export_with_retry(self, batch: list[Signal]) -> None:
+        delay = self.retry_initial_s
+        give_up_at = time.monotonic() + self.max_retry_s
+        while True:
+            result = self._call_export(batch)
+            if result is ExportResult.SUCCESS:
+                with self._lock:
+                    self._exported += len(batch)
+                return
+            now = time.monotonic()
+            if result is ExportResult.FAILURE or now >= give_up_at or self._past_deadline():
+                with self._lock:
+                    self._failed += len(batch)
+                diagnostics.report(
+                    f"failed.{self.name}",
+                    f"{self.name}: export failed, {len(batch)} signals lost ({result.value})",
+                    count=len(batch),
+                )
+                return
+            with self._lock:
+                self._retried += 1
+            # Full jitter (AWS architecture blog): spreads retries of many processes apart.
+            pause = random.uniform(0, delay)
+            if self._deadline is not None:
+                pause = min(pause, max(0.0, self._deadline - now))
+            if self._stop.is_set():  # shutting down: keep retrying until the deadline
+                time.sleep(pause)
+            else:  # a shutdown during the pause cuts it short
+                self._stop.wait(pause)
+            delay = min(delay * 2, self.retry_max_s)
+
+    def _call_export(self, batch: list[Signal]) -> ExportResult:
+        try:
+            result = self.exporter.export(batch)
+        except OSError as exc:  # network and file errors are usually transient
+            diagnostics.report(
+                f"export_error.{self.name}.{type(exc).__name__}",
+                f"{self.name}.export raised {type(exc).__name__}: {exc}; retrying",
+            )
+            return ExportResult.RETRYABLE
+        except Exception as exc:
+            diagnostics.report(
+                f"export_error.{self.name}.{type(exc).__name__}",
+                f"{self.name}.export raised {type(exc).__name__}: {exc}",
+            )
+            return ExportResult.FAILURE
+        if isinstance(result, ExportResult):
+            return result
+        return ExportResult.SUCCESS if result is None or result is True else ExportResult.FAILURE
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def stats(self) -> ProcessorStats:
+        queued = len(self._queue)
+        with self._lock:
+            return ProcessorStats(
+                accepted=self._taken + queued + self._abandoned,
+                exported=self._exported,
+                dropped=self._dropped,
+                failed=self._failed,
+                retried=self._retried,
+                queued=queued,
+            )
+
+    def force_flush(self, timeout_s: float = 5.0) -> bool:
+        """Deliver everything queued so far; ``True`` if it all left within the timeout."""
+        deadline = time.monotonic() + timeout_s
+        while self._queue or self._busy:
+            if not self._worker.is_alive() or time.monotonic() >= deadline:
+                return False
+            self._wake.set()
+            time.sleep(0.002)
+        try:
+            return bool(self.exporter.force_flush(max(0.0, deadline - time.monotonic())))
+        except Exception as exc:
+            diagnostics.report(
+                f"flush_error.{self.name}", f"{self.name}.force_flush raised {exc!r}"
+            )
+            return False
+
+    def begin_shutdown(self, deadline: float) -> None:
+        """Stop accepting; let the worker drain until ``deadline`` (monotonic)."""
+        self._closed = True
+        self._deadline = deadline
+        self._stop.set()
+        self._wake.set()
+
+    def finish_shutdown(self, deadline: float) -> None:
+        """Wait for the worker up to ``deadline``; count what is left as dropped."""
+        self._worker.join(max(0.0, deadline - time.monotonic()))
+        left = len(self._queue)
+        if left or self._worker.is_alive():
+            self._queue.clear()
+            with self._lock:
+                self._abandoned += left
+            if left:
+                self._drop(left, "shutdown timed out")
+        try:
+            self.exporter.shutdown(max(0.0, deadline - time.monotonic()))
+        except Exception as exc:
+            diagnostics.report(
+                f"shutdown_error.{self.name}", f"{self.name}.shutdown raised {exc!r}"
+            )
+
+    def shutdown(self, timeout_s: float = 5.0) -> None:
+        """Flush what is queued and stop, within ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        self.begin_shutdown(deadline)
+        self.finish_shutdown(deadline)
+
+    def _after_fork_in_child(self) -> None:
+        # The parent still owns (and will export) what was queued before the fork.
+        closed = self._closed
+        self._init_runtime_state()
+        if closed:
+            self._closed = True
+            self._stop.set()
+
+
+def _reinit_after_fork() -> None:
+    for processor in list(_live_processors):
+        processor._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)
+
+
+class Pipeline:
+    """Scrubs each signal once and hands it to every exporter's processor."""
+
+    def __init__(
+        self,
+        exporters: Sequence[Exporter],
+        *,
+        scrubber: Scrubber | None = None,
+        **processor_options: Any,
+    ) -> None:
+        self.scrubber = scrubber or Scrubber()
+        self.processors = [BatchProcessor(e, **processor_options) for e in exporters]
+        _name_uniquely(self.processors)
+        self._closed = False
+        _live_pipelines.add(self)
+
+    @property
+    def exporters(self) -> list[Exporter]:
+        return [p.exporter for p in self.processors]
+
+    def emit(self, signal: Signal) -> None:
+        """Scrub ``signal`` and queue it for every exporter. Never raises."""
+        try:
+            signal.scrub(self.scrubber)
+        except Exception as exc:
+            diagnostics.report("scrub_error", f"could not scrub a {signal.kind} signal: {exc!r}")
+            return
+        for processor in self.processors:
+            processor.enqueue(signal)
+
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        """Deliver everything queued so far, within ``timeout_s`` in total."""
+        deadline = time.monotonic() + timeout_s
+        ok = True
+        for processor in self.processors:
+            ok = processor.force_flush(max(0.0, deadline - time.monotonic())) and ok
+        return ok
+
+    def shutdown(self, timeout_s: float = 5.0) -> None:
+        """Flush and stop every processor, in parallel, within ``timeout_s`` in total."""
+        if self._closed:
+            return
+        self._closed = True
+        deadline = time.monotonic() + timeout_s
+        for processor in self.processors:
+            processor.begin_shutdown(deadline)
+        for processor in self.processors:
+            processor.finish_shutdown(deadline)
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        return {p.name: p.stats().to_dict() for p in self.processors}
+
+
+def _name_uniquely(processors: list[BatchProcessor]) -> None:
+    seen: collections.Counter[str] = collections.Counter()
+    for processor in processors:
+        seen[processor.name] += 1
+        if seen[processor.name] > 1:
+            processor.name = f"{processor.name}#{seen[processor.name]}"
+
+
+_live_pipelines: weakref.WeakSet[Pipeline] = weakref.WeakSet()
+#: How long interpreter exit may spend flushing (settable through ``init(shutdown_timeout_s=)``).
+exit_timeout_s = 5.0
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for pipeline in list(_live_pipelines):
+        pipeline.shutdown(exit_timeout_s)

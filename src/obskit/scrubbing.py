@@ -1,0 +1,296 @@
+"""Scrubbing and sanitising: the one place secrets, PII and unserialisable values are handled.
+
+The pipeline calls ``signal.scrub(scrubber)`` once per signal, on the emitting thread, before
+any exporter sees it. One walk does both jobs:
+
+* **sanitise** - whatever the app logged becomes JSON-safe: NaN and infinities become strings,
+  bytes are decoded, cycles and over-deep nesting are cut with a marker, huge strings and
+  containers are truncated with a marker, objects are ``repr``-ed (a broken ``__repr__`` gives
+  ``<unrepresentable X>``). Nothing here ever raises.
+* **scrub** - values under a denied key (``password``, ``token``, ``authorization``, ...,
+  matched case-insensitively as a substring of the normalised key, at any depth) become
+  ``[Filtered]``; inside every string, bearer tokens, credentials in URLs, ``key=value``
+  secrets, JWTs, AWS key ids, private-key blocks, card numbers that pass the Luhn check and
+  (unless ``send_default_pii``) e-mail addresses are replaced.
+
+Unlike sentry-sdk's default scrubber, the walk is recursive into nested dicts, lists and tuples.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = ["DEFAULT_DENY_KEYS", "FILTERED", "Scrubber", "safe_repr"]
+
+FILTERED = "[Filtered]"
+
+#: Key fragments whose values are always filtered (normalised: lower case, ``-`` -> ``_``).
+DEFAULT_DENY_KEYS: tuple[str, ...] = (
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "access_key",
+    "auth",
+    "cookie",
+    "session",
+    "csrf",
+    "xsrf",
+    "private_key",
+    "credit_card",
+    "creditcard",
+    "card_number",
+    "cardnumber",
+    "cvv",
+    "cvc",
+    "ssn",
+    "signature",
+)
+
+_SECRET_WORDS = (
+    r"password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|"
+    r"client[_-]?secret|authorization|auth|session[_-]?id|cookie"
+)
+_VALUE_PATTERN = re.compile(
+    r"(?P<pem>-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$))"
+    r"|(?P<bearer>\b(?:[Bb]earer|[Bb]asic|[Tt]oken)\s+)[A-Za-z0-9\-._~+/]{8,}=*"
+    r"|(?P<jwt>\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+)"
+    r"|(?P<urlcred>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)[^/\s@]+(?=@)"
+    r"|(?P<kv>(?i:\b[\w.-]*(?:" + _SECRET_WORDS + r")[\w.-]*)[\"']?\s*[=:]\s*[\"']?)"
+    r"(?![\"'\s,;&]|\[Filtered\])[^\s,;&\"']+"
+    r"|(?P<aws>\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b)"
+    r"|(?P<card>\b\d(?:[ -]?\d){12,18}\b)"
+    r"|(?P<email>\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b)",
+    re.DOTALL,
+)
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        number = ord(char) - 48
+        if index % 2:
+            number *= 2
+            if number > 9:
+                number -= 9
+        total += number
+    return total % 10 == 0
+
+
+def safe_repr(value: object, limit: int = 1024) -> str:
+    """``repr(value)`` truncated to ``limit``; never raises, even if ``__repr__`` does."""
+    try:
+        text = repr(value)
+    except Exception:
+        try:
+            return f"<unrepresentable {type(value).__qualname__}>"
+        except Exception:
+            return "<unrepresentable>"
+    if not isinstance(text, str):
+        return "<unrepresentable>"
+    return text if len(text) <= limit else _truncate(text, limit)
+
+
+def _truncate(text: str, limit: int) -> str:
+    return f"{text[:limit]}...[truncated {len(text) - limit} chars]"
+
+
+class Scrubber:
+    """Sanitises values to JSON-safe data and filters secrets and PII in one recursive walk.
+
+    >>> s = Scrubber()
+    >>> s.clean_mapping({"user": "ann", "headers": {"Authorization": "Bearer abc.def"}})
+    {'user': 'ann', 'headers': {'Authorization': '[Filtered]'}}
+    >>> s.clean_text("retry with password=hunter2 and card 4111 1111 1111 1111")
+    'retry with password=[Filtered] and card [Filtered]'
+    >>> s.clean_value({"n": float("nan"), "b": b"raw", "t": (1, 2)})
+    {'n': 'NaN', 'b': 'raw', 't': [1, 2]}
+    """
+
+    __slots__ = (
+        "_allow",
+        "_deny",
+        "_key_cache",
+        "enabled",
+        "max_depth",
+        "max_items",
+        "max_string",
+        "send_default_pii",
+    )
+
+    def __init__(
+        self,
+        *,
+        enabled: bool = True,
+        deny_keys: Iterable[str] = DEFAULT_DENY_KEYS,
+        extra_deny_keys: Iterable[str] = (),
+        allow_keys: Iterable[str] = (),
+        send_default_pii: bool = False,
+        max_string: int = 8192,
+        max_depth: int = 12,
+        max_items: int = 1000,
+    ) -> None:
+        self.enabled = enabled
+        self._deny = tuple(_normalise_key(k) for k in (*deny_keys, *extra_deny_keys))
+        self._allow = frozenset(_normalise_key(k) for k in allow_keys)
+        self.send_default_pii = send_default_pii
+        self.max_string = max_string
+        self.max_depth = max_depth
+        self.max_items = max_items
+        self._key_cache: dict[str, bool] = {}
+
+    # -- public entry points -------------------------------------------------------------
+
+    def is_denied_key(self, key: str) -> bool:
+        """Whether values under ``key`` are filtered (cached: keys repeat endlessly)."""
+        denied = self._key_cache.get(key)
+        if denied is None:
+            norm = _normalise_key(key)
+            denied = self.enabled and norm not in self._allow and any(d in norm for d in self._deny)
+            if len(self._key_cache) < 10_000:
+                self._key_cache[key] = denied
+        return denied
+
+    def clean_text(self, text: object) -> str:
+        """A string with secret-looking substrings replaced, truncated to ``max_string``."""
+        if not isinstance(text, str):
+            text = _to_text(text, self.max_string)
+        if len(text) > self.max_string:
+            text = _truncate(text, self.max_string)
+        if self.enabled and _VALUE_PATTERN.search(text) is not None:
+            text = _VALUE_PATTERN.sub(self._replace, text)
+        return text
+
+    def clean_mapping(self, mapping: Mapping[Any, Any] | None) -> dict[str, Any]:
+        """A JSON-safe, scrubbed copy of a mapping (the common case: a log call's fields)."""
+        if not mapping:
+            return {}
+        out = self._clean(mapping, 0, set())
+        return out if isinstance(out, dict) else {"value": out}
+
+    def clean_value(self, value: Any) -> Any:
+        """A JSON-safe, scrubbed copy of any value."""
+        return self._clean(value, 0, set())
+
+    # -- the walk ------------------------------------------------------------------------
+
+    def _clean(self, value: Any, depth: int, path: set[int]) -> Any:
+        kind = type(value)
+        if kind is str:
+            return self.clean_text(value)
+        if value is None or kind is bool or kind is int:
+            return value
+        if kind is float:
+            return value if math.isfinite(value) else _float_name(value)
+        if isinstance(value, Mapping):
+            return self._clean_mapping(value, depth, path)
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return self._clean_sequence(value, depth, path)
+        return self._clean_scalar(value)
+
+    def _clean_mapping(self, value: Mapping[Any, Any], depth: int, path: set[int]) -> Any:
+        if depth >= self.max_depth:
+            return "[max depth]"
+        marker = id(value)
+        if marker in path:
+            return "[cycle]"
+        path.add(marker)
+        out: dict[str, Any] = {}
+        try:
+            for index, (key, item) in enumerate(value.items()):
+                if index >= self.max_items:
+                    out["..."] = f"[{len(value) - index} more items]"
+                    break
+                name = key if type(key) is str else _to_text(key, 256)
+                if self.is_denied_key(name) and item is not None:
+                    out[name] = FILTERED
+                else:
+                    out[name] = self._clean(item, depth + 1, path)
+        except Exception:  # a mapping whose iteration raises
+            out["..."] = "[unreadable mapping]"
+        path.discard(marker)
+        return out
+
+    def _clean_sequence(self, value: Iterable[Any], depth: int, path: set[int]) -> Any:
+        if depth >= self.max_depth:
+            return "[max depth]"
+        marker = id(value)
+        if marker in path:
+            return "[cycle]"
+        path.add(marker)
+        out: list[Any] = []
+        try:
+            for index, item in enumerate(value):
+                if index >= self.max_items:
+                    out.append("[more items]")
+                    break
+                out.append(self._clean(item, depth + 1, path))
+        except Exception:
+            out.append("[unreadable sequence]")
+        path.discard(marker)
+        return out
+
+    def _clean_scalar(self, value: Any) -> Any:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return self.clean_text(_decode(bytes(value)))
+        if isinstance(value, bool):
+            return bool(value)
+        if isinstance(value, int):
+            return int(value)
+        if isinstance(value, float):
+            number = float(value)
+            return number if math.isfinite(number) else _float_name(number)
+        if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+            return value.isoformat()
+        if isinstance(value, BaseException):
+            return self.clean_text(f"{type(value).__name__}: {_to_text(value, self.max_string)}")
+        if isinstance(value, str):  # str subclasses
+            return self.clean_text(str.__str__(value))
+        return self.clean_text(safe_repr(value, self.max_string))
+
+    def _replace(self, match: re.Match[str]) -> str:
+        group = match.lastgroup
+        text = match.group(0)
+        if group == "bearer" or group == "urlcred" or group == "kv":
+            return f"{match.group(group)}{FILTERED}"
+        if group == "card":
+            digits = text.replace(" ", "").replace("-", "")
+            return FILTERED if _luhn_ok(digits) else text
+        if group == "email" and self.send_default_pii:
+            return text
+        return FILTERED
+
+
+def _normalise_key(key: str) -> str:
+    return key.lower().replace("-", "_").replace(" ", "_")
+
+
+def _float_name(number: float) -> str:
+    if math.isnan(number):
+        return "NaN"
+    return "Infinity" if number > 0 else "-Infinity"
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return safe_repr(raw)
+
+
+def _to_text(value: object, limit: int) -> str:
+    """``str(value)``, or a safe ``repr`` when ``__str__`` raises or returns a non-string."""
+    try:
+        text = str(value)
+        if isinstance(text, str):
+            return text if len(text) <= limit else _truncate(text, limit)
+    except Exception:
+        pass
+    return safe_repr(value, limit)

@@ -1,0 +1,301 @@
+"""The signal records: the only types exporters ever see.
+
+Every capability (logger, errors, spans, health, alerts, anomaly) produces one of these plain
+slots dataclasses and hands it to the pipeline. ``to_dict()`` gives the JSON form every
+exporter writes; it holds only JSON-safe values because the pipeline scrubs and sanitises each
+signal (``scrub``) before any exporter sees it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from obskit.scrubbing import Scrubber
+
+__all__ = [
+    "Alert",
+    "Anomaly",
+    "ErrorEvent",
+    "HealthReport",
+    "LogRecord",
+    "MetricPoint",
+    "Signal",
+    "SpanRecord",
+    "iso_time",
+]
+
+#: Any signal record (they share ``kind``, ``timestamp``, ``to_dict`` and ``scrub``).
+Signal = Any
+
+
+def iso_time(timestamp: float) -> str:
+    """Format a UNIX timestamp as RFC 3339 UTC with milliseconds (``...T10:00:00.123Z``)."""
+    moment = _dt.datetime.fromtimestamp(timestamp, tz=_dt.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass(slots=True)
+class LogRecord:
+    """One structured log line: the message is ``event``, context and fields are top level."""
+
+    kind: ClassVar[str] = "log"
+    timestamp: float
+    level: str
+    event: str
+    logger: str = ""
+    fields: dict[str, Any] = field(default_factory=dict)
+    service: str = ""
+    environment: str = ""
+    trace_id: str | None = None
+    span_id: str | None = None
+    exception: str | None = None
+
+    def scrub(self, scrubber: Scrubber) -> None:
+        self.event = scrubber.clean_text(self.event)
+        self.fields = scrubber.clean_mapping(self.fields)
+        if self.exception is not None:
+            self.exception = scrubber.clean_text(self.exception)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "signal": "log",
+            "timestamp": iso_time(self.timestamp),
+            "level": self.level,
+            "event": self.event,
+        }
+        if self.logger:
+            out["logger"] = self.logger
+        if self.service:
+            out["service"] = self.service
+        if self.environment:
+            out["environment"] = self.environment
+        if self.trace_id:
+            out["trace_id"] = self.trace_id
+            out["span_id"] = self.span_id
+        for key, value in self.fields.items():
+            # A field named like a reserved key is kept under another name, never lost.
+            out["field_" + key if key in out else key] = value
+        if self.exception:
+            out["exception"] = self.exception
+        return out
+
+
+@dataclass(slots=True)
+class ErrorEvent:
+    """A captured exception or message, with its grouping fingerprint and breadcrumb trail.
+
+    ``exceptions`` lists the chain outermost first; each entry is a dict with ``type``,
+    ``value``, ``module`` and ``frames`` (each frame: module, function, filename, lineno,
+    context_line, in_app, and optionally vars).
+    """
+
+    kind: ClassVar[str] = "error"
+    event_id: str
+    timestamp: float
+    level: str
+    fingerprint: str
+    title: str
+    culprit: str = ""
+    message: str = ""
+    exceptions: list[dict[str, Any]] = field(default_factory=list)
+    context: dict[str, Any] = field(default_factory=dict)
+    user: dict[str, Any] | None = None
+    tags: dict[str, Any] = field(default_factory=dict)
+    breadcrumbs: list[dict[str, Any]] = field(default_factory=list)
+    service: str = ""
+    environment: str = ""
+    release: str | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+
+    def scrub(self, scrubber: Scrubber) -> None:
+        self.title = scrubber.clean_text(self.title)
+        self.message = scrubber.clean_text(self.message)
+        self.exceptions = scrubber.clean_value(self.exceptions)
+        self.context = scrubber.clean_mapping(self.context)
+        self.user = scrubber.clean_mapping(self.user) if self.user else self.user
+        self.tags = scrubber.clean_mapping(self.tags)
+        self.breadcrumbs = scrubber.clean_value(self.breadcrumbs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "signal": self.kind,
+            "event_id": self.event_id,
+            "timestamp": iso_time(self.timestamp),
+            "level": self.level,
+            "fingerprint": self.fingerprint,
+            "title": self.title,
+            "culprit": self.culprit,
+            "message": self.message,
+            "exceptions": self.exceptions,
+            "context": self.context,
+            "user": self.user,
+            "tags": self.tags,
+            "breadcrumbs": self.breadcrumbs,
+            "service": self.service,
+            "environment": self.environment,
+            "release": self.release,
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+        }
+
+
+@dataclass(slots=True)
+class SpanRecord:
+    """A finished span (from ``@instrument``, ``obskit.request`` or any OpenTelemetry tracer)."""
+
+    kind: ClassVar[str] = "span"
+    timestamp: float
+    name: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    duration_ms: float
+    status: str = "ok"
+    attributes: dict[str, Any] = field(default_factory=dict)
+    service: str = ""
+
+    def scrub(self, scrubber: Scrubber) -> None:
+        self.attributes = scrubber.clean_mapping(self.attributes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "signal": self.kind,
+            "timestamp": iso_time(self.timestamp),
+            "name": self.name,
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "parent_span_id": self.parent_span_id,
+            "duration_ms": self.duration_ms,
+            "status": self.status,
+            "attributes": self.attributes,
+            "service": self.service,
+        }
+
+
+@dataclass(slots=True)
+class MetricPoint:
+    """One aggregated metric sample for export (a counter total, a gauge, a summary)."""
+
+    kind: ClassVar[str] = "metric"
+    timestamp: float
+    name: str
+    value: float
+    labels: dict[str, str] = field(default_factory=dict)
+    metric_type: str = "gauge"
+    unit: str = ""
+    service: str = ""
+
+    def scrub(self, scrubber: Scrubber) -> None:
+        self.labels = scrubber.clean_mapping(self.labels)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "signal": self.kind,
+            "timestamp": iso_time(self.timestamp),
+            "name": self.name,
+            "value": self.value,
+            "labels": self.labels,
+            "metric_type": self.metric_type,
+            "unit": self.unit,
+            "service": self.service,
+        }
+
+
+@dataclass(slots=True)
+class HealthReport:
+    """An aggregated health report; ``checks`` maps check name to its latest result dict."""
+
+    kind: ClassVar[str] = "health"
+    timestamp: float
+    status: str
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    service: str = ""
+    changed: list[str] = field(default_factory=list)
+
+    def scrub(self, scrubber: Scrubber) -> None:
+        self.checks = scrubber.clean_mapping(self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "signal": self.kind,
+            "timestamp": iso_time(self.timestamp),
+            "status": self.status,
+            "checks": self.checks,
+            "service": self.service,
+            "changed": self.changed,
+        }
+
+
+@dataclass(slots=True)
+class Alert:
+    """A state change of one alert instance (rule + label set): pending, firing or resolved."""
+
+    kind: ClassVar[str] = "alert"
+    timestamp: float
+    rule: str
+    state: str
+    severity: str
+    value: float | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    active_since: float | None = None
+    fingerprint: str = ""
+    service: str = ""
+
+    def scrub(self, scrubber: Scrubber) -> None:
+        self.labels = scrubber.clean_mapping(self.labels)
+        self.annotations = scrubber.clean_mapping(self.annotations)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "signal": self.kind,
+            "timestamp": iso_time(self.timestamp),
+            "rule": self.rule,
+            "state": self.state,
+            "severity": self.severity,
+            "value": self.value,
+            "labels": self.labels,
+            "annotations": self.annotations,
+            "active_since": iso_time(self.active_since) if self.active_since else None,
+            "fingerprint": self.fingerprint,
+            "service": self.service,
+        }
+
+
+@dataclass(slots=True)
+class Anomaly:
+    """A point a detector flagged on a metric series, with its expected band."""
+
+    kind: ClassVar[str] = "anomaly"
+    timestamp: float
+    metric: str
+    value: float
+    score: float
+    expected: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    detector: str = ""
+    service: str = ""
+
+    def scrub(self, scrubber: Scrubber) -> None:
+        self.labels = scrubber.clean_mapping(self.labels)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "signal": self.kind,
+            "timestamp": iso_time(self.timestamp),
+            "metric": self.metric,
+            "value": self.value,
+            "score": self.score,
+            "expected": self.expected,
+            "lower": self.lower,
+            "upper": self.upper,
+            "labels": self.labels,
+            "detector": self.detector,
+            "service": self.service,
+        }

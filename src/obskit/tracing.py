@@ -1,0 +1,425 @@
+"""Spans and timing: ``@instrument``, ``request()`` and ``timer()``.
+
+Spans are OpenTelemetry spans. If the application already set an SDK ``TracerProvider``,
+obskit uses it; otherwise it installs one whose finished spans become
+:class:`~obskit.signals.SpanRecord` signals in the pipeline.
+
+Cost model (as Sentry does with transactions): ``request()`` always opens a span;
+``@instrument`` opens a child span only inside a recording trace, so a decorated function called
+outside any request costs a duration measurement and nothing else.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, TypeVar, overload
+
+import wrapt
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode, get_current_span
+
+from obskit import _runtime, contextstack, diagnostics, metrics
+from obskit.signals import SpanRecord
+
+__all__ = ["Request", "capture_failure", "get_tracer", "instrument", "request", "timer"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_tracer: trace.Tracer | None = None
+_tracer_lock = threading.Lock()
+_span_processor_added = False
+
+
+def get_tracer() -> trace.Tracer:
+    """obskit's tracer, setting up an SDK ``TracerProvider`` on first use if there is none."""
+    tracer = _tracer
+    return tracer if tracer is not None else setup_tracing()
+
+
+def setup_tracing() -> trace.Tracer:
+    """Use the application's SDK TracerProvider, or install one; attach the pipeline to it."""
+    global _tracer, _span_processor_added
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    with _tracer_lock:
+        settings = _runtime.current().settings
+        provider = trace.get_tracer_provider()
+        if not isinstance(provider, TracerProvider):
+            attributes: dict[str, Any] = {
+                "service.name": settings.service,
+                "deployment.environment.name": settings.environment,
+            }
+            if settings.release:
+                attributes["service.version"] = settings.release
+            provider = TracerProvider(
+                resource=Resource.create(attributes),
+                sampler=ParentBased(TraceIdRatioBased(settings.traces_sample_rate)),
+            )
+            trace.set_tracer_provider(provider)
+            provider = trace.get_tracer_provider()
+        if isinstance(provider, TracerProvider) and not _span_processor_added:
+            provider.add_span_processor(PipelineSpanProcessor())  # type: ignore[arg-type]
+            _span_processor_added = True
+        _tracer = provider.get_tracer("obskit")
+        return _tracer
+
+
+class PipelineSpanProcessor:
+    """An OpenTelemetry span processor that emits each finished span as a SpanRecord."""
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        return None
+
+    def on_end(self, span: Any) -> None:
+        try:
+            context = span.get_span_context()
+            parent = span.parent
+            start, end = span.start_time or 0, span.end_time or 0
+            runtime = _runtime.current()
+            _runtime.emit(
+                SpanRecord(
+                    timestamp=start / 1e9,
+                    name=span.name,
+                    trace_id=format(context.trace_id, "032x"),
+                    span_id=format(context.span_id, "016x"),
+                    parent_span_id=format(parent.span_id, "016x") if parent else None,
+                    duration_ms=(end - start) / 1e6,
+                    status=span.status.status_code.name.lower(),
+                    attributes=dict(span.attributes or {}),
+                    service=runtime.settings.service,
+                )
+            )
+        except Exception as exc:
+            diagnostics.report("span_export", f"could not convert a span: {exc!r}")
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+    # Newer SDKs call these hooks on every processor.
+    def _on_ending(self, span: Any) -> None:
+        return None
+
+
+_IGNORED = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+def capture_failure(exc: BaseException, **context: Any) -> None:
+    """Report an exception escaping instrumented code once, however many layers it crosses."""
+    if isinstance(exc, _IGNORED) or type(exc).__name__ == "CancelledError":
+        return
+    try:
+        if getattr(exc, "__obskit_captured__", False):
+            return
+        exc.__obskit_captured__ = True  # type: ignore[attr-defined]
+    except Exception:
+        pass
+    try:
+        from obskit import errors
+
+        errors.capture_exception(exc, **context)
+    except Exception as problem:
+        diagnostics.report(
+            "capture_failure", f"could not capture {type(exc).__name__}: {problem!r}"
+        )
+
+
+def _attributes_for(fn: Callable[..., Any], base: dict[str, Any] | None) -> dict[str, Any]:
+    code = getattr(fn, "__code__", None)
+    attributes = {
+        "code.function.name": getattr(fn, "__qualname__", repr(fn)),
+        "code.namespace": getattr(fn, "__module__", "") or "",
+    }
+    if code is not None:
+        attributes["code.file.path"] = code.co_filename
+        attributes["code.line.number"] = code.co_firstlineno
+    attributes.update(base or {})
+    return attributes
+
+
+def _arg_attributes(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    from obskit.scrubbing import safe_repr
+
+    try:
+        bound = inspect.signature(fn).bind_partial(*args, **kwargs)
+        return {f"code.arg.{k}": safe_repr(v, 256) for k, v in bound.arguments.items()}
+    except Exception:
+        return {}
+
+
+class _Call:
+    """Book-keeping for one instrumented call: optional span, start time, outcome."""
+
+    __slots__ = ("name", "scope", "span", "start")
+
+    def __init__(self, name: str, attributes: dict[str, Any] | None) -> None:
+        self.name = name
+        self.span: Span | None = None
+        self.scope: Any = None
+        if get_current_span().is_recording():
+            self.span = get_tracer().start_span(name, attributes=attributes)
+            self.scope = trace.use_span(self.span, end_on_exit=False)
+            self.scope.__enter__()
+        self.start = time.perf_counter()
+
+    def end(self, exc: BaseException | None) -> None:
+        elapsed_ms = (time.perf_counter() - self.start) * 1000.0
+        if exc is not None and not isinstance(exc, _IGNORED):
+            capture_failure(exc)
+        span = self.span
+        if span is not None:
+            if exc is not None:
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                span.record_exception(exc)
+            self.scope.__exit__(None, None, None)
+            span.end()
+        if metrics.sinks:
+            metrics.observe("function.duration_ms", elapsed_ms, function=self.name)
+            if exc is not None:
+                metrics.increment("function.errors", function=self.name)
+
+
+@overload
+def instrument(fn: F, /) -> F: ...
+
+
+@overload
+def instrument(
+    *,
+    name: str | None = None,
+    attributes: dict[str, Any] | None = None,
+    record_args: bool = False,
+) -> Callable[[F], F]: ...
+
+
+def instrument(
+    fn: Any = None,
+    /,
+    *,
+    name: str | None = None,
+    attributes: dict[str, Any] | None = None,
+    record_args: bool = False,
+) -> Any:
+    """Time a function, trace it inside a request, and capture exceptions it raises.
+
+    Works on functions, methods, async functions, generators and async generators, with or
+    without arguments (``@instrument`` or ``@instrument(name="charge")``). Exceptions are
+    re-raised unchanged.
+    """
+    if fn is None:
+        return lambda f: _decorate(f, name, attributes, record_args)
+    return _decorate(fn, name, attributes, record_args)
+
+
+def _decorate(
+    fn: Any, name: str | None, attributes: dict[str, Any] | None, record_args: bool
+) -> Any:
+    if not callable(fn):
+        raise TypeError(f"@instrument needs a function, got {fn!r}")
+    span_name = name or getattr(fn, "__qualname__", None) or repr(fn)
+    static = _attributes_for(fn, attributes)
+
+    def attrs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        return {**static, **_arg_attributes(fn, args, kwargs)} if record_args else static
+
+    if inspect.isasyncgenfunction(fn):
+
+        @wrapt.decorator
+        async def async_gen_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            call = _Call(span_name, attrs(args, kwargs))
+            try:
+                async for item in wrapped(*args, **kwargs):
+                    yield item
+            except BaseException as exc:
+                call.end(exc)
+                raise
+            call.end(None)
+
+        return async_gen_wrapper(fn)
+
+    if inspect.iscoroutinefunction(fn):
+
+        @wrapt.decorator
+        async def async_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            call = _Call(span_name, attrs(args, kwargs))
+            try:
+                result = await wrapped(*args, **kwargs)
+            except BaseException as exc:
+                call.end(exc)
+                raise
+            call.end(None)
+            return result
+
+        return async_wrapper(fn)
+
+    if inspect.isgeneratorfunction(fn):
+
+        @wrapt.decorator
+        def gen_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            call = _Call(span_name, attrs(args, kwargs))
+            try:
+                result = yield from wrapped(*args, **kwargs)
+            except BaseException as exc:
+                call.end(exc)
+                raise
+            call.end(None)
+            return result
+
+        return gen_wrapper(fn)
+
+    @wrapt.decorator
+    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        call = _Call(span_name, attrs(args, kwargs))
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            call.end(exc)
+            raise
+        call.end(None)
+        return result
+
+    return wrapper(fn)
+
+
+class Request:
+    """A request scope: request id and fields in the context, a span, timing, error capture.
+
+    Use as ``with obskit.request("POST /checkout", method="POST") as req:`` (or ``async with``).
+    ``req.request_id``, ``req.trace_id`` and, after exit, ``req.duration_ms`` are available;
+    ``req.set_status(code)`` records an HTTP status (5xx marks the request failed).
+    """
+
+    def __init__(self, name: str, request_id: str | None = None, **fields: Any) -> None:
+        self.name = name
+        self.request_id = request_id or uuid.uuid4().hex
+        self.fields = fields
+        self.status_code: int | None = None
+        self.duration_ms: float | None = None
+        self.span: Span | None = None
+        self.trace_id: str | None = None
+        self._scope: contextstack.context | None = None
+        self._span_scope: Any = None
+        self._start = 0.0
+
+    def set_status(self, code: int) -> None:
+        self.status_code = code
+        if self.span is not None:
+            self.span.set_attribute("http.response.status_code", code)
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        if self.span is not None:
+            self.span.set_attribute(key, value)
+
+    def __enter__(self) -> Request:
+        try:
+            attributes = {
+                k: v for k, v in self.fields.items() if isinstance(v, (str, bool, int, float))
+            }
+            attributes["request.id"] = self.request_id
+            self.span = get_tracer().start_span(self.name, attributes=attributes)
+            self._span_scope = trace.use_span(self.span, end_on_exit=False)
+            self._span_scope.__enter__()
+            context = self.span.get_span_context()
+            if context.is_valid:
+                self.trace_id = format(context.trace_id, "032x")
+        except Exception as exc:
+            diagnostics.report("request_span", f"could not start a request span: {exc!r}")
+        self._scope = contextstack.context(request_id=self.request_id, **self.fields)
+        self._scope.__enter__()
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.duration_ms = (time.perf_counter() - self._start) * 1000.0
+        failed = exc is not None and not isinstance(exc, _IGNORED)
+        if failed and exc is not None:
+            capture_failure(exc)
+        server_error = self.status_code is not None and self.status_code >= 500
+        try:
+            span = self.span
+            if span is not None:
+                if failed and exc is not None:
+                    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                    span.record_exception(exc)
+                elif server_error:
+                    span.set_status(Status(StatusCode.ERROR, f"HTTP {self.status_code}"))
+                self._span_scope.__exit__(None, None, None)
+                span.end()
+        except Exception as problem:
+            diagnostics.report("request_span", f"could not end a request span: {problem!r}")
+        if self._scope is not None:
+            self._scope.__exit__(exc_type, exc, tb)
+        if metrics.sinks:
+            metrics.increment("request.count", name=self.name)
+            metrics.observe("request.duration_ms", self.duration_ms, name=self.name)
+            if failed or server_error:
+                metrics.increment("request.errors", name=self.name)
+
+    async def __aenter__(self) -> Request:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+def request(name: str, request_id: str | None = None, **fields: Any) -> Request:
+    """Open a request scope (sync or async context manager). See :class:`Request`."""
+    return Request(name, request_id, **fields)
+
+
+class timer:
+    """Measure a block or a function; the milliseconds go to ``obskit.metrics`` as ``name``.
+
+    >>> with timer("startup") as t:
+    ...     pass
+    >>> t.elapsed_ms >= 0
+    True
+    """
+
+    __slots__ = ("_start", "elapsed_ms", "labels", "name")
+
+    def __init__(self, name: str, **labels: Any) -> None:
+        self.name = name
+        self.labels = labels
+        self.elapsed_ms: float = 0.0
+        self._start = 0.0
+
+    def __enter__(self) -> timer:
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.elapsed_ms = (time.perf_counter() - self._start) * 1000.0
+        if metrics.sinks:
+            metrics.observe(self.name, self.elapsed_ms, **self.labels)
+
+    def __call__(self, fn: F) -> F:
+        name, labels = self.name, self.labels
+
+        @wrapt.decorator
+        def timed(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            with timer(name, **labels):
+                return wrapped(*args, **kwargs)
+
+        return timed(fn)  # type: ignore[no-any-return,return-value]
