@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from obskit import _runtime, diagnostics
+from obskit import _runtime, diagnostics, health
 from obskit.config import ConfigError, Settings, load_settings
 from obskit.contextstack import bind, context, current_context, unbind
 from obskit.logging import Logger, get_logger
@@ -34,6 +34,7 @@ __all__ = [
     "current_context",
     "flush",
     "get_logger",
+    "health",
     "init",
     "instrument",
     "pipeline_stats",
@@ -84,6 +85,7 @@ def shutdown(timeout_s: float = 5.0) -> None:
     """Flush and stop every exporter within ``timeout_s``. Logging afterwards starts defaults."""
     from obskit.logging import stdlib as stdlib_bridge
 
+    health._shutdown(timeout_s)
     previous = _runtime.replace(None)
     stdlib_bridge.uninstall()
     if previous is not None:
