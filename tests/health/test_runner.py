@@ -6,13 +6,20 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from obskit.health import CheckResult, HealthRegistry, Status, time_left
 
-FOREVER = threading.Event()  # never set: waiting on it is sleeping forever
+
+@pytest.fixture
+def forever() -> Iterator[threading.Event]:
+    """Waiting on it sleeps "forever": until the test is over, so no thread outlives it."""
+    event = threading.Event()
+    yield event
+    event.set()
 
 
 def _registry() -> HealthRegistry:
@@ -44,9 +51,11 @@ def test_a_hundred_checks_of_100_ms_report_in_well_under_a_second() -> None:
     assert elapsed < 1.0, f"100 checks of 100 ms took {elapsed:.2f} s (sequential: 10 s)"
 
 
-def test_a_check_that_sleeps_forever_is_reported_as_timed_out_and_run_returns_quickly() -> None:
+def test_a_check_that_sleeps_forever_is_reported_as_timed_out_and_run_returns_quickly(
+    forever: threading.Event,
+) -> None:
     registry = _registry()
-    registry.register("hangs", lambda: FOREVER.wait(), timeout_s=0.2)
+    registry.register("hangs", forever.wait, timeout_s=0.2)
     registry.register("fine", lambda: True)
     registry.start()  # the loop thread's start-up is not part of the measurement
 
@@ -230,9 +239,11 @@ async def test_run_async_runs_async_checks_on_the_callers_event_loop() -> None:
     assert loops == [asyncio.get_running_loop()]
 
 
-async def test_run_async_bounds_sync_checks_without_blocking_the_loop() -> None:
+async def test_run_async_bounds_sync_checks_without_blocking_the_loop(
+    forever: threading.Event,
+) -> None:
     registry = _registry()
-    registry.register("hangs", lambda: FOREVER.wait(), timeout_s=0.2)
+    registry.register("hangs", forever.wait, timeout_s=0.2)
     ticks = 0
 
     async def ticker() -> None:

@@ -75,7 +75,9 @@ class HealthRegistry:
         self._checks: dict[str, CheckSpec] = {}
         self._lock = threading.Lock()
         self._runner = Runner(clock, self._lock, self._record)
-        self._loop = LoopThread(f"obskit-health-{name}", self._specs, clock, self._run_scheduled)
+        self._loop = LoopThread(
+            f"obskit-health-loop-{name}", self._specs, clock, self._run_scheduled
+        )
         _live.add(self)
 
     # -- registration ----------------------------------------------------------------------

@@ -220,7 +220,7 @@ async def _call_in_thread(spec: CheckSpec, execution: Execution) -> Outcome | No
         except RuntimeError:  # the loop is closed: whoever waited has long given up
             pass
 
-    thread = threading.Thread(target=target, name=f"obskit-health-{spec.name}", daemon=True)
+    thread = threading.Thread(target=target, name=f"obskit-health-call-{spec.name}", daemon=True)
     execution.thread = thread
     thread.start()
     done, _ = await asyncio.wait({delivered}, timeout=_remaining(execution))
