@@ -203,6 +203,12 @@ def test_a_hung_sync_check_is_not_started_again_while_its_call_still_runs() -> N
     assert len(calls) == 2
 
 
+def test_back_to_back_runs_never_take_a_finished_call_for_a_hung_one() -> None:
+    registry = _registry()
+    registry.register("quick", lambda: True)
+    assert all(registry.run().status is Status.PASS for _ in range(300))
+
+
 def test_overlapping_runs_of_one_check_share_a_single_call() -> None:
     calls = []
 

@@ -263,7 +263,7 @@ class HealthServer:
         registry.start()
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.2},
+            kwargs={"poll_interval": 0.1},
             name=f"obskit-health-server-{self.port}",
             daemon=True,
         )

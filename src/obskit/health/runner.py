@@ -55,6 +55,11 @@ class Execution:
     deadline: float  # time.monotonic()
     result: concurrent.futures.Future[CheckResult]
     thread: threading.Thread | None = None
+    returned: bool = False  # the check function returned (or raised), in whatever thread
+
+    def still_running(self) -> bool:
+        """The check's thread is still inside the check function (hung, or just slow)."""
+        return self.thread is not None and not self.returned and self.thread.is_alive()
 
 
 class Runner:
@@ -88,7 +93,7 @@ class Runner:
                 joined: Execution | None = last
             else:
                 joined = None
-                stuck = last is not None and last.thread is not None and last.thread.is_alive()
+                stuck = last is not None and last.still_running()
                 if not stuck:
                     execution = Execution(now, now + spec.timeout_s, concurrent.futures.Future())
                     state.execution = execution
@@ -215,6 +220,7 @@ async def _call_in_thread(spec: CheckSpec, execution: Execution) -> Outcome | No
 
     def target() -> None:
         outcome = context.run(call)
+        execution.returned = True
         try:
             loop.call_soon_threadsafe(deliver, outcome)
         except RuntimeError:  # the loop is closed: whoever waited has long given up
