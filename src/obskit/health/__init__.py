@@ -18,6 +18,7 @@ The whole story, with FastAPI, Flask and Kubernetes examples, is in docs/health.
 
 from __future__ import annotations
 
+from obskit.health import checks
 from obskit.health.client import format_report
 from obskit.health.model import Check, CheckResult, HealthReport, Status, aggregate
 from obskit.health.registry import HealthRegistry
@@ -33,6 +34,7 @@ __all__ = [
     "aggregate",
     "asgi_app",
     "check",
+    "checks",
     "clear",
     "close",
     "default_registry",
