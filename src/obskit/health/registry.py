@@ -20,11 +20,22 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, overload
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from obskit import _runtime, diagnostics, metrics
 from obskit.config import ConfigError
+from obskit.health._validate import (
+    Tags,
+    at_least_one,
+    non_negative,
+    positive,
+    require,
+    valid_callable,
+    valid_measurement,
+    valid_name,
+    valid_tags,
+)
 from obskit.health.model import CheckResult, HealthReport, Status, aggregate
 from obskit.health.runner import GRACE_S, Runner
 from obskit.health.scheduler import LoopThread
@@ -37,7 +48,6 @@ if TYPE_CHECKING:
 __all__ = ["HealthRegistry"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-Tags: TypeAlias = "str | Iterable[str] | None"
 
 log = get_logger("obskit.health")
 _live: weakref.WeakSet[HealthRegistry] = weakref.WeakSet()
@@ -67,8 +77,8 @@ class HealthRegistry:
         history_size: int = 50,
         name: str = "default",
     ) -> None:
-        _require(cache_ttl_s >= 0, f"cache_ttl_s must be >= 0, got {cache_ttl_s!r}")
-        _require(history_size >= 1, f"history_size must be >= 1, got {history_size!r}")
+        require(cache_ttl_s >= 0, f"cache_ttl_s must be >= 0, got {cache_ttl_s!r}")
+        require(history_size >= 1, f"history_size must be >= 1, got {history_size!r}")
         self.clock = clock
         self.cache_ttl_s = cache_ttl_s
         self.history_size = history_size
@@ -142,18 +152,18 @@ class HealthRegistry:
         report (``"name:measurement"``); ``cache_ttl_s`` overrides the registry's cache time.
         """
         spec = CheckSpec(
-            name=_valid_name(name),
-            fn=_valid_callable(name, fn),
+            name=valid_name(name),
+            fn=valid_callable(name, fn),
             is_async=_is_async(fn),
             critical=bool(critical),
-            timeout_s=_positive(name, "timeout_s", timeout_s),
-            interval_s=None if interval_s is None else _positive(name, "interval_s", interval_s),
-            tags=_valid_tags(name, tags),
-            failure_threshold=_at_least_one(name, "failure_threshold", failure_threshold),
-            success_threshold=_at_least_one(name, "success_threshold", success_threshold),
+            timeout_s=positive(name, "timeout_s", timeout_s),
+            interval_s=None if interval_s is None else positive(name, "interval_s", interval_s),
+            tags=valid_tags(name, tags),
+            failure_threshold=at_least_one(name, "failure_threshold", failure_threshold),
+            success_threshold=at_least_one(name, "success_threshold", success_threshold),
             component_type=component_type or getattr(fn, "component_type", None) or "component",
-            measurement=_valid_measurement(name, measurement or getattr(fn, "measurement", None)),
-            cache_ttl_s=_non_negative(name, "cache_ttl_s", cache_ttl_s),
+            measurement=valid_measurement(name, measurement or getattr(fn, "measurement", None)),
+            cache_ttl_s=non_negative(name, "cache_ttl_s", cache_ttl_s),
             history_size=self.history_size,
         )
         with self._lock:
@@ -448,77 +458,3 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-# -- validation: configuration mistakes raise here, saying what to change -----------------
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
-
-
-def _valid_name(name: object) -> str:
-    _require(
-        isinstance(name, str) and bool(name.strip()) and ":" not in name,
-        f"a health check name must be a non-empty string without ':' (the IETF report uses "
-        f"'name:measurement' keys), got {name!r}",
-    )
-    assert isinstance(name, str)
-    return name
-
-
-def _valid_callable(name: str, fn: object) -> Callable[[], Any]:
-    _require(callable(fn), f"health check {name!r}: {fn!r} is not callable")
-    assert callable(fn)
-    return fn
-
-
-def _valid_measurement(name: str, measurement: object) -> str | None:
-    if measurement is None:
-        return None
-    _require(
-        isinstance(measurement, str) and bool(measurement) and ":" not in measurement,
-        f"health check {name!r}: measurement must be a non-empty string without ':', "
-        f"got {measurement!r}",
-    )
-    return str(measurement)
-
-
-def _positive(name: str, field: str, value: object) -> float:
-    _require(
-        isinstance(value, int | float) and not isinstance(value, bool) and value > 0,
-        f"health check {name!r}: {field} must be a number of seconds > 0, got {value!r}",
-    )
-    return float(value)  # type: ignore[arg-type]
-
-
-def _non_negative(name: str, field: str, value: object) -> float | None:
-    if value is None:
-        return None
-    _require(
-        isinstance(value, int | float) and not isinstance(value, bool) and value >= 0,
-        f"health check {name!r}: {field} must be a number of seconds >= 0, got {value!r}",
-    )
-    return float(value)  # type: ignore[arg-type]
-
-
-def _at_least_one(name: str, field: str, value: object) -> int:
-    _require(
-        isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-        f"health check {name!r}: {field} must be a whole number >= 1, got {value!r}",
-    )
-    assert isinstance(value, int)
-    return value
-
-
-def _valid_tags(name: str, tags: Tags) -> frozenset[str]:
-    if tags is None:
-        return frozenset()
-    items = [tags] if isinstance(tags, str) else list(tags)
-    _require(
-        all(isinstance(t, str) and t for t in items),
-        f"health check {name!r}: tags must be non-empty strings, e.g. tags=('ready',); "
-        f"got {tags!r}",
-    )
-    return frozenset(items)
