@@ -333,7 +333,7 @@ class HealthRegistry:
                 ttl = spec.interval_s + spec.timeout_s + GRACE_S
             else:
                 ttl = self.cache_ttl_s if spec.cache_ttl_s is None else spec.cache_ttl_s
-            if now - latest.time < ttl:
+            if 0 <= now - latest.time < ttl:  # a clock stepped back expires the cache
                 cached[spec.name] = latest
             else:
                 todo.append(spec)
