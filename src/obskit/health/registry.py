@@ -237,7 +237,7 @@ class HealthRegistry:
         return self._report(specs, results, started)
 
     def force(self, name: str) -> CheckResult:
-        """Run one check now, cache or schedule notwithstanding; its (reported) result."""
+        """Run one check now, cache or schedule notwithstanding (sharing a call in flight)."""
         with self._lock:
             spec = self._get(name)
         return self._run_blocking([spec])[name]
