@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 #: The registry the module-level functions below work on.
-default_registry = HealthRegistry()
+default_registry = HealthRegistry(name="default")
 
 check = default_registry.check
 register = default_registry.register

@@ -75,8 +75,11 @@ class HealthRegistry:
         clock: Callable[[], float] = time.time,
         cache_ttl_s: float = 1.0,
         history_size: int = 50,
-        name: str = "default",
+        name: str = "registry",
     ) -> None:
+        """``clock`` drives result times, the cache, history and the schedule; results are
+        reused for ``cache_ttl_s``; ``history_size`` results are kept per check; ``name`` names
+        the background thread (``obskit-health-loop-<name>``)."""
         require(cache_ttl_s >= 0, f"cache_ttl_s must be >= 0, got {cache_ttl_s!r}")
         require(history_size >= 1, f"history_size must be >= 1, got {history_size!r}")
         self.clock = clock

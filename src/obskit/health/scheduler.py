@@ -139,7 +139,8 @@ class LoopThread:
             for task in pending:
                 task.cancel()
             try:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+                if pending:  # a check ignoring its cancellation gets a second, not forever
+                    loop.run_until_complete(asyncio.wait(pending, timeout=1.0))
                 loop.close()
             except Exception:  # a task refusing to stop: leave the loop to the collector
                 pass
