@@ -12,13 +12,15 @@ The public facade. Everything an application needs is here::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from obskit import _runtime, diagnostics
-from obskit.config import ConfigError, Settings, load_settings
 from obskit.contextstack import bind, context, current_context, unbind
 from obskit.logging import Logger, get_logger
 from obskit.tracing import instrument, request, timer
+
+if TYPE_CHECKING:
+    from obskit.config import ConfigError, Settings
 
 __version__ = "0.1.0"
 
@@ -52,6 +54,7 @@ def init(**settings: Any) -> None:
     ``OBSKIT_*`` and ``OTEL_*`` environment variables. A bad value raises
     :class:`ConfigError` here, never later.
     """
+    from obskit.config import load_settings
     from obskit.exporters import create_exporter
     from obskit.logging import configure_chain, processors, set_level
     from obskit.logging import stdlib as stdlib_bridge
@@ -109,3 +112,12 @@ def capture_message(message: str, level: str = "info", **context: Any) -> Any:
     from obskit import errors
 
     return errors.capture_message(message, level=level, **context)
+
+
+def __getattr__(name: str) -> Any:
+    # pydantic (about 100 ms to import) loads only when settings are first needed.
+    if name in ("ConfigError", "Settings"):
+        from obskit import config
+
+        return getattr(config, name)
+    raise AttributeError(f"module 'obskit' has no attribute {name!r}")

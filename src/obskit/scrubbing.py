@@ -56,20 +56,44 @@ DEFAULT_DENY_KEYS: tuple[str, ...] = (
 
 _SECRET_WORDS = (
     r"password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|"
-    r"client[_-]?secret|authorization|auth|session[_-]?id|cookie"
+    r"authorization|auth|session[_-]?id|cookie"
 )
-_VALUE_PATTERN = re.compile(
-    r"(?P<pem>-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$))"
-    r"|(?P<bearer>\b(?:[Bb]earer|[Bb]asic|[Tt]oken)\s+)[A-Za-z0-9\-._~+/]{8,}=*"
-    r"|(?P<jwt>\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+)"
-    r"|(?P<urlcred>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)[^/\s@]+(?=@)"
-    r"|(?P<kv>(?i:\b[\w.-]*(?:" + _SECRET_WORDS + r")[\w.-]*)[\"']?\s*[=:]\s*[\"']?)"
-    r"(?![\"'\s,;&]|\[Filtered\])[^\s,;&\"']+"
-    r"|(?P<aws>\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b)"
-    r"|(?P<card>\b\d(?:[ -]?\d){12,18}\b)"
-    r"|(?P<email>\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b)",
-    re.DOTALL,
+#: Each value pattern, with the cheap substring test (on the lower-cased text) that must pass
+#: before the regex runs at all: most strings trip none, so scrubbing them costs a few ``in``s.
+_PATTERNS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
+    (name, triggers, re.compile(regex, re.DOTALL))
+    for name, triggers, regex in (
+        (
+            "pem",
+            ("-----begin",),
+            r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
+        ),
+        (
+            "bearer",
+            ("bearer", "basic", "token"),
+            r"(?P<keep>\b(?:[Bb]earer|[Bb]asic|[Tt]oken)\s+)[A-Za-z0-9\-._~+/]{8,}=*",
+        ),
+        ("jwt", ("eyj",), r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+"),
+        ("urlcred", ("://",), r"(?P<keep>://[^/\s:@]+:)[^/\s@]+(?=@)"),
+        (
+            "kv",
+            ("pass", "pwd", "secret", "token", "key", "auth", "session", "cookie"),
+            r"(?P<keep>(?i:(?:" + _SECRET_WORDS + r")[\w.-]*)[\"']?\s*[=:]\s*[\"']?)"
+            r"(?![\"'\s,;&]|\[Filtered\])[^\s,;&\"']+",
+        ),
+        (
+            "aws",
+            ("akia", "asia", "agpa", "aida", "aroa", "anpa"),
+            r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b",
+        ),
+        ("card", (), r"\b\d(?:[ -]?\d){12,18}\b"),
+        ("email", ("@",), r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"),
+    )
 )
+_DIGIT_RUN = re.compile(r"\d[\d -]{11,}\d")
+#: Strings up to this length are remembered (messages and enum-like values repeat endlessly).
+_CACHEABLE = 256
+_CACHE_SIZE = 4096
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -118,6 +142,7 @@ class Scrubber:
         "_allow",
         "_deny",
         "_key_cache",
+        "_text_cache",
         "enabled",
         "max_depth",
         "max_items",
@@ -145,6 +170,7 @@ class Scrubber:
         self.max_depth = max_depth
         self.max_items = max_items
         self._key_cache: dict[str, bool] = {}
+        self._text_cache: dict[str, str] = {}
 
     # -- public entry points -------------------------------------------------------------
 
@@ -160,20 +186,62 @@ class Scrubber:
 
     def clean_text(self, text: object) -> str:
         """A string with secret-looking substrings replaced, truncated to ``max_string``."""
-        if not isinstance(text, str):
+        if type(text) is not str:
             text = _to_text(text, self.max_string)
-        if len(text) > self.max_string:
-            text = _truncate(text, self.max_string)
-        if self.enabled and _VALUE_PATTERN.search(text) is not None:
-            text = _VALUE_PATTERN.sub(self._replace, text)
+        cached = self._text_cache.get(text)
+        if cached is not None:
+            return cached
+        clean = text if len(text) <= self.max_string else _truncate(text, self.max_string)
+        if self.enabled:
+            clean = self._filter_text(clean)
+        if len(text) <= _CACHEABLE:
+            if len(self._text_cache) >= _CACHE_SIZE:
+                self._text_cache.clear()
+            self._text_cache[text] = clean
+        return clean
+
+    def _filter_text(self, text: str) -> str:
+        lower = text.lower()
+        for name, triggers, pattern in _PATTERNS:
+            if triggers:
+                if not any(t in lower for t in triggers):
+                    continue
+            elif _DIGIT_RUN.search(text) is None:  # cards: only with a long run of digits
+                continue
+            if name == "email" and self.send_default_pii:
+                continue
+            text = pattern.sub(self._replace, text)
         return text
 
     def clean_mapping(self, mapping: Mapping[Any, Any] | None) -> dict[str, Any]:
         """A JSON-safe, scrubbed copy of a mapping (the common case: a log call's fields)."""
         if not mapping:
             return {}
-        out = self._clean(mapping, 0, set())
-        return out if isinstance(out, dict) else {"value": out}
+        if len(mapping) > self.max_items:
+            out = self._clean(mapping, 0, set())
+            return out if isinstance(out, dict) else {"value": out}
+        # The common case, a flat mapping of scalars, inlined: this runs on every log call.
+        result: dict[str, Any] = {}
+        denied_keys = self._key_cache
+        path: set[int] | None = None
+        for key, value in mapping.items():
+            if type(key) is not str:
+                key = _to_text(key, 256)
+            denied = denied_keys.get(key)
+            if denied is None:
+                denied = self.is_denied_key(key)
+            kind = type(value)
+            if denied and value is not None:
+                result[key] = FILTERED
+            elif kind is str:
+                result[key] = self.clean_text(value)
+            elif kind is int or kind is bool or value is None:
+                result[key] = value
+            else:
+                if path is None:
+                    path = {id(mapping)}
+                result[key] = self._clean(value, 1, path)
+        return result
 
     def clean_value(self, value: Any) -> Any:
         """A JSON-safe, scrubbed copy of any value."""
@@ -255,16 +323,13 @@ class Scrubber:
             return self.clean_text(str.__str__(value))
         return self.clean_text(safe_repr(value, self.max_string))
 
-    def _replace(self, match: re.Match[str]) -> str:
-        group = match.lastgroup
+    @staticmethod
+    def _replace(match: re.Match[str]) -> str:
+        if "keep" in match.re.groupindex:
+            return f"{match.group('keep')}{FILTERED}"
         text = match.group(0)
-        if group == "bearer" or group == "urlcred" or group == "kv":
-            return f"{match.group(group)}{FILTERED}"
-        if group == "card":
-            digits = text.replace(" ", "").replace("-", "")
-            return FILTERED if _luhn_ok(digits) else text
-        if group == "email" and self.send_default_pii:
-            return text
+        if text[0].isdigit():  # a card-like number: only Luhn-valid ones are filtered
+            return FILTERED if _luhn_ok(text.replace(" ", "").replace("-", "")) else text
         return FILTERED
 
 

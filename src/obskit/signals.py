@@ -31,10 +31,24 @@ __all__ = [
 Signal = Any
 
 
+_last_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+
+
 def iso_time(timestamp: float) -> str:
-    """Format a UNIX timestamp as RFC 3339 UTC with milliseconds (``...T10:00:00.123Z``)."""
-    moment = _dt.datetime.fromtimestamp(timestamp, tz=_dt.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """Format a UNIX timestamp as RFC 3339 UTC with milliseconds (``...T10:00:00.123Z``).
+
+    >>> iso_time(0.5)
+    '1970-01-01T00:00:00.500Z'
+    """
+    global _last_second
+    second = int(timestamp // 1)
+    millis = int((timestamp - second) * 1000)
+    cached_second, prefix = _last_second
+    if cached_second != second:  # records come in bursts within a second: format it once
+        moment = _dt.datetime.fromtimestamp(second, tz=_dt.timezone.utc)
+        prefix = moment.strftime("%Y-%m-%dT%H:%M:%S.")
+        _last_second = (second, prefix)  # one atomic swap: safe across threads
+    return f"{prefix}{millis:03d}Z"
 
 
 @dataclass(slots=True)
