@@ -70,7 +70,7 @@ def init(**settings: Any) -> None:
     processors.resource.update(service=resolved.service, environment=resolved.environment)
     previous = _runtime.replace(runtime)
     if previous is not None:
-        previous.pipeline.shutdown(resolved.shutdown_timeout_s)
+        previous.pipeline.shutdown(resolved.shutdown_timeout_s, keep=exporters)
     if resolved.capture_stdlib_logging:
         stdlib_bridge.install(resolved.level)
     else:
