@@ -14,6 +14,13 @@ any exporter sees it. One walk does both jobs:
   (unless ``send_default_pii``) e-mail addresses are replaced.
 
 Unlike sentry-sdk's default scrubber, the walk is recursive into nested dicts, lists and tuples.
+
+Two things keep it cheap on hot paths. A string is only searched with the full pattern when a
+quick, conservative pre-check finds something secret-shaped in it (a trigger word, ``@``, a long
+digit run, ...), which most strings do not have. And :meth:`Scrubber.freeze` returns read-only
+:class:`ScrubbedMapping` / :class:`ScrubbedSequence` values that the walk passes through untouched
+when it meets them again, so data cleaned once (a cached stack frame, a breadcrumb) is not
+cleaned again for every event that carries it.
 """
 
 from __future__ import annotations
@@ -24,7 +31,14 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["DEFAULT_DENY_KEYS", "FILTERED", "Scrubber", "safe_repr"]
+__all__ = [
+    "DEFAULT_DENY_KEYS",
+    "FILTERED",
+    "ScrubbedMapping",
+    "ScrubbedSequence",
+    "Scrubber",
+    "safe_repr",
+]
 
 FILTERED = "[Filtered]"
 
@@ -71,6 +85,45 @@ _VALUE_PATTERN = re.compile(
     re.DOTALL,
 )
 
+# Lower-case fragments at least one of which every _VALUE_PATTERN match contains (ASCII text);
+# a string holding none of them and no long digit run cannot match, so the search is skipped.
+_TRIGGERS = (
+    "@",
+    "://",
+    "-----",
+    "eyj",
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "auth",
+    "session",
+    "cookie",
+    "bearer",
+    "basic",
+    "akia",
+    "asia",
+    "agpa",
+    "aida",
+    "aroa",
+    "anpa",
+)
+_DIGIT_RUN = re.compile(r"\d(?:[ -]?\d){12}")
+# Secrets straddling the truncation point are searched in this much extra text first.
+_SCAN_MARGIN = 1024
+
+
+def _may_hold_secret(text: str) -> bool:
+    """A cheap, conservative check: ``False`` only if ``_VALUE_PATTERN`` cannot match."""
+    if not text.isascii():  # case-insensitive matching folds some non-ASCII letters
+        return True
+    low = text.lower()
+    for trigger in _TRIGGERS:
+        if trigger in low:
+            return True
+    return _DIGIT_RUN.search(text) is not None
+
 
 def _luhn_ok(digits: str) -> bool:
     total = 0
@@ -100,6 +153,43 @@ def safe_repr(value: object, limit: int = 1024) -> str:
 
 def _truncate(text: str, limit: int) -> str:
     return f"{text[:limit]}...[truncated {len(text) - limit} chars]"
+
+
+class ScrubbedMapping(dict):  # type: ignore[type-arg]
+    """A read-only dict that ``scrubber`` already cleaned; its walk passes it through as is.
+
+    Made by :meth:`Scrubber.freeze`. Shared between events, so it refuses changes: copy it
+    with ``dict(mapping)`` to edit (the copy is scrubbed again when emitted).
+    """
+
+    __slots__ = ("scrubber",)
+
+    def __init__(self, items: Any = (), scrubber: Scrubber | None = None) -> None:
+        dict.__init__(self, items)
+        self.scrubber = scrubber
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("scrubbed data is shared and read-only; copy it with dict(...) to edit")
+
+    __setitem__ = __delitem__ = _read_only
+    clear = pop = popitem = setdefault = update = __ior__ = _read_only  # type: ignore[assignment]
+
+    def __reduce__(self) -> Any:  # copies and pickles are plain dicts
+        return (dict, (dict(self),))
+
+    def __deepcopy__(self, memo: Any) -> dict[Any, Any]:
+        import copy
+
+        return {key: copy.deepcopy(value, memo) for key, value in self.items()}
+
+
+class ScrubbedSequence(tuple):  # type: ignore[type-arg]
+    """A tuple that ``scrubber`` already cleaned (see :class:`ScrubbedMapping`)."""
+
+    scrubber: Scrubber | None = None
+
+    def __reduce__(self) -> Any:
+        return (tuple, (tuple(self),))
 
 
 class Scrubber:
@@ -161,11 +251,19 @@ class Scrubber:
     def clean_text(self, text: object) -> str:
         """A string with secret-looking substrings replaced, truncated to ``max_string``."""
         if not isinstance(text, str):
-            text = _to_text(text, self.max_string)
-        if len(text) > self.max_string:
-            text = _truncate(text, self.max_string)
-        if self.enabled and _VALUE_PATTERN.search(text) is not None:
-            text = _VALUE_PATTERN.sub(self._replace, text)
+            text = _to_text(text, self.max_string + _SCAN_MARGIN)
+        limit = self.max_string
+        if len(text) > limit:
+            # Scrub a little past the cut first, so no half of a secret survives the cut.
+            window = text[: limit + _SCAN_MARGIN]
+            if self.enabled:
+                window = self._scrub_patterns(window)
+            return f"{window[:limit]}...[truncated {len(text) - limit} chars]"
+        return self._scrub_patterns(text) if self.enabled else text
+
+    def _scrub_patterns(self, text: str) -> str:
+        if _may_hold_secret(text) and _VALUE_PATTERN.search(text) is not None:
+            return _VALUE_PATTERN.sub(self._replace, text)
         return text
 
     def clean_mapping(self, mapping: Mapping[Any, Any] | None) -> dict[str, Any]:
@@ -178,6 +276,28 @@ class Scrubber:
     def clean_value(self, value: Any) -> Any:
         """A JSON-safe, scrubbed copy of any value."""
         return self._clean(value, 0, set())
+
+    def freeze(self, value: Any) -> Any:
+        """A scrubbed, read-only copy this scrubber will not clean again (for shared data).
+
+        >>> s = Scrubber()
+        >>> crumb = s.freeze({"message": "login", "data": {"token": "abc", "ids": [1, 2]}})
+        >>> crumb
+        {'message': 'login', 'data': {'token': '[Filtered]', 'ids': (1, 2)}}
+        >>> s.clean_value(crumb) is crumb
+        True
+        """
+        return self._freeze(self._clean(value, 0, set()))
+
+    def _freeze(self, value: Any) -> Any:
+        kind = type(value)
+        if kind is dict:
+            return ScrubbedMapping({k: self._freeze(v) for k, v in value.items()}, self)
+        if kind is list:
+            frozen = ScrubbedSequence(self._freeze(item) for item in value)
+            frozen.scrubber = self
+            return frozen
+        return value
 
     # -- the walk ------------------------------------------------------------------------
 
@@ -196,6 +316,8 @@ class Scrubber:
         return self._clean_scalar(value)
 
     def _clean_mapping(self, value: Mapping[Any, Any], depth: int, path: set[int]) -> Any:
+        if type(value) is ScrubbedMapping and value.scrubber is self:
+            return value
         if depth >= self.max_depth:
             return "[max depth]"
         marker = id(value)
@@ -219,6 +341,8 @@ class Scrubber:
         return out
 
     def _clean_sequence(self, value: Iterable[Any], depth: int, path: set[int]) -> Any:
+        if type(value) is ScrubbedSequence and value.scrubber is self:
+            return value
         if depth >= self.max_depth:
             return "[max depth]"
         marker = id(value)
@@ -250,10 +374,11 @@ class Scrubber:
         if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
             return value.isoformat()
         if isinstance(value, BaseException):
-            return self.clean_text(f"{type(value).__name__}: {_to_text(value, self.max_string)}")
+            text = _to_text(value, self.max_string + _SCAN_MARGIN)
+            return self.clean_text(f"{type(value).__name__}: {text}")
         if isinstance(value, str):  # str subclasses
             return self.clean_text(str.__str__(value))
-        return self.clean_text(safe_repr(value, self.max_string))
+        return self.clean_text(safe_repr(value, self.max_string + _SCAN_MARGIN))
 
     def _replace(self, match: re.Match[str]) -> str:
         group = match.lastgroup
