@@ -122,13 +122,14 @@ def uninstall_hooks() -> list[str]:
 
 
 def reset() -> None:
-    """Forget everything (hooks, groups, caches, clock): what ``shutdown`` calls."""
+    """Forget everything (hooks, groups, caches, clock, this trail): what ``shutdown`` calls."""
     global _capture, _clock
     with _lock:
         uninstall_hooks()
         _capture = None
         _clock = time.time
         breadcrumbs.settings = breadcrumbs.BreadcrumbSettings()
+        breadcrumbs.clear()  # the calling context's trail (other contexts end on their own)
 
 
 def installed_hooks() -> list[str]:
