@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from obskit import _runtime, diagnostics
+from obskit import _runtime, diagnostics, errors
 from obskit.contextstack import bind, context, current_context, unbind
+from obskit.errors import add_breadcrumb
 from obskit.logging import Logger, get_logger
+from obskit.signals import ErrorEvent
 from obskit.tracing import instrument, request, timer
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ __all__ = [
     "Logger",
     "Settings",
     "__version__",
+    "add_breadcrumb",
     "bind",
     "capture_exception",
     "capture_message",
@@ -52,7 +55,9 @@ def init(**settings: Any) -> None:
     Keyword arguments are :class:`~obskit.config.Settings` fields (``service``,
     ``environment``, ``release``, ``level``, ``exporters``, ...); unset ones come from
     ``OBSKIT_*`` and ``OTEL_*`` environment variables. A bad value raises
-    :class:`ConfigError` here, never later.
+    :class:`ConfigError` here, never later. With ``install_hooks=True`` (the default) it
+    chains the interpreter's error hooks and says so once on stderr;
+    ``obskit.errors.installed_hooks()`` lists them.
     """
     from obskit.config import load_settings
     from obskit.exporters import create_exporter
@@ -75,6 +80,7 @@ def init(**settings: Any) -> None:
         stdlib_bridge.install(resolved.level)
     else:
         stdlib_bridge.uninstall()
+    errors.configure(resolved)
 
 
 def flush(timeout_s: float = 5.0) -> bool:
@@ -89,6 +95,7 @@ def shutdown(timeout_s: float = 5.0) -> None:
 
     previous = _runtime.replace(None)
     stdlib_bridge.uninstall()
+    errors.reset()
     if previous is not None:
         previous.pipeline.shutdown(timeout_s)
 
@@ -100,18 +107,30 @@ def pipeline_stats() -> dict[str, Any]:
     return {"exporters": exporters, "problems": diagnostics.problem_counts()}
 
 
-def capture_exception(exc: BaseException | None = None, **context: Any) -> Any:
-    """Capture an exception (the one being handled when ``exc`` is None)."""
-    from obskit import errors
+def capture_exception(
+    exc: BaseException | None = None,
+    *,
+    level: str = "error",
+    fingerprint: list[str] | str | None = None,
+    **context: Any,
+) -> ErrorEvent | None:
+    """Capture an exception (the one being handled when ``exc`` is None) as a grouped event.
 
-    return errors.capture_exception(exc, **context)
+    Returns the :class:`~obskit.signals.ErrorEvent` (``.fingerprint`` names its group), or
+    ``None`` when it was ignored, sampled out or dropped by ``before_send``.
+    """
+    return errors.capture_exception(exc, level=level, fingerprint=fingerprint, **context)
 
 
-def capture_message(message: str, level: str = "info", **context: Any) -> Any:
-    """Capture a message as an event."""
-    from obskit import errors
-
-    return errors.capture_message(message, level=level, **context)
+def capture_message(
+    message: str,
+    level: str = "info",
+    *,
+    fingerprint: list[str] | str | None = None,
+    **context: Any,
+) -> ErrorEvent | None:
+    """Capture a message as an event, grouped by its text with variable parts removed."""
+    return errors.capture_message(message, level=level, fingerprint=fingerprint, **context)
 
 
 def __getattr__(name: str) -> Any:

@@ -9,6 +9,7 @@ signal (``scrub``) before any exporter sees it.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -103,7 +104,10 @@ class ErrorEvent:
 
     ``exceptions`` lists the chain outermost first; each entry is a dict with ``type``,
     ``value``, ``module`` and ``frames`` (each frame: module, function, filename, lineno,
-    context_line, in_app, and optionally vars).
+    context_line, in_app, and optionally vars). Exception entries, frames and breadcrumbs are
+    shared, read-only and already scrubbed (:class:`~obskit.scrubbing.ScrubbedMapping`): copy
+    one with ``dict(...)`` to change it. ``regression`` is true for the first event of a group
+    seen again after ``obskit.errors.resolve``.
     """
 
     kind: ClassVar[str] = "error"
@@ -118,12 +122,13 @@ class ErrorEvent:
     context: dict[str, Any] = field(default_factory=dict)
     user: dict[str, Any] | None = None
     tags: dict[str, Any] = field(default_factory=dict)
-    breadcrumbs: list[dict[str, Any]] = field(default_factory=list)
+    breadcrumbs: Sequence[dict[str, Any]] = field(default_factory=list)
     service: str = ""
     environment: str = ""
     release: str | None = None
     trace_id: str | None = None
     span_id: str | None = None
+    regression: bool = False
 
     def scrub(self, scrubber: Scrubber) -> None:
         self.title = scrubber.clean_text(self.title)
@@ -154,6 +159,7 @@ class ErrorEvent:
             "release": self.release,
             "trace_id": self.trace_id,
             "span_id": self.span_id,
+            "regression": self.regression,
         }
 
 
