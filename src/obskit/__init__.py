@@ -14,15 +14,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from obskit import _runtime, diagnostics, errors
+from obskit import _runtime, diagnostics, errors, health
 from obskit.contextstack import bind, context, current_context, unbind
+from obskit.diagnostics import ConfigError
 from obskit.errors import add_breadcrumb
 from obskit.logging import Logger, get_logger
 from obskit.signals import ErrorEvent
 from obskit.tracing import instrument, request, timer
 
 if TYPE_CHECKING:
-    from obskit.config import ConfigError, Settings
+    from obskit.config import Settings
 
 __version__ = "0.1.0"
 
@@ -39,6 +40,7 @@ __all__ = [
     "current_context",
     "flush",
     "get_logger",
+    "health",
     "init",
     "instrument",
     "pipeline_stats",
@@ -93,6 +95,7 @@ def shutdown(timeout_s: float = 5.0) -> None:
     """Flush and stop every exporter within ``timeout_s``. Logging afterwards starts defaults."""
     from obskit.logging import stdlib as stdlib_bridge
 
+    health._shutdown(timeout_s)
     previous = _runtime.replace(None)
     stdlib_bridge.uninstall()
     errors.reset()
@@ -135,7 +138,7 @@ def capture_message(
 
 def __getattr__(name: str) -> Any:
     # pydantic (about 100 ms to import) loads only when settings are first needed.
-    if name in ("ConfigError", "Settings"):
+    if name == "Settings":
         from obskit import config
 
         return getattr(config, name)

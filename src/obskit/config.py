@@ -21,15 +21,13 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from obskit.diagnostics import ConfigError
+
 __all__ = ["LEVELS", "ConfigError", "Settings", "import_object", "load_settings"]
 
 Level = Literal["debug", "info", "warning", "error", "critical"]
 LEVELS: tuple[str, ...] = ("debug", "info", "warning", "error", "critical")
 CommaList = Annotated[list[Any], NoDecode]
-
-
-class ConfigError(ValueError):
-    """A configuration mistake, raised at setup with a message that says what to change."""
 
 
 class Settings(BaseSettings):

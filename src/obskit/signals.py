@@ -227,12 +227,16 @@ class MetricPoint:
 
 @dataclass(slots=True)
 class HealthReport:
-    """An aggregated health report; ``checks`` maps check name to its latest result dict."""
+    """An aggregated health report (made by ``obskit.health.HealthReport.to_signal``).
+
+    ``checks`` is the IETF health+json checks object: ``"name:measurement"`` -> a one-item list
+    of result dicts; ``changed`` names the checks whose status changed.
+    """
 
     kind: ClassVar[str] = "health"
     timestamp: float
     status: str
-    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     service: str = ""
     changed: list[str] = field(default_factory=list)
 
