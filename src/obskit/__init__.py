@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from obskit import _runtime, diagnostics
+from obskit import _runtime, diagnostics, metrics
 from obskit.contextstack import bind, context, current_context, unbind
 from obskit.logging import Logger, get_logger
 from obskit.tracing import instrument, request, timer
 
 if TYPE_CHECKING:
+    from obskit import alerts
     from obskit.config import ConfigError, Settings
 
 __version__ = "0.1.0"
@@ -29,6 +30,7 @@ __all__ = [
     "Logger",
     "Settings",
     "__version__",
+    "alerts",
     "bind",
     "capture_exception",
     "capture_message",
@@ -38,6 +40,7 @@ __all__ = [
     "get_logger",
     "init",
     "instrument",
+    "metrics",
     "pipeline_stats",
     "request",
     "shutdown",
@@ -120,4 +123,8 @@ def __getattr__(name: str) -> Any:
         from obskit import config
 
         return getattr(config, name)
+    if name == "alerts":  # rules need pydantic: loaded on first use
+        import obskit.alerts
+
+        return obskit.alerts
     raise AttributeError(f"module 'obskit' has no attribute {name!r}")
