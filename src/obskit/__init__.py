@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from obskit import _runtime, diagnostics, errors, health
+from obskit import _runtime, diagnostics, errors, health, metrics
 from obskit.contextstack import bind, context, current_context, unbind
 from obskit.diagnostics import ConfigError
 from obskit.errors import add_breadcrumb
@@ -23,6 +23,7 @@ from obskit.signals import ErrorEvent
 from obskit.tracing import instrument, request, timer
 
 if TYPE_CHECKING:
+    from obskit import alerts
     from obskit.config import Settings
 
 __version__ = "0.1.0"
@@ -33,6 +34,7 @@ __all__ = [
     "Settings",
     "__version__",
     "add_breadcrumb",
+    "alerts",
     "bind",
     "capture_exception",
     "capture_message",
@@ -43,6 +45,7 @@ __all__ = [
     "health",
     "init",
     "instrument",
+    "metrics",
     "pipeline_stats",
     "request",
     "shutdown",
@@ -142,4 +145,8 @@ def __getattr__(name: str) -> Any:
         from obskit import config
 
         return getattr(config, name)
+    if name == "alerts":  # rules need pydantic: loaded on first use
+        import obskit.alerts
+
+        return obskit.alerts
     raise AttributeError(f"module 'obskit' has no attribute {name!r}")

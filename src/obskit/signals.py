@@ -256,7 +256,13 @@ class HealthReport:
 
 @dataclass(slots=True)
 class Alert:
-    """A state change of one alert instance (rule + label set): pending, firing or resolved."""
+    """A state change of one alert instance (rule + label set).
+
+    ``state`` is "pending", "firing" or "resolved" (from evaluation), or "acknowledged"
+    (someone took it). ``active_since`` is when the condition first held, ``fired_at`` when it
+    started firing, ``resolved_at`` when it stopped; ``details`` holds the rest (threshold,
+    metric, who acknowledged or resolved it and why).
+    """
 
     kind: ClassVar[str] = "alert"
     timestamp: float
@@ -269,10 +275,14 @@ class Alert:
     active_since: float | None = None
     fingerprint: str = ""
     service: str = ""
+    fired_at: float | None = None
+    resolved_at: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
     def scrub(self, scrubber: Scrubber) -> None:
         self.labels = scrubber.clean_mapping(self.labels)
         self.annotations = scrubber.clean_mapping(self.annotations)
+        self.details = scrubber.clean_mapping(self.details)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -287,6 +297,9 @@ class Alert:
             "active_since": iso_time(self.active_since) if self.active_since else None,
             "fingerprint": self.fingerprint,
             "service": self.service,
+            "fired_at": iso_time(self.fired_at) if self.fired_at else None,
+            "resolved_at": iso_time(self.resolved_at) if self.resolved_at else None,
+            "details": self.details,
         }
 
 
