@@ -34,8 +34,15 @@ Hint = tuple[float, float] | None
 
 #: Each obskit detector with its defaults; only the range hint changes between protocols.
 DETECTORS: dict[str, Callable[[Hint], Any]] = {
+    "default": anomaly.default,
     "ewma": lambda hint: anomaly.EWMA(value_range=hint),
     "zscore": lambda hint: anomaly.RollingZScore(value_range=hint),
+    "mad": lambda hint: anomaly.MedianMAD(value_range=hint),
+    "seasonal": lambda hint: anomaly.Seasonal(value_range=hint),
+    "holtwinters": lambda hint: anomaly.HoltWinters(value_range=hint),
+    "cusum": lambda hint: anomaly.CUSUM(value_range=hint),
+    "context": lambda hint: anomaly.ContextNovelty(value_range=hint),
+    "range": lambda hint: anomaly.RangeNovelty(value_range=hint),
 }
 
 

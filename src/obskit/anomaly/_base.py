@@ -101,6 +101,10 @@ class BaseDetector:
             return AnomalyScore(0.0, False, None, skipped=True)
         if timestamp is not None:
             timestamp = self._check_time(timestamp)
+        return self._accept(value, timestamp)
+
+    def _accept(self, value: float, timestamp: float | None) -> AnomalyScore:
+        """Score a clean point (composite detectors feed their members through here)."""
         self.seen += 1
         result = self._step(value, timestamp)
         if self.seen <= self.warmup:
@@ -204,7 +208,9 @@ class BaseDetector:
         """Rebuild a detector from :meth:`state`; a damaged blob raises :class:`StateError`."""
         blob = _state.envelope(state, cls.name)
         try:
-            detector = cls(**blob["config"])
+            detector = cls._from_config(blob["config"])
+        except StateError:
+            raise
         except (ConfigError, TypeError) as exc:
             raise StateError(f"{cls.name} state has a bad config: {exc}") from None
         detector.seen = _state.read_int(blob, "seen")
@@ -220,6 +226,11 @@ class BaseDetector:
         except Exception as exc:
             raise StateError(f"{cls.name} state: 'data' is damaged ({exc!r})") from None
         return detector
+
+    @classmethod
+    def _from_config(cls: type[_D], config: dict[str, Any]) -> _D:
+        """A fresh detector from ``_config()`` (composites rebuild their members here)."""
+        return cls(**config)
 
     def _config(self) -> dict[str, Any]:
         raise NotImplementedError

@@ -11,15 +11,16 @@ from obskit.anomaly._base import AnomalyScore, BaseDetector, check_fraction
 from obskit.anomaly._scores import score_for_z, z_for_score
 from obskit.config import ConfigError
 
-__all__ = ["EWMA", "resolution"]
+__all__ = ["EWMA", "resolution", "weight"]
 
 
 class EWMA(BaseDetector):
     """Flags values far from an exponentially weighted mean, in units of the weighted spread.
 
     Each point is compared with the mean and standard deviation learned *before* it, then
-    folded in with weight ``alpha`` (the last ``~1/alpha`` points matter most). One pass, two
-    floats of state, about a microsecond of arithmetic per point.
+    folded in with weight ``alpha`` (the last ``~1/alpha`` points matter most; the first
+    ``1/alpha`` points are plainly averaged, so the start carries no bias). Two floats of state,
+    about a microsecond of arithmetic per point.
 
     >>> from obskit.anomaly import EWMA
     >>> detector = EWMA(alpha=0.1, warmup=5)
@@ -65,7 +66,7 @@ class EWMA(BaseDetector):
         var = self.var
         scale = _spread(var, mean, self._floor)
         score = score_for_z((value - mean) / scale)
-        self.mean, self.var = _fold(mean, var, value, self.alpha)
+        self.mean, self.var = _fold(mean, var, value, weight(self.seen, self.alpha))
         return self._result(score, value, mean, self._band_z * scale, timestamp)
 
     def _config(self) -> dict[str, Any]:
@@ -77,6 +78,8 @@ class EWMA(BaseDetector):
     def _load(self, data: dict[str, Any]) -> None:
         self.mean = _state.read_optional_float(data, "mean")
         self.var = _state.read_float(data, "var")
+        if self.var < 0:
+            raise _state.StateError("ewma state: 'var' must not be negative")
 
 
 def _fold(mean: float, var: float, value: float, alpha: float) -> tuple[float, float]:
@@ -84,6 +87,11 @@ def _fold(mean: float, var: float, value: float, alpha: float) -> tuple[float, f
     delta = value - mean
     step = alpha * delta
     return mean + step, (1.0 - alpha) * (var + delta * step)
+
+
+def weight(seen: int, alpha: float) -> float:
+    """``1/seen`` (a plain average) until that drops below ``alpha``: no start-up bias."""
+    return 1.0 / seen if seen * alpha < 1.0 else alpha
 
 
 def _spread(var: float, mean: float, floor: float) -> float:
