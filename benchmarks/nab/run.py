@@ -32,17 +32,21 @@ from obskit import anomaly  # noqa: E402
 REPO_ROOT = HERE.parents[1]
 Hint = tuple[float, float] | None
 
-#: Each obskit detector with its defaults; only the range hint changes between protocols.
+#: The default's alert rationing, given to the single detectors too so that the rows compare
+#: what each detector sees, not how often it repeats itself.
+COOLDOWN = 120
+
+#: Each obskit detector with its defaults (and COOLDOWN); only the hint changes by protocol.
 DETECTORS: dict[str, Callable[[Hint], Any]] = {
     "default": anomaly.default,
-    "ewma": lambda hint: anomaly.EWMA(value_range=hint),
-    "zscore": lambda hint: anomaly.RollingZScore(value_range=hint),
-    "mad": lambda hint: anomaly.MedianMAD(value_range=hint),
-    "seasonal": lambda hint: anomaly.Seasonal(value_range=hint),
-    "holtwinters": lambda hint: anomaly.HoltWinters(value_range=hint),
-    "cusum": lambda hint: anomaly.CUSUM(value_range=hint),
-    "context": lambda hint: anomaly.ContextNovelty(value_range=hint),
-    "range": lambda hint: anomaly.RangeNovelty(value_range=hint),
+    "ewma": lambda hint: anomaly.EWMA(cooldown=COOLDOWN, value_range=hint),
+    "zscore": lambda hint: anomaly.RollingZScore(cooldown=COOLDOWN, value_range=hint),
+    "mad": lambda hint: anomaly.MedianMAD(cooldown=COOLDOWN, value_range=hint),
+    "seasonal": lambda hint: anomaly.Seasonal(cooldown=COOLDOWN, value_range=hint),
+    "holtwinters": lambda hint: anomaly.HoltWinters(cooldown=COOLDOWN, value_range=hint),
+    "cusum": lambda hint: anomaly.CUSUM(cooldown=COOLDOWN, value_range=hint),
+    "context": lambda hint: anomaly.ContextNovelty(cooldown=COOLDOWN, value_range=hint),
+    "range": lambda hint: anomaly.RangeNovelty(cooldown=COOLDOWN, value_range=hint),
 }
 
 

@@ -63,12 +63,14 @@ def default(value_range: Sequence[float] | None = None) -> Ensemble:
     return Ensemble(
         [
             Seasonal(period=DAY, buckets=48, alpha=0.1, value_range=value_range),
-            ContextNovelty(levels=8, order=5, value_range=value_range),
+            AnomalyLikelihood(
+                ContextNovelty(levels=8, order=5, value_range=value_range), smoothing=5
+            ),
             ContextNovelty(levels=8, order=5, scale=16, fit=25, warmup=10, value_range=value_range),
             RangeNovelty(value_range=value_range),
         ],
         cooldown=120,
-        threshold=0.3,
+        threshold=0.25,
     )
 
 

@@ -68,11 +68,21 @@ class BaseDetector:
 
     Subclasses implement ``_step(value, timestamp) -> AnomalyScore`` for a clean finite value,
     ``_config()`` (the constructor keywords) and ``_data()`` / ``_load(data)`` (the learned
-    state). ``_step`` returns raw scores; this class zeroes them during the warm-up.
+    state). ``_step`` returns raw scores; this class zeroes them during the warm-up, and for
+    ``cooldown`` points after each flagged point (one alert per incident, not per point).
     """
 
     name: ClassVar[str] = ""
-    __slots__ = ("last_timestamp", "problems", "seen", "threshold", "value_range", "warmup")
+    __slots__ = (
+        "_quiet",
+        "cooldown",
+        "last_timestamp",
+        "problems",
+        "seen",
+        "threshold",
+        "value_range",
+        "warmup",
+    )
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -80,10 +90,17 @@ class BaseDetector:
             _REGISTRY[cls.name] = cls
 
     def __init__(
-        self, *, warmup: int, threshold: float, value_range: Sequence[float] | None
+        self,
+        *,
+        warmup: int,
+        threshold: float,
+        value_range: Sequence[float] | None,
+        cooldown: int = 0,
     ) -> None:
         self.warmup = _check_int("warmup", warmup, minimum=0)
         self.threshold = _check_fraction("threshold", threshold)
+        self.cooldown = _check_int("cooldown", cooldown, minimum=0)
+        self._quiet = 0
         self.value_range = check_value_range(value_range)
         self.seen = 0
         self.last_timestamp: float | None = None
@@ -110,6 +127,12 @@ class BaseDetector:
         if self.seen <= self.warmup:
             result.score = 0.0
             result.is_anomaly = False
+        elif self._quiet:
+            self._quiet -= 1
+            result.score = 0.0
+            result.is_anomaly = False
+        elif result.is_anomaly:
+            self._quiet = self.cooldown
         return result
 
     def update_many(
@@ -198,6 +221,7 @@ class BaseDetector:
             "version": _state.VERSION,
             "config": self._config(),
             "seen": self.seen,
+            "quiet": self._quiet,
             "last_timestamp": self.last_timestamp,
             "problems": dict(self.problems),
             "data": self._data(),
@@ -214,6 +238,7 @@ class BaseDetector:
         except (ConfigError, TypeError) as exc:
             raise StateError(f"{cls.name} state has a bad config: {exc}") from None
         detector.seen = _state.read_int(blob, "seen")
+        detector._quiet = _state.read_int(blob, "quiet")
         detector.last_timestamp = _state.read_optional_float(blob, "last_timestamp")
         detector.problems = _state.read_counts(blob, "problems")
         data = blob["data"]
@@ -243,7 +268,12 @@ class BaseDetector:
 
     def _base_config(self) -> dict[str, Any]:
         hint = None if self.value_range is None else list(self.value_range)
-        return {"warmup": self.warmup, "threshold": self.threshold, "value_range": hint}
+        return {
+            "warmup": self.warmup,
+            "threshold": self.threshold,
+            "cooldown": self.cooldown,
+            "value_range": hint,
+        }
 
     def __repr__(self) -> str:
         settings = ", ".join(f"{key}={value!r}" for key, value in self._config().items())

@@ -41,7 +41,7 @@ def envelope(state: Any, name: str) -> dict[str, Any]:
         raise StateError(
             f"{name} state has version {state.get('version')!r}; this obskit reads {VERSION}"
         )
-    for key in ("config", "seen", "problems", "data"):
+    for key in ("config", "seen", "quiet", "problems", "data"):
         if key not in state:
             raise StateError(f"{name} state is missing {key!r}")
     if not isinstance(state["config"], dict):

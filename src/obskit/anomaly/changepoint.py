@@ -62,9 +62,12 @@ class CUSUM(BaseDetector):
         *,
         warmup: int = 30,
         threshold: float = 0.5,
+        cooldown: int = 0,
         value_range: Sequence[float] | None = None,
     ) -> None:
-        super().__init__(warmup=warmup, threshold=threshold, value_range=value_range)
+        super().__init__(
+            warmup=warmup, threshold=threshold, cooldown=cooldown, value_range=value_range
+        )
         for label, number in (("drift", drift), ("limit", limit)):
             if isinstance(number, bool) or not isinstance(number, (int, float)):
                 raise ConfigError(f"{label}={number!r}: use a positive number")

@@ -74,9 +74,12 @@ class ContextNovelty(BaseDetector):
         capacity: int = 100_000,
         warmup: int = 150,
         threshold: float = 0.8,
+        cooldown: int = 0,
         value_range: Sequence[float] | None = None,
     ) -> None:
-        super().__init__(warmup=warmup, threshold=threshold, value_range=value_range)
+        super().__init__(
+            warmup=warmup, threshold=threshold, cooldown=cooldown, value_range=value_range
+        )
         self.levels = check_int("levels", levels, minimum=2)
         self.order = check_int("order", order, minimum=1)
         if self.order >= 1 << _ORDER_BITS:

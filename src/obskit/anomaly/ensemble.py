@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from obskit.anomaly import _state
-from obskit.anomaly._base import AnomalyScore, BaseDetector, check_int, detector_from_state
+from obskit.anomaly._base import AnomalyScore, BaseDetector, detector_from_state
 from obskit.anomaly.likelihood import AnomalyLikelihood
 from obskit.config import ConfigError
 
@@ -43,7 +43,7 @@ class Ensemble(BaseDetector):
     """
 
     name = "ensemble"
-    __slots__ = ("_quiet", "calibrate", "cooldown", "members", "weights")
+    __slots__ = ("calibrate", "members", "weights")
 
     def __init__(
         self,
@@ -55,7 +55,7 @@ class Ensemble(BaseDetector):
         warmup: int = 0,
         threshold: float = 0.5,
     ) -> None:
-        super().__init__(warmup=warmup, threshold=threshold, value_range=None)
+        super().__init__(warmup=warmup, threshold=threshold, cooldown=cooldown, value_range=None)
         if not members or not all(isinstance(member, BaseDetector) for member in members):
             raise ConfigError("members: give a non-empty list of obskit.anomaly detectors")
         if weights is None:
@@ -76,8 +76,6 @@ class Ensemble(BaseDetector):
         ]
         total = math.fsum(weights)
         self.weights = [float(weight) / total for weight in weights]
-        self.cooldown = check_int("cooldown", cooldown, minimum=0)
-        self._quiet = 0
 
     def _step(self, value: float, timestamp: float | None) -> AnomalyScore:
         score = 0.0
@@ -87,11 +85,6 @@ class Ensemble(BaseDetector):
             score += weight * result.score
             if band is None and result.lower is not None:
                 band = result
-        if self._quiet > 0:
-            self._quiet -= 1
-            score = 0.0
-        elif score >= self.threshold and self.seen > self.warmup:
-            self._quiet = self.cooldown
         if band is None:
             return AnomalyScore(score, score >= self.threshold, value, timestamp=timestamp)
         return AnomalyScore(
@@ -124,7 +117,7 @@ class Ensemble(BaseDetector):
         }
 
     def _data(self) -> dict[str, Any]:
-        return {"quiet": self._quiet}
+        return {}
 
     def _load(self, data: dict[str, Any]) -> None:
-        self._quiet = _state.read_int(data, "quiet")
+        pass

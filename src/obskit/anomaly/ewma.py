@@ -47,9 +47,12 @@ class EWMA(BaseDetector):
         *,
         warmup: int = 30,
         threshold: float = 0.5,
+        cooldown: int = 0,
         value_range: Sequence[float] | None = None,
     ) -> None:
-        super().__init__(warmup=warmup, threshold=threshold, value_range=value_range)
+        super().__init__(
+            warmup=warmup, threshold=threshold, cooldown=cooldown, value_range=value_range
+        )
         self.alpha = check_fraction("alpha", alpha)
         if self.alpha == 0:
             raise ConfigError("alpha=0 never learns: use a weight in (0, 1], e.g. 0.05")

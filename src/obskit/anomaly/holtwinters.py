@@ -64,9 +64,12 @@ class HoltWinters(BaseDetector):
         error_alpha: float = 0.05,
         warmup: int = 30,
         threshold: float = 0.5,
+        cooldown: int = 0,
         value_range: Sequence[float] | None = None,
     ) -> None:
-        super().__init__(warmup=warmup, threshold=threshold, value_range=value_range)
+        super().__init__(
+            warmup=warmup, threshold=threshold, cooldown=cooldown, value_range=value_range
+        )
         self.alpha = check_fraction("alpha", alpha)
         self.beta = check_fraction("beta", beta)
         self.gamma = check_fraction("gamma", gamma)

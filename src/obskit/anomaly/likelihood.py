@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Any
 
 from obskit.anomaly import _state
@@ -39,7 +40,19 @@ class AnomalyLikelihood(BaseDetector):
     """
 
     name = "likelihood"
-    __slots__ = ("_growth", "_hist", "_total", "_weight", "bins", "detector", "half_life", "rarest")
+    __slots__ = (
+        "_growth",
+        "_hist",
+        "_recent",
+        "_recent_sum",
+        "_total",
+        "_weight",
+        "bins",
+        "detector",
+        "half_life",
+        "rarest",
+        "smoothing",
+    )
 
     def __init__(
         self,
@@ -48,10 +61,12 @@ class AnomalyLikelihood(BaseDetector):
         bins: int = 50,
         rarest: float = 1e-4,
         half_life: int | None = None,
+        smoothing: int = 1,
         warmup: int = 0,
         threshold: float = 0.5,
+        cooldown: int = 0,
     ) -> None:
-        super().__init__(warmup=warmup, threshold=threshold, value_range=None)
+        super().__init__(warmup=warmup, threshold=threshold, cooldown=cooldown, value_range=None)
         if not isinstance(detector, BaseDetector):
             raise ConfigError(f"detector={detector!r}: wrap an obskit.anomaly detector")
         self.detector = detector
@@ -61,6 +76,9 @@ class AnomalyLikelihood(BaseDetector):
         self.rarest = float(rarest)
         self.half_life = None if half_life is None else check_int("half_life", half_life, minimum=1)
         self._growth = 1.0 if self.half_life is None else 2.0 ** (1.0 / self.half_life)
+        self.smoothing = check_int("smoothing", smoothing, minimum=1)
+        self._recent: deque[float] = deque()
+        self._recent_sum = 0.0
         self._hist = [0.0] * self.bins
         self._total = 0.0
         self._weight = 1.0
@@ -68,6 +86,8 @@ class AnomalyLikelihood(BaseDetector):
     def _step(self, value: float, timestamp: float | None) -> AnomalyScore:
         inner = self.detector._accept(value, timestamp)
         raw = inner.score
+        if self.smoothing > 1:
+            raw = self._smooth(raw)
         slot = int(raw * self.bins)
         if slot >= self.bins:
             slot = self.bins - 1
@@ -84,6 +104,16 @@ class AnomalyLikelihood(BaseDetector):
         inner.score = score
         inner.is_anomaly = score >= self.threshold
         return inner
+
+    def _smooth(self, raw: float) -> float:
+        """The mean of the last ``smoothing`` raw scores."""
+        recent = self._recent
+        recent.append(raw)
+        self._recent_sum += raw
+        if len(recent) > self.smoothing:
+            self._recent_sum -= recent.popleft()
+        mean = self._recent_sum / len(recent)
+        return mean if mean > 0.0 else 0.0
 
     def _rescale(self) -> None:
         """Divide every weight by the current one before they overflow."""
@@ -104,12 +134,20 @@ class AnomalyLikelihood(BaseDetector):
             "bins": self.bins,
             "rarest": self.rarest,
             "half_life": self.half_life,
+            "smoothing": self.smoothing,
             "warmup": self.warmup,
             "threshold": self.threshold,
+            "cooldown": self.cooldown,
         }
 
     def _data(self) -> dict[str, Any]:
-        return {"hist": list(self._hist), "total": self._total, "weight": self._weight}
+        return {
+            "hist": list(self._hist),
+            "total": self._total,
+            "weight": self._weight,
+            "recent": list(self._recent),
+            "recent_sum": self._recent_sum,
+        }
 
     def _load(self, data: dict[str, Any]) -> None:
         hist = _state.read_float_list(data, "hist", max_length=self.bins)
@@ -118,3 +156,5 @@ class AnomalyLikelihood(BaseDetector):
         if len(hist) != self.bins or min(hist) < 0 or total < 0 or not weight > 0:
             raise _state.StateError("likelihood state: 'hist', 'total' or 'weight' is damaged")
         self._hist, self._total, self._weight = hist, total, weight
+        self._recent = deque(_state.read_float_list(data, "recent", max_length=self.smoothing))
+        self._recent_sum = _state.read_float(data, "recent_sum")

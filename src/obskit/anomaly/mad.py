@@ -50,9 +50,12 @@ class MedianMAD(BaseDetector):
         *,
         warmup: int = 30,
         threshold: float = 0.5,
+        cooldown: int = 0,
         value_range: Sequence[float] | None = None,
     ) -> None:
-        super().__init__(warmup=warmup, threshold=threshold, value_range=value_range)
+        super().__init__(
+            warmup=warmup, threshold=threshold, cooldown=cooldown, value_range=value_range
+        )
         self.window = check_int("window", window, minimum=3)
         self._order: deque[float] = deque()
         self._sorted: list[float] = []

@@ -47,9 +47,12 @@ class RangeNovelty(BaseDetector):
         *,
         warmup: int = 30,
         threshold: float = 0.5,
+        cooldown: int = 0,
         value_range: Sequence[float] | None = None,
     ) -> None:
-        super().__init__(warmup=warmup, threshold=threshold, value_range=value_range)
+        super().__init__(
+            warmup=warmup, threshold=threshold, cooldown=cooldown, value_range=value_range
+        )
         if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)):
             raise ConfigError(f"tolerance={tolerance!r}: use a number >= 0 (0.05 = 5 %)")
         if not 0 <= tolerance < 1e6:

@@ -64,9 +64,12 @@ class Seasonal(BaseDetector):
         min_count: int = 3,
         warmup: int = 30,
         threshold: float = 0.5,
+        cooldown: int = 0,
         value_range: Sequence[float] | None = None,
     ) -> None:
-        super().__init__(warmup=warmup, threshold=threshold, value_range=value_range)
+        super().__init__(
+            warmup=warmup, threshold=threshold, cooldown=cooldown, value_range=value_range
+        )
         if isinstance(period, bool) or not isinstance(period, (int, float)) or not period > 0:
             raise ConfigError(f"period={period!r}: use a positive number (86400 for a day)")
         if not math.isfinite(period):

@@ -45,9 +45,12 @@ class RollingZScore(BaseDetector):
         *,
         warmup: int = 30,
         threshold: float = 0.5,
+        cooldown: int = 0,
         value_range: Sequence[float] | None = None,
     ) -> None:
-        super().__init__(warmup=warmup, threshold=threshold, value_range=value_range)
+        super().__init__(
+            warmup=warmup, threshold=threshold, cooldown=cooldown, value_range=value_range
+        )
         self.window = check_int("window", window, minimum=2)
         self._window: deque[float] = deque()
         self._mean = 0.0
