@@ -20,6 +20,10 @@ def capture_exception(exc: BaseException | None = None, **context: Any) -> None:
     get_logger("obskit.errors").error(
         f"{type(exc).__name__}: {_safe_str(exc)}", exc_info=exc, **context
     )
+    # Keep in the rebuilt capture path: the exception event on the active span (issue 7).
+    from obskit.tracing import record_exception_on_span
+
+    record_exception_on_span(exc)
     return None
 
 

@@ -1,7 +1,8 @@
 """Exporters: where signals go. Any object with ``export``, ``force_flush`` and ``shutdown`` is one.
 
 Built in: :class:`ConsoleExporter`, :class:`JsonLinesExporter`, :class:`InMemoryExporter`,
-:class:`SQLiteExporter` (the embedded store). The heavier ones are imported on first use, so
+:class:`SQLiteExporter` (the embedded store), :class:`OTLPExporter` (an OpenTelemetry
+collector; the ``otlp`` extra). The heavier ones are imported on first use, so
 ``import obskit`` stays cheap.
 Third-party exporters register under the entry point group ``obskit.exporters`` so that
 ``OBSKIT_EXPORTERS=console,mine`` finds them by name; a class there is built with
@@ -22,6 +23,7 @@ from obskit.pipeline import Exporter, ExportResult
 
 if TYPE_CHECKING:
     from obskit.config import Settings
+    from obskit.exporters.otlp import OTLPExporter
     from obskit.exporters.sqlite import SQLiteExporter
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "Exporter",
     "InMemoryExporter",
     "JsonLinesExporter",
+    "OTLPExporter",
     "SQLiteExporter",
     "available_exporters",
     "create_exporter",
@@ -42,11 +45,13 @@ BUILTIN_EXPORTERS: dict[str, str] = {
     "jsonl": "obskit.exporters.jsonl:JsonLinesExporter",
     "memory": "obskit.exporters.memory:InMemoryExporter",
     "sqlite": "obskit.exporters.sqlite:SQLiteExporter",
+    "otlp": "obskit.exporters.otlp:OTLPExporter",
 }
 
 #: Exporter classes importable from this package, loaded only when first used.
 _LAZY_CLASSES = {
     "SQLiteExporter": "obskit.exporters.sqlite",
+    "OTLPExporter": "obskit.exporters.otlp",
 }
 
 
