@@ -51,10 +51,16 @@ class Settings(BaseSettings):
     # -- pipeline and exporters ----------------------------------------------------------
     exporters: CommaList = Field(default_factory=lambda: ["console"])
     jsonl_path: str = "obskit.jsonl"
+    sqlite_path: str = "obskit.db"
     queue_size: int = Field(10_000, gt=0)
     max_batch_size: int = Field(512, gt=0)
     schedule_delay_s: float = Field(0.2, gt=0)
-    max_retry_s: float = Field(60.0, ge=0)
+    #: Give up on a batch after this many seconds of retryable failures; None: keep it until
+    #: the backend takes it (the queue, and the spool if set, bound what is kept).
+    max_retry_s: float | None = Field(None, ge=0)
+    #: A directory where each exporter spools what its backend could not take yet, so an
+    #: outage plus a restart loses nothing.
+    spool_dir: str | None = None
     shutdown_timeout_s: float = Field(5.0, ge=0)
 
     # -- sampling ------------------------------------------------------------------------

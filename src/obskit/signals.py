@@ -177,12 +177,23 @@ class SpanRecord:
     status: str = "ok"
     attributes: dict[str, Any] = field(default_factory=dict)
     service: str = ""
+    #: OpenTelemetry span kind, lower case: internal, server, client, producer, consumer.
+    span_kind: str = "internal"
+    #: Span events (an ``exception`` event per recorded exception): name, timestamp, attributes.
+    events: list[dict[str, Any]] = field(default_factory=list)
+    status_message: str = ""
+    #: The instrumentation scope (tracer name) that created the span.
+    scope: str = ""
 
     def scrub(self, scrubber: Scrubber) -> None:
         self.attributes = scrubber.clean_mapping(self.attributes)
+        if self.events:
+            self.events = scrubber.clean_value(self.events)
+        if self.status_message:
+            self.status_message = scrubber.clean_text(self.status_message)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "signal": self.kind,
             "timestamp": iso_time(self.timestamp),
             "name": self.name,
@@ -194,6 +205,13 @@ class SpanRecord:
             "attributes": self.attributes,
             "service": self.service,
         }
+        if self.span_kind != "internal":
+            out["span_kind"] = self.span_kind
+        if self.events:
+            out["events"] = self.events
+        if self.status_message:
+            out["status_message"] = self.status_message
+        return out
 
 
 @dataclass(slots=True)

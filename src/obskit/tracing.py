@@ -28,10 +28,12 @@ from obskit.signals import SpanRecord
 
 __all__ = [
     "Request",
+    "app_tracer_provider",
     "call_listeners",
     "capture_failure",
     "get_tracer",
     "instrument",
+    "record_exception_on_span",
     "request",
     "request_listeners",
     "timer",
@@ -42,6 +44,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 _tracer: trace.Tracer | None = None
 _tracer_lock = threading.Lock()
 _span_processor_added = False
+#: The TracerProvider obskit installed, if it installed one (else the app brought its own).
+_own_provider: Any = None
 
 
 def get_tracer() -> trace.Tracer:
@@ -52,7 +56,7 @@ def get_tracer() -> trace.Tracer:
 
 def setup_tracing() -> trace.Tracer:
     """Use the application's SDK TracerProvider, or install one; attach the pipeline to it."""
-    global _tracer, _span_processor_added
+    global _tracer, _span_processor_added, _own_provider
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
@@ -72,12 +76,52 @@ def setup_tracing() -> trace.Tracer:
                 sampler=ParentBased(TraceIdRatioBased(settings.traces_sample_rate)),
             )
             trace.set_tracer_provider(provider)
+            if trace.get_tracer_provider() is provider:
+                _own_provider = provider
             provider = trace.get_tracer_provider()
         if isinstance(provider, TracerProvider) and not _span_processor_added:
             provider.add_span_processor(PipelineSpanProcessor())  # type: ignore[arg-type]
             _span_processor_added = True
         _tracer = provider.get_tracer("obskit")
         return _tracer
+
+
+def app_tracer_provider() -> Any:
+    """The application's own SDK TracerProvider, or ``None`` (none set, or obskit's)."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider) and provider is not _own_provider:
+        return provider
+    return None
+
+
+def record_exception_on_span(
+    exc: BaseException, attributes: dict[str, Any] | None = None, span: Span | None = None
+) -> None:
+    """Add an ``exception`` event to ``span`` (default: the active one), once per span.
+
+    The error-capture path calls this so a captured exception shows on the span it happened
+    in; instrumented code calls it again when the exception escapes, which adds nothing twice.
+    """
+    try:
+        span = span if span is not None else get_current_span()
+        if not span.is_recording():
+            return
+        span_id = span.get_span_context().span_id
+        seen = getattr(exc, "__obskit_spans__", None)
+        if seen is None:
+            seen = set()
+            try:
+                exc.__obskit_spans__ = seen  # type: ignore[attr-defined]
+            except Exception:
+                pass
+        elif span_id in seen:
+            return
+        seen.add(span_id)
+        span.record_exception(exc, attributes=attributes)
+    except Exception as problem:
+        diagnostics.report("span_exception", f"could not record an exception event: {problem!r}")
 
 
 class PipelineSpanProcessor:
@@ -103,6 +147,10 @@ class PipelineSpanProcessor:
                     status=span.status.status_code.name.lower(),
                     attributes=dict(span.attributes or {}),
                     service=runtime.settings.service,
+                    span_kind=span.kind.name.lower(),
+                    events=[_event_dict(e) for e in span.events] if span.events else [],
+                    status_message=span.status.description or "",
+                    scope=getattr(span.instrumentation_scope, "name", "") or "",
                 )
             )
         except Exception as exc:
@@ -117,6 +165,14 @@ class PipelineSpanProcessor:
     # Newer SDKs call these hooks on every processor.
     def _on_ending(self, span: Any) -> None:
         return None
+
+
+def _event_dict(event: Any) -> dict[str, Any]:
+    return {
+        "name": event.name,
+        "timestamp": event.timestamp / 1e9,
+        "attributes": dict(event.attributes or {}),
+    }
 
 
 _IGNORED = (KeyboardInterrupt, SystemExit, GeneratorExit)
@@ -197,7 +253,7 @@ class _Call:
         if span is not None:
             if exc is not None:
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                span.record_exception(exc)
+                record_exception_on_span(exc, span=span)
             self.scope.__exit__(None, None, None)
             span.end()
         if metrics.sinks:
@@ -386,7 +442,7 @@ class Request:
             if span is not None:
                 if failed and exc is not None:
                     span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                    span.record_exception(exc)
+                    record_exception_on_span(exc, span=span)
                 elif server_error:
                     span.set_status(Status(StatusCode.ERROR, f"HTTP {self.status_code}"))
                 self._span_scope.__exit__(None, None, None)

@@ -182,9 +182,11 @@ def capture_exception(
                 f"capture_exception() needs an exception, got {type(exc).__name__}; ignored",
             )
             return None
-        return current().capture_exception(
+        event = current().capture_exception(
             exc, level=level, fingerprint=fingerprint, context=context
         )
+        tracing.record_exception_on_span(exc)  # the exception event on the active span
+        return event
     except Exception as problem:
         diagnostics.report("capture_exception", f"could not capture an exception: {problem!r}")
         return None
