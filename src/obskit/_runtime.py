@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from obskit import pipeline as _pipeline
-from obskit.config import Settings
 from obskit.pipeline import Pipeline
 from obskit.scrubbing import Scrubber
 from obskit.signals import Signal
 
 if TYPE_CHECKING:
+    from obskit.config import Settings
     from obskit.pipeline import Exporter
 
 __all__ = ["Runtime", "current", "emit", "replace"]
@@ -48,6 +48,7 @@ def build(settings: Settings, exporters: list[Exporter]) -> Runtime:
         max_batch_size=settings.max_batch_size,
         schedule_delay_s=settings.schedule_delay_s,
         max_retry_s=settings.max_retry_s,
+        spool_dir=settings.spool_dir,
     )
     _pipeline.exit_timeout_s = settings.shutdown_timeout_s
     return Runtime(settings=settings, pipeline=pipe)
@@ -60,6 +61,7 @@ def current() -> Runtime:
         with _lock:
             runtime = _current
             if runtime is None:
+                from obskit.config import Settings  # pydantic is imported on first use only
                 from obskit.exporters import ConsoleExporter
 
                 runtime = build(Settings(), [ConsoleExporter()])

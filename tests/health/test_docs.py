@@ -1,4 +1,7 @@
-"""docs/health.md stays true: its Python compiles, its JSON parses, its plain script runs."""
+"""docs/health.md stays true: its JSON parses, its plain script prints what it says.
+
+(tests/test_docs.py runs every ```python block of the docs and compiles every ```py block.)
+"""
 
 from __future__ import annotations
 
@@ -13,11 +16,6 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "health.md"
 
 def blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", DOC.read_text(), re.DOTALL)
-
-
-@pytest.mark.parametrize("index", range(len(blocks("python"))))
-def test_every_python_example_compiles(index: int) -> None:
-    compile(blocks("python")[index], f"docs/health.md python block {index}", "exec")
 
 
 def test_every_json_example_parses() -> None:

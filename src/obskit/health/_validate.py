@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeAlias
 
-from obskit.config import ConfigError
+from obskit.diagnostics import ConfigError
 
 Tags: TypeAlias = "str | Iterable[str] | None"
 

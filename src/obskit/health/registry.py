@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from obskit import _runtime, diagnostics, metrics
-from obskit.config import ConfigError
+from obskit.diagnostics import ConfigError
 from obskit.health._validate import (
     Tags,
     at_least_one,
