@@ -386,6 +386,7 @@ class HealthRegistry:
         """Emit the registry's current state as a signal when some check changed status."""
         if not changed:
             return
+        _runtime.current()  # the signal starts the default setup anyway: let it name the service
         specs = [s for s in self._specs() if s.enabled and s.state.latest is not None]
         results = {s.name: s.state.latest for s in specs if s.state.latest is not None}
         report = self._report(specs, results, None)
