@@ -285,3 +285,52 @@ def test_default_stays_quiet_on_a_clean_daily_cycle_and_catches_what_breaks_it(
         if result.is_anomaly
     ]
     assert flagged and flagged[0] < 144  # within half a day
+
+
+# -- vectorised backfill ------------------------------------------------------------------------
+@pytest.mark.parametrize("cooldown", [0, 7])
+def test_zscore_backfill_with_numpy_matches_point_by_point_updates(cooldown: int) -> None:
+    pytest.importorskip("numpy")
+    values = _noise(3000, level=1e6, spread=5.0)  # a large offset tests the centring
+    for i in range(500, 3000, 400):
+        values[i] += 60.0
+    vectorised, sequential = (
+        anomaly.RollingZScore(window=200, cooldown=cooldown) for _ in range(2)
+    )
+    fast = vectorised.update_many(values[:1500]) + vectorised.update_many(values[1500:])
+    slow = [sequential.update(value) for value in values]
+    assert [r.is_anomaly for r in fast] == [r.is_anomaly for r in slow]
+    assert sum(r.is_anomaly for r in slow) == 7  # one per spike
+    for a, b in zip(fast, slow, strict=True):
+        assert a.score == pytest.approx(b.score, rel=1e-6, abs=1e-9)
+        assert (a.expected is None) == (b.expected is None)
+    assert vectorised.seen == sequential.seen == 3000
+    after_fast, after_slow = vectorised.update(1e6 + 100), sequential.update(1e6 + 100)
+    assert after_fast.score == pytest.approx(after_slow.score, rel=1e-9)
+
+
+def test_zscore_backfill_falls_back_for_input_numpy_would_misread() -> None:
+    detector = anomaly.RollingZScore(warmup=0)
+    values: list[object] = [1.0, 2.0] * 200 + ["12", None, math.nan]
+    results = detector.update_many(values)
+    assert [r.skipped for r in results[-3:]] == [True, True, True]
+    assert detector.problems == {"value_not_numeric": 2, "value_not_finite": 1}
+
+
+def test_zscore_backfill_of_a_fresh_detector_without_warmup_matches_too() -> None:
+    pytest.importorskip("numpy")
+    values = [5.0, 100.0, 5.0, *_noise(400, level=5.0)]
+    fast = anomaly.RollingZScore(warmup=0).update_many(values)
+    sequential = anomaly.RollingZScore(warmup=0)
+    slow = [sequential.update(value) for value in values]
+    assert [r.is_anomaly for r in fast] == [r.is_anomaly for r in slow]
+    assert (fast[0].expected, fast[1].expected) == (None, None)
+
+
+def test_zscore_backfill_without_numpy_is_point_by_point(monkeypatch: pytest.MonkeyPatch) -> None:
+    from obskit.anomaly import zscore
+
+    monkeypatch.setattr(zscore, "_numpy", None)
+    values = _noise(600)
+    detector, reference = anomaly.RollingZScore(), anomaly.RollingZScore()
+    assert detector.update_many(iter(values)) == [reference.update(value) for value in values]

@@ -123,7 +123,10 @@ class BaseDetector:
     def _accept(self, value: float, timestamp: float | None) -> AnomalyScore:
         """Score a clean point (composite detectors feed their members through here)."""
         self.seen += 1
-        result = self._step(value, timestamp)
+        return self._gate(self._step(value, timestamp))
+
+    def _gate(self, result: AnomalyScore) -> AnomalyScore:
+        """Silence the warm-up and the cooldown after a flag (``seen`` already counts it)."""
         if self.seen <= self.warmup:
             result.score = 0.0
             result.is_anomaly = False
