@@ -279,8 +279,17 @@ class BaseDetector:
         }
 
     def __repr__(self) -> str:
-        settings = ", ".join(f"{key}={value!r}" for key, value in self._config().items())
+        settings = ", ".join(f"{key}={_short(value)}" for key, value in self._config().items())
         return f"{type(self).__name__}({settings})"
+
+
+def _short(value: Any) -> str:
+    """A config value for ``repr``: nested detector states shown by name, not in full."""
+    if isinstance(value, dict) and isinstance(value.get("detector"), str):
+        return f"<{value['detector']}>"
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        return "[" + ", ".join(_short(item) for item in value) + "]"
+    return repr(value)
 
 
 def detector_from_state(state: Any) -> BaseDetector:
