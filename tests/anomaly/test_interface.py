@@ -211,3 +211,14 @@ def test_a_bad_value_range_hint_is_a_config_error(factory: Factory, hint: Any) -
 def test_a_single_value_range_is_accepted(factory: Factory) -> None:
     detector = factory(value_range=(45, 45))  # NAB's flat-line file has min == max
     assert not any(result.is_anomaly for result in detector.update_many([45.0] * 50))
+
+
+@every_detector
+@given(points=st.lists(st.tuples(anything, any_timestamp), max_size=40))
+def test_state_stays_json_safe_whatever_came_in(name: str, points: list[tuple[Any, Any]]) -> None:
+    detector = FACTORIES[name]()
+    for value, moment in points:
+        detector.update(value, moment)
+    blob = json.loads(json.dumps(detector.state(), allow_nan=False))
+    restored = anomaly.from_state(blob)
+    assert restored.update(1.0, None) == detector.update(1.0, None)
