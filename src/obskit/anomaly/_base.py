@@ -114,7 +114,10 @@ class BaseDetector:
             if value is None:
                 return AnomalyScore(0.0, False, None, skipped=True)
         if not -MAX_MAGNITUDE < value < MAX_MAGNITUDE:
-            self._problem("value_not_finite", f"skipped a value that is not finite: {value!r}")
+            if value - value == 0.0:
+                self._problem("value_too_large", "skipped a value beyond 1e150 in magnitude")
+            else:
+                self._problem("value_not_finite", "skipped a NaN or infinite value")
             return AnomalyScore(0.0, False, None, skipped=True)
         if timestamp is not None:
             timestamp = self._check_time(timestamp)
@@ -178,14 +181,17 @@ class BaseDetector:
     # -- bad input ----------------------------------------------------------------------
     def _coerce(self, value: Any) -> float | None:
         """A float for ints, bools, Decimals and numpy scalars; ``None`` (counted) otherwise."""
-        if isinstance(value, (str, bytes)) or value is None:
-            self._problem("value_not_numeric", f"skipped a value that is not a number: {value!r}")
-            return None
-        try:
-            return float(value)
-        except (TypeError, ValueError, OverflowError):
-            self._problem("value_not_numeric", "skipped a value that is not a number")
-            return None
+        if not isinstance(value, (str, bytes)) and value is not None:
+            try:
+                return float(value)
+            except OverflowError:  # an int beyond any float
+                self._problem("value_too_large", "skipped a value beyond 1e150 in magnitude")
+                return None
+            except (TypeError, ValueError):
+                pass
+        # The type only: a value may carry data that must not reach stderr.
+        self._problem("value_not_numeric", f"skipped a {type(value).__name__}, not a number")
+        return None
 
     def _check_time(self, timestamp: Any) -> float | None:
         """UNIX seconds; a timestamp going backwards is clamped to the last one and counted."""
