@@ -161,7 +161,25 @@ def test_context_novelty_learns_the_range_from_the_first_points_without_a_hint()
     results = detector.update_many(_noise(50))
     assert all(result.score == 0.0 for result in results)  # still fitting
     assert detector.update(50.0).score < 1.0
-    assert detector.update(1000.0).score > 0.0  # beyond the fitted range: the top bin
+    low, high = detector.state()["data"]["bounds"]
+    assert low < min(_noise(50)) and high > max(_noise(50))
+
+
+def test_context_novelty_recuts_its_bins_when_a_value_leaves_them() -> None:
+    detector = anomaly.ContextNovelty(fit=50, warmup=0)
+    detector.update_many(_noise(300))
+    assert len(detector.state()["data"]["known"]) > 10
+    assert detector.update(1000.0).score == 1.0  # outside every bin there was
+    data = detector.state()["data"]
+    assert data["bounds"][1] > 1000.0 and len(data["known"]) == 1  # relearning from here
+    assert detector.update(1000.0).score < 1.0
+
+
+def test_context_novelty_with_a_hint_never_recuts() -> None:
+    detector = anomaly.ContextNovelty(warmup=0, value_range=(0, 100))
+    detector.update_many(_noise(300))
+    detector.update(1000.0)  # beyond the hint: the top bin
+    assert detector.state()["data"]["bounds"] == [0.0, 100.0]
 
 
 def test_context_novelty_memory_is_bounded_by_its_capacity() -> None:
