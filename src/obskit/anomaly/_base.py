@@ -17,8 +17,7 @@ from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from obskit import diagnostics
 from obskit.anomaly import _state
-from obskit.anomaly._state import StateError
-from obskit.config import ConfigError
+from obskit.anomaly._state import ConfigError, StateError
 
 __all__ = ["MAX_MAGNITUDE", "AnomalyScore", "BaseDetector", "Detector", "ValueRange"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from obskit.anomaly import _state
 from obskit.anomaly._base import AnomalyScore, BaseDetector, check_fraction, check_int
-from obskit.config import ConfigError
+from obskit.anomaly._state import ConfigError
 
 __all__ = ["ContextNovelty"]
 

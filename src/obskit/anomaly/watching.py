@@ -10,7 +10,7 @@ from typing import Any
 
 from obskit import _runtime, diagnostics, metrics
 from obskit.anomaly._base import AnomalyScore, BaseDetector, detector_from_state
-from obskit.config import ConfigError
+from obskit.anomaly._state import ConfigError
 from obskit.signals import Anomaly
 
 __all__ = ["Watch", "watch"]
