@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 # The one place obskit.anomaly imports ConfigError from (the core may move it out of config).
-from obskit.config import ConfigError
+from obskit.diagnostics import ConfigError
 
 __all__ = [
     "VERSION",
