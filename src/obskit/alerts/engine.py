@@ -261,7 +261,7 @@ class AlertEngine:
             diagnostics.report("alerts.evaluate", f"alert evaluation failed: {exc!r}")
             return []
 
-    def _transition(self, instance: AlertInstance, now: float) -> Alert:
+    def _transition(self, instance: AlertInstance, now: float, *, route: bool = True) -> Alert:
         rule = instance.rule
         alert = self._snapshot(instance, now)
         self._remember(alert.state, alert, now)
@@ -269,7 +269,8 @@ class AlertEngine:
             self._fired[rule.severity] += 1
         elif instance.state == "resolved" and instance.fired_at is not None:
             self._resolve_delays.append(now - instance.fired_at)
-        self.router.update(instance, rule.channels or self.default_channels, now)
+        if route:
+            self.router.update(instance, rule.channels or self.default_channels, now)
         return alert
 
     def _snapshot(self, instance: AlertInstance, now: float) -> Alert:
@@ -314,7 +315,7 @@ class AlertEngine:
             if silence.ends_at < now - 86400.0:  # forget silences a day after they ended
                 del self.router.silences[silence_id]
         if self.series_ttl_s is not None:
-            self.store.expire(now - self.series_ttl_s)
+            self.store.expire(now, self.series_ttl_s)
         if self.export_interval_s is not None and _runtime.peek() is not None:
             if self._next_export is None:
                 self._next_export = now + self.export_interval_s
@@ -494,7 +495,8 @@ class AlertEngine:
                     break
             else:
                 return None
-            snapshot = self._transition(instance, now)
+            self.router.resolve_now(instance, now)
+            snapshot = self._transition(instance, now, route=False)
             self._history[-1].update(by=by, comment=comment)
             notifications = self.router.tick(now)
         self._send(notifications)

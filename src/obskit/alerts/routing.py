@@ -153,6 +153,27 @@ class Router:
                 self.groups[key] = group
             group.alerts[fingerprint] = instance
 
+    def resolve_now(self, instance: AlertInstance, now: float) -> None:
+        """A resolution by hand: tell every channel that heard of it now, not at a flush.
+
+        The alert leaves its groups and their notification logs, so that if it fires again
+        it is news again.
+        """
+        fingerprint = instance.fingerprint
+        if self.firing.get(fingerprint) is instance:
+            del self.firing[fingerprint]
+        self._escalations.pop(fingerprint, None)
+        for channel in sorted(self.notified.pop(fingerprint, set())):
+            if self.sends_resolved(channel):
+                self._direct.append(self._single(channel, "resolved", instance, now))
+        for key, group in list(self.groups.items()):
+            if group.alerts.pop(fingerprint, None) is None:
+                continue
+            if group.entry is not None:
+                group.entry.firing = group.entry.firing - {fingerprint}
+            if not group.alerts:
+                del self.groups[key]
+
     def acknowledge(self, instance: AlertInstance, now: float) -> None:
         """Stop escalating ``instance`` and tell every channel that heard of it."""
         self._escalations.pop(instance.fingerprint, None)
