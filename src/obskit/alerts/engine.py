@@ -127,6 +127,7 @@ class AlertEngine:
         self._ack_delays: list[float] = []
         self._resolve_delays: list[float] = []
         self._next_export: float | None = None
+        self._next_expiry = -float("inf")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._log: Any = None
@@ -314,7 +315,8 @@ class AlertEngine:
         for silence_id, silence in list(self.router.silences.items()):
             if silence.ends_at < now - 86400.0:  # forget silences a day after they ended
                 del self.router.silences[silence_id]
-        if self.series_ttl_s is not None:
+        if self.series_ttl_s is not None and now >= self._next_expiry:
+            self._next_expiry = now + min(60.0, self.series_ttl_s / 10)  # a scan of every series
             self.store.expire(now, self.series_ttl_s)
         if self.export_interval_s is not None and _runtime.peek() is not None:
             if self._next_export is None:
