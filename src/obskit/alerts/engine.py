@@ -16,21 +16,22 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from obskit import _runtime, diagnostics, metrics
+from obskit.alerts.history import History
 from obskit.alerts.loading import RuleSet, parse_rules, read_rule_file
 from obskit.alerts.notify import Channel, Dispatcher, Notification
 from obskit.alerts.policies import EscalationPolicy, InhibitRule, Silence
+from obskit.alerts.publish import Publisher, snapshot
 from obskit.alerts.routing import Router
 from obskit.alerts.rules import AlertRule
 from obskit.alerts.state import AlertInstance, RuleState
 from obskit.alerts.store import MetricStore, WindowSpec
 from obskit.config import ConfigError
-from obskit.signals import Alert, MetricPoint
+from obskit.signals import Alert
 
 __all__ = ["AlertEngine"]
 
@@ -122,15 +123,12 @@ class AlertEngine:
         )
         self._rules: dict[str, RuleState] = {}
         self._lock = threading.RLock()
-        self._history: deque[dict[str, Any]] = deque(maxlen=history_size)
-        self._fired: Counter[str] = Counter()
-        self._ack_delays: list[float] = []
-        self._resolve_delays: list[float] = []
+        self._history = History(history_size)
+        self._publisher = Publisher()
         self._next_export: float | None = None
         self._next_expiry = -float("inf")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._log: Any = None
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -256,7 +254,7 @@ class AlertEngine:
                 notifications = self.router.tick(now)
                 self._housekeeping(now)
             self._send(notifications)
-            self._publish(changes)
+            self._publisher.publish(changes)
             return changes
         except Exception as exc:  # never into the app
             diagnostics.report("alerts.evaluate", f"alert evaluation failed: {exc!r}")
@@ -265,51 +263,13 @@ class AlertEngine:
     def _transition(self, instance: AlertInstance, now: float, *, route: bool = True) -> Alert:
         rule = instance.rule
         alert = self._snapshot(instance, now)
-        self._remember(alert.state, alert, now)
-        if instance.state == "firing":
-            self._fired[rule.severity] += 1
-        elif instance.state == "resolved" and instance.fired_at is not None:
-            self._resolve_delays.append(now - instance.fired_at)
+        self._history.alert(alert.state, alert, now)
         if route:
             self.router.update(instance, rule.channels or self.default_channels, now)
         return alert
 
     def _snapshot(self, instance: AlertInstance, now: float) -> Alert:
-        rule = instance.rule
-        details: dict[str, Any] = {
-            "metric": rule.metric,
-            "aggregation": rule.aggregation,
-            "window_s": rule.window_s,
-            "op": rule.op,
-            "threshold": rule.threshold,
-        }
-        if instance.score is not None:
-            details["score"] = instance.score
-        if instance.acknowledged_at is not None:
-            details.update(
-                acknowledged_by=instance.acknowledged_by, comment=instance.acknowledged_comment
-            )
-        if instance.resolved_by or instance.resolved_comment:
-            details.update(resolved_by=instance.resolved_by, comment=instance.resolved_comment)
-        muted = self.router.muted_by(instance.labels, now)
-        if muted is not None:
-            details["muted_by"] = muted
-        runtime = _runtime.peek()
-        return Alert(
-            timestamp=now,
-            rule=rule.name,
-            state=instance.state,
-            severity=rule.severity,
-            value=instance.value,
-            labels=dict(instance.labels),
-            annotations=dict(instance.annotations),
-            active_since=instance.active_at,
-            fingerprint=instance.fingerprint,
-            service=runtime.settings.service if runtime is not None else "",
-            fired_at=instance.fired_at,
-            resolved_at=instance.resolved_at,
-            details=details,
-        )
+        return snapshot(instance, now, self.router.muted_by(instance.labels, now))
 
     def _housekeeping(self, now: float) -> None:
         for silence_id, silence in list(self.router.silences.items()):
@@ -323,91 +283,20 @@ class AlertEngine:
                 self._next_export = now + self.export_interval_s
             elif now >= self._next_export:
                 self._next_export = now + self.export_interval_s
-                self._export_points(now)
-
-    def _export_points(self, now: float) -> None:
-        runtime = _runtime.peek()
-        service = runtime.settings.service if runtime is not None else ""
-        for metric in list(self.store.metrics.values()):
-            with metric.lock:
-                points = [
-                    MetricPoint(
-                        timestamp=now,
-                        name=metric.name,
-                        value=series.total if metric.kind == "counter" else series.last,
-                        labels=dict(series.labels),
-                        metric_type="counter" if metric.kind == "counter" else "gauge",
-                        service=service,
-                    )
-                    for series in metric.series
-                    if series.count
-                ]
-            for point in points:
-                _runtime.emit(point)
-
-    # -- delivery and publication ----------------------------------------------------------------
+                self._publisher.export(self.store, now)
 
     def _send(self, notifications: list[Notification]) -> None:
         for notification in notifications:
             self.dispatcher.submit(notification)
-            self._history.append(
-                {
-                    "at": notification.timestamp,
-                    "event": "notified",
-                    "channel": notification.channel,
-                    "reason": notification.reason,
-                    "status": notification.status,
-                    "alerts": [a.fingerprint for a in notification.alerts],
-                }
-            )
-
-    def _publish(self, alerts: list[Alert]) -> None:
-        if not alerts:
-            return
-        if self._log is None:
-            from obskit.logging import get_logger
-
-            self._log = get_logger("obskit.alerts")
-        for alert in alerts:
-            _runtime.emit(
-                dataclasses.replace(alert, labels=dict(alert.labels), details=dict(alert.details))
-            )
-            level = {"firing": "warning", "pending": "info"}.get(alert.state, "info")
-            if alert.state == "firing" and alert.severity in ("error", "critical"):
-                level = "error"
-            self._log.log(
-                level,
-                f"alert {alert.rule} {alert.state}",
-                alert=alert.rule,
-                state=alert.state,
-                severity=alert.severity,
-                value=alert.value,
-                labels=alert.labels,
-                fingerprint=alert.fingerprint,
-            )
+            self._history.notified(notification)
 
     def _delivery_failed(self, notification: Notification, exc: BaseException) -> None:
-        self._history.append(
-            {
-                "at": self.clock(),
-                "event": "delivery_failed",
-                "channel": notification.channel,
-                "reason": notification.reason,
-                "error": repr(exc),
-            }
-        )
-
-    def _remember(self, event: str, alert: Alert, now: float, **extra: Any) -> None:
-        self._history.append(
-            {
-                "at": now,
-                "event": event,
-                "rule": alert.rule,
-                "fingerprint": alert.fingerprint,
-                "severity": alert.severity,
-                "value": alert.value,
-                **extra,
-            }
+        self._history.add(
+            "delivery_failed",
+            self.clock(),
+            channel=notification.channel,
+            reason=notification.reason,
+            error=repr(exc),
         )
 
     # -- operators: what is going on, and acting on it -----------------------------------------
@@ -448,7 +337,7 @@ class AlertEngine:
             raise ConfigError(f"silence: {exc}") from None
         with self._lock:
             self.router.silences[silence.id] = silence
-            self._history.append({"at": now, "event": "silenced", **silence.to_dict()})
+            self._history.add("silenced", now, **silence.to_dict())
         return silence
 
     def expire_silence(self, silence_id: str) -> None:
@@ -457,7 +346,7 @@ class AlertEngine:
             silence = self.router.silences.get(silence_id)
             if silence is not None:
                 silence.ends_at = min(silence.ends_at, self.clock())
-                self._history.append({"at": self.clock(), "event": "unsilenced", "id": silence_id})
+                self._history.add("unsilenced", self.clock(), id=silence_id)
 
     def silences(self) -> list[Silence]:
         """Silences not yet over (active or starting later)."""
@@ -475,15 +364,13 @@ class AlertEngine:
                 return None
             instance.acknowledged_at = now
             instance.acknowledged_by, instance.acknowledged_comment = by, comment
-            start = instance.fired_at if instance.fired_at is not None else instance.active_at
-            self._ack_delays.append(now - start)
             self.router.acknowledge(instance, now)
-            snapshot = dataclasses.replace(self._snapshot(instance, now), state="acknowledged")
-            self._remember("acknowledged", snapshot, now, by=by, comment=comment)
+            taken = dataclasses.replace(self._snapshot(instance, now), state="acknowledged")
+            self._history.alert("acknowledged", taken, now, by=by, comment=comment)
             notifications = self.router.tick(now)
         self._send(notifications)
-        self._publish([snapshot])
-        return snapshot
+        self._publisher.publish([taken])
+        return taken
 
     def resolve(self, alert: Alert | str, *, by: str = "", comment: str = "") -> Alert | None:
         """Declare ``alert`` resolved by hand; if its condition still holds it starts again
@@ -498,12 +385,12 @@ class AlertEngine:
             else:
                 return None
             self.router.resolve_now(instance, now)
-            snapshot = self._transition(instance, now, route=False)
-            self._history[-1].update(by=by, comment=comment)
+            resolved = self._transition(instance, now, route=False)
+            self._history.amend_last(by=by, comment=comment)
             notifications = self.router.tick(now)
         self._send(notifications)
-        self._publish([snapshot])
-        return snapshot
+        self._publisher.publish([resolved])
+        return resolved
 
     def _find(self, fingerprint: str) -> AlertInstance | None:
         for state in self._rules.values():
@@ -514,9 +401,7 @@ class AlertEngine:
 
     def history(self, limit: int | None = None) -> list[dict[str, Any]]:
         """The latest events (state changes, notifications, acknowledgements, silences)."""
-        with self._lock:
-            events = list(self._history)
-        return events[-limit:] if limit else events
+        return self._history.events(limit)
 
     def stats(self) -> dict[str, Any]:
         """Counts and times: alerts fired by severity, mean time to acknowledge and to resolve
@@ -525,9 +410,7 @@ class AlertEngine:
             return {
                 "rules": len(self._rules),
                 "active": sum(len(s.instances) for s in self._rules.values()),
-                "fired_by_severity": dict(self._fired),
-                "mean_time_to_acknowledge_s": _mean(self._ack_delays),
-                "mean_time_to_resolve_s": _mean(self._resolve_delays),
+                **self._history.summary(),
                 "notifications": {
                     name: dataclasses.asdict(stats) for name, stats in self.dispatcher.stats.items()
                 },
@@ -569,7 +452,3 @@ class AlertEngine:
     def _evaluate_periodically(self, interval: float) -> None:
         while not self._stop.wait(interval):
             self.evaluate()
-
-
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
