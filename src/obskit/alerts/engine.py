@@ -170,6 +170,28 @@ class AlertEngine:
     def rules(self) -> list[AlertRule]:
         return [state.rule for state in self._rules.values()]
 
+    def export_prometheus_rules(
+        self, *, kinds: Mapping[str, str] | None = None, group: str = "obskit", strict: bool = True
+    ) -> str:
+        """This engine's rules as a Prometheus rule file (YAML); see
+        :mod:`obskit.alerts.prometheus`. Metric kinds come from what the engine has seen
+        (``increment``: counter, ``observe``: histogram, as OpenTelemetry exports them)
+        unless ``kinds`` says otherwise."""
+        from obskit.alerts.prometheus import prometheus_rule_file
+
+        seen = {
+            name: "counter" if metric.kind == "counter" else "histogram"
+            for name, metric in self.store.metrics.items()
+            if metric.kind != "untyped"
+        }
+        return prometheus_rule_file(
+            self.rules(),
+            kinds={**seen, **(kinds or {})},
+            group=group,
+            interval_s=self.evaluation_interval_s,
+            strict=strict,
+        )
+
     def add_inhibit_rule(self, rule: InhibitRule | None = None, /, **fields: Any) -> InhibitRule:
         """Mute alerts matching ``target_matchers`` while one matching ``source_matchers`` fires."""
         self._install(parse_rules({"inhibit_rules": [rule or fields]}, source="add_inhibit_rule"))
