@@ -4,21 +4,15 @@ When the application's metrics also reach Prometheus (``obskit.metrics.OpenTelem
 an OpenTelemetry Prometheus exporter or collector), :func:`prometheus_rules` writes a rule file
 with the same conditions. Names follow the OpenTelemetry-to-Prometheus conventions: dots become
 underscores, a counter gains ``_total``, a histogram is read through ``_bucket``, ``_sum`` and
-``_count``. How each aggregation is written depends on the metric's kind:
+``_count``. How each aggregation is written depends on the metric's kind (``m`` the metric,
+``w`` the window):
 
-==========  ==========================  ===============================  ========================
-obskit      counter (``increment``)     histogram (``observe``, via      gauge
-                                        OpenTelemetry)
-==========  ==========================  ===============================  ========================
-rate        ``rate(m_total[w])``        ``rate(m_count[w])``             ``sum_over_time(m[w])/w``
-sum         ``increase(m_total[w])``    ``increase(m_sum[w])``           ``sum_over_time(m[w])``
-count       --                          ``increase(m_count[w])``         ``count_over_time(m[w])``
-avg         --                          ``rate(m_sum[w])/rate(m_count[w])``  ``avg_over_time(m[w])``
-min, max    --                          --                               ``min/max_over_time``
-last        --                          --                               ``last_over_time(m[w])``
-p50..p99    --                          ``histogram_quantile(q, rate(m_bucket[w]))``
-                                                                         ``quantile_over_time``
-==========  ==========================  ===============================  ========================
+* counter (``increment``): rate ``rate(m_total[w])``, sum ``increase(m_total[w])``.
+* histogram (``observe``, exported through OpenTelemetry): rate ``rate(m_count[w])``, sum
+  ``increase(m_sum[w])``, count ``increase(m_count[w])``, avg
+  ``rate(m_sum[w]) / rate(m_count[w])``, p50..p99 ``histogram_quantile(q, rate(m_bucket[w]))``.
+* gauge: ``avg/sum/min/max/count/last_over_time(m[w])``, p50..p99
+  ``quantile_over_time(q, m[w])``, rate ``sum_over_time(m[w]) / w``.
 
 What Prometheus cannot say is refused (``ValueError`` naming the rule and the field) unless
 ``strict=False``, which drops it and says so in an ``obskit_dropped`` annotation: detectors,
