@@ -48,6 +48,7 @@ def build(settings: Settings, exporters: list[Exporter]) -> Runtime:
         max_batch_size=settings.max_batch_size,
         schedule_delay_s=settings.schedule_delay_s,
         max_retry_s=settings.max_retry_s,
+        spool_dir=settings.spool_dir,
     )
     _pipeline.exit_timeout_s = settings.shutdown_timeout_s
     return Runtime(settings=settings, pipeline=pipe)

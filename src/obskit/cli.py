@@ -1,8 +1,9 @@
-"""The ``obskit`` command: ``demo`` (more subcommands arrive with the store and health)."""
+"""The ``obskit`` command: ``demo``; ``report``, ``logs`` and ``errors`` read the SQLite store."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -22,13 +23,75 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--out", default=None, help="directory for the demo's files (default: a temp dir)"
     )
 
+    _add_store_commands(commands)
+
     args = parser.parse_args(argv)
+    if args.command in ("report", "logs", "errors"):
+        return _run_store_command(args)
     if args.command == "demo":
         from obskit.demo import run_demo
 
         return run_demo(seconds=args.seconds, rps=args.rps, seed=args.seed, out_dir=args.out)
     parser.error(f"unknown command {args.command!r}")
     return 2
+
+
+def _add_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``report``, ``logs`` and ``errors``: read the SQLite store (``obskit.store``)."""
+    default_db = os.environ.get("OBSKIT_SQLITE_PATH", "obskit.db")
+    db_help = f"the SQLite database to read (default {default_db}; env OBSKIT_SQLITE_PATH)"
+    report = commands.add_parser("report", help="summarise what the SQLite store holds")
+    logs = commands.add_parser("logs", help="show recent log records from the SQLite store")
+    errors = commands.add_parser("errors", help="show error groups from the SQLite store")
+    for sub in (report, logs, errors):
+        sub.add_argument("--db", default=default_db, help=db_help)
+    for sub in (report, logs):
+        sub.add_argument("--since", help="only records newer than this: 30s, 15m, 2h, 1d")
+    logs.add_argument("--level", help="minimum level: debug, info, warning, error, critical")
+    logs.add_argument("--logger", help="only this logger (and its children)")
+    logs.add_argument("--grep", help="only messages containing this text (case-insensitive)")
+    logs.add_argument("--trace", help="only records of this trace id")
+    logs.add_argument("-n", "--limit", type=int, default=50, help="how many (default 50)")
+    logs.add_argument("--json", action="store_true", help="print JSON lines")
+    errors.add_argument("-n", "--limit", type=int, default=20, help="how many (default 20)")
+    errors.add_argument(
+        "--by", choices=("count", "last_seen"), default="count", help="order (default count)"
+    )
+
+
+def _run_store_command(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from obskit import _store_report as views
+    from obskit import store
+
+    try:
+        since = views.parse_since(args.since) if getattr(args, "since", None) else None
+    except ValueError:
+        print(f"obskit {args.command}: --since {args.since!r} is not like 30s, 15m, 2h or 1d")
+        return 2
+    try:
+        with store.open(args.db) as db:
+            if args.command == "report":
+                views.print_report(db, sys.stdout, since=since)
+            elif args.command == "errors":
+                views.print_errors(db, sys.stdout, limit=args.limit, order_by=args.by)
+            else:
+                views.print_logs(
+                    db,
+                    sys.stdout,
+                    as_json=args.json,
+                    limit=args.limit,
+                    level=args.level,
+                    logger=args.logger,
+                    contains=args.grep,
+                    trace_id=args.trace,
+                    since=since,
+                )
+    except (FileNotFoundError, sqlite3.Error) as exc:
+        print(f"obskit {args.command}: cannot read {args.db}: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import obskit
-from obskit.exporters import InMemoryExporter, JsonLinesExporter
+from obskit.exporters import InMemoryExporter, JsonLinesExporter, SQLiteExporter
 
 __all__ = ["run_demo"]
 
@@ -76,12 +76,13 @@ def run_demo(
     directory.mkdir(parents=True, exist_ok=True)
     memory = InMemoryExporter()
     jsonl_path = directory / "demo.jsonl"
+    db_path = directory / "demo.db"  # the embedded store: `obskit report --db <this>`
     obskit.init(
         service="demo-shop",
         environment="demo",
         release="0.1.0",
         level="debug",
-        exporters=[memory, JsonLinesExporter(jsonl_path)],
+        exporters=[memory, JsonLinesExporter(jsonl_path), SQLiteExporter(db_path)],
     )
     alerting = _start_alerting()
     print(f"obskit demo: simulating 'demo-shop' for {seconds:.0f}s at ~{rps:.0f} req/s", flush=True)
@@ -173,6 +174,8 @@ def _print_summary(memory: InMemoryExporter, handled: int, failures: int, jsonl_
         )
         out.write(f"  {name:<20}{counts} {row['failed']:>7}\n")
     out.write(f"\nEvery signal is also in {jsonl_path}\n")
+    db_path = jsonl_path.with_name("demo.db")
+    out.write(f"and in the SQLite store {db_path}: try `obskit report --db {db_path}`\n")
 
 
 def _print_errors(out: Any, records: list[Any]) -> None:

@@ -7,6 +7,12 @@ buffers it in a bounded queue and delivers batches on its own worker thread.
 The house rules live here: application threads only append to a deque (no lock, no I/O); a full
 queue drops and counts; a retryable failure is retried with exponential backoff and full jitter;
 ``shutdown`` and interpreter exit flush within a timeout; a forked child gets fresh workers.
+
+Durability: a batch the exporter answers ``RETRYABLE`` is kept until the backend takes it
+(unless ``max_retry_s`` sets a limit), while the bounded queue keeps accepting behind it; an
+exporter may ask for a longer pause through a ``retry_after_s`` attribute (a collector's
+``Retry-After``). With ``spool_dir`` the processor moves the failed batch and everything queued
+behind it to disk (:mod:`obskit.spool`) and delivers it from there, also after a restart.
 """
 
 from __future__ import annotations
@@ -21,11 +27,15 @@ import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from obskit import diagnostics
 from obskit.scrubbing import Scrubber
 from obskit.signals import Signal
+
+if TYPE_CHECKING:
+    from obskit.spool import Spool
 
 __all__ = ["BatchProcessor", "ExportResult", "Exporter", "Pipeline", "ProcessorStats"]
 
@@ -61,6 +71,8 @@ class ProcessorStats:
     failed: int = 0
     retried: int = 0
     queued: int = 0
+    #: Signals this processor wrote to its spool directory (they are exported from there).
+    spooled: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return {
@@ -70,6 +82,7 @@ class ProcessorStats:
             "failed": self.failed,
             "retried": self.retried,
             "queued": self.queued,
+            "spooled": self.spooled,
         }
 
 
@@ -77,7 +90,15 @@ _live_processors: weakref.WeakSet[BatchProcessor] = weakref.WeakSet()
 
 
 class BatchProcessor:
-    """Buffers signals for one exporter and delivers them in batches from a worker thread."""
+    """Buffers signals for one exporter and delivers them in batches from a worker thread.
+
+    ``max_retry_s=None`` (the default) keeps a batch the backend refuses for now until it is
+    taken; a number gives up after that many seconds (counted as failed). ``spool_dir`` adds
+    the on-disk spool (see :mod:`obskit.spool`), in a subdirectory named after the processor.
+    """
+
+    #: The longest pause a ``Retry-After`` may impose between two attempts.
+    max_retry_after_s = 300.0
 
     def __init__(
         self,
@@ -86,10 +107,12 @@ class BatchProcessor:
         max_queue_size: int = 10_000,
         max_batch_size: int = 512,
         schedule_delay_s: float = 0.2,
-        max_retry_s: float = 60.0,
+        max_retry_s: float | None = None,
         retry_initial_s: float = 0.1,
         retry_max_s: float = 5.0,
         name: str | None = None,
+        spool_dir: str | os.PathLike[str] | None = None,
+        spool_max_bytes: int = 256 * 2**20,
     ) -> None:
         if max_queue_size < 1 or max_batch_size < 1:
             raise ValueError("max_queue_size and max_batch_size must be at least 1")
@@ -101,6 +124,8 @@ class BatchProcessor:
         self.max_retry_s = max_retry_s
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
+        self.spool_dir = spool_dir
+        self.spool_max_bytes = spool_max_bytes
         self._init_runtime_state()
         _live_processors.add(self)
 
@@ -115,9 +140,12 @@ class BatchProcessor:
         self._failed = 0
         self._retried = 0
         self._abandoned = 0  # accepted, then left in the queue when shutdown timed out
+        self._spooled = 0
         self._busy = False
         self._closed = False
         self._deadline: float | None = None
+        self._spool = self._open_spool()
+        self._spool_delay = self.retry_initial_s
         self._worker = threading.Thread(target=self._run, name=f"obskit-{self.name}", daemon=True)
         self._worker.start()
 
@@ -155,9 +183,20 @@ class BatchProcessor:
                 return
 
     def _drain(self) -> None:
-        queue = self._queue
-        while queue:
+        queue, spool = self._queue, self._spool
+        while True:
             if self._past_deadline():
+                return
+            if spool is not None and spool.pending():
+                # A backlog on disk goes first (it is older). During an outage this loops,
+                # backing off, until the backend answers again or shutdown begins.
+                self._busy = True
+                delivered = self._deliver_spooled(spool)
+                self._busy = False
+                if not delivered and self._stop.is_set():
+                    return
+                continue
+            if not queue:
                 return
             self._busy = True
             batch: list[Signal] = []
@@ -175,7 +214,7 @@ class BatchProcessor:
 
     def _export_with_retry(self, batch: list[Signal]) -> None:
         delay = self.retry_initial_s
-        give_up_at = time.monotonic() + self.max_retry_s
+        give_up_at = None if self.max_retry_s is None else time.monotonic() + self.max_retry_s
         while True:
             result = self._call_export(batch)
             if result is ExportResult.SUCCESS:
@@ -183,19 +222,18 @@ class BatchProcessor:
                     self._exported += len(batch)
                 return
             now = time.monotonic()
-            if result is ExportResult.FAILURE or now >= give_up_at or self._past_deadline():
-                with self._lock:
-                    self._failed += len(batch)
-                diagnostics.report(
-                    f"failed.{self.name}",
-                    f"{self.name}: export failed, {len(batch)} signals lost ({result.value})",
-                    count=len(batch),
-                )
+            if result is ExportResult.RETRYABLE and self._spool_batch(batch):
+                return  # on disk now; _drain delivers it from there
+            if (
+                result is ExportResult.FAILURE
+                or (give_up_at is not None and now >= give_up_at)
+                or self._past_deadline()
+            ):
+                self._count_failed(len(batch), result)
                 return
             with self._lock:
                 self._retried += 1
-            # Full jitter (AWS architecture blog): spreads retries of many processes apart.
-            pause = random.uniform(0, delay)
+            pause = self._pause(delay)
             if self._deadline is not None:
                 pause = min(pause, max(0.0, self._deadline - now))
             if self._stop.is_set():  # shutting down: keep retrying until the deadline
@@ -203,6 +241,94 @@ class BatchProcessor:
             else:  # a shutdown during the pause cuts it short
                 self._stop.wait(pause)
             delay = min(delay * 2, self.retry_max_s)
+
+    def _pause(self, delay: float) -> float:
+        # Full jitter (AWS architecture blog): spreads retries of many processes apart.
+        pause = random.uniform(0, delay)
+        hint = getattr(self.exporter, "retry_after_s", None)
+        if isinstance(hint, (int, float)) and hint > 0:  # the backend said when to come back
+            pause = max(pause, min(float(hint), self.max_retry_after_s))
+        return pause
+
+    def _count_failed(self, count: int, result: ExportResult) -> None:
+        with self._lock:
+            self._failed += count
+        diagnostics.report(
+            f"failed.{self.name}",
+            f"{self.name}: export failed, {count} signals lost ({result.value})",
+            count=count,
+        )
+
+    # -- the spool -------------------------------------------------------------------------
+
+    def _open_spool(self) -> Spool | None:
+        if self.spool_dir is None:
+            return None
+        from obskit.spool import Spool
+
+        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in self.name)
+        try:
+            return Spool(Path(self.spool_dir) / safe, max_bytes=self.spool_max_bytes)
+        except OSError as exc:
+            diagnostics.report(
+                f"spool.{self.name}",
+                f"{self.name}: spool disabled, cannot use {self.spool_dir}: {exc}",
+            )
+            return None
+
+    def _spool_batch(self, batch: list[Signal]) -> bool:
+        if self._spool is None or not self._spool.write(batch):
+            return False
+        with self._lock:
+            self._spooled += len(batch)
+        return True
+
+    def _spill_queue(self) -> None:
+        """During an outage, move what is queued to disk: memory is lost if the process dies."""
+        queue = self._queue
+        while queue:
+            batch: list[Signal] = []
+            try:
+                while queue and len(batch) < self.max_batch_size:
+                    batch.append(queue.popleft())
+            except IndexError:
+                pass
+            self._taken += len(batch)
+            if not self._spool_batch(batch):
+                queue.extendleft(reversed(batch))  # spool full: back to the front of the queue
+                self._taken -= len(batch)
+                return
+
+    def _deliver_spooled(self, spool: Spool) -> bool:
+        """Try the oldest spooled segment once; ``False`` if the backend is still refusing."""
+        self._spill_queue()
+        claim = spool.claim()
+        if claim is None:
+            return True
+        path, batch = claim
+        result = self._call_export(batch) if batch else ExportResult.SUCCESS
+        if result is not ExportResult.RETRYABLE:
+            spool.release(path)
+            with self._lock:
+                if result is ExportResult.SUCCESS:
+                    self._exported += len(batch)
+            if result is ExportResult.FAILURE:
+                self._count_failed(len(batch), result)
+            self._spool_delay = self.retry_initial_s
+            return True
+        spool.unclaim(path)
+        with self._lock:
+            self._retried += 1
+        if self._stop.is_set():
+            self._spill_queue()  # shutting down in an outage: the next run delivers the rest
+            return False
+        # Back off, moving newly queued signals to disk every schedule_delay_s meanwhile.
+        until = time.monotonic() + self._pause(self._spool_delay)
+        self._spool_delay = min(self._spool_delay * 2, self.retry_max_s)
+        while (left := until - time.monotonic()) > 0 and not self._stop.is_set():
+            self._stop.wait(min(left, self.schedule_delay_s))
+            self._spill_queue()
+        return False
 
     def _call_export(self, batch: list[Signal]) -> ExportResult:
         try:
@@ -235,12 +361,13 @@ class BatchProcessor:
                 failed=self._failed,
                 retried=self._retried,
                 queued=queued,
+                spooled=self._spooled,
             )
 
     def force_flush(self, timeout_s: float = 5.0) -> bool:
         """Deliver everything queued so far; ``True`` if it all left within the timeout."""
         deadline = time.monotonic() + timeout_s
-        while self._queue or self._busy:
+        while self._queue or self._busy or (self._spool is not None and self._spool.pending()):
             if not self._worker.is_alive() or time.monotonic() >= deadline:
                 return False
             self._wake.set()
@@ -260,18 +387,28 @@ class BatchProcessor:
         self._stop.set()
         self._wake.set()
 
-    def finish_shutdown(self, deadline: float) -> None:
-        """Wait for the worker up to ``deadline``; count what is left as dropped."""
+    def finish_shutdown(self, deadline: float, *, keep_exporter: bool = False) -> None:
+        """Wait for the worker up to ``deadline``; count what is left as dropped.
+
+        ``keep_exporter`` flushes the exporter instead of shutting it down (a new pipeline
+        goes on using the same exporter object).
+        """
         self._worker.join(max(0.0, deadline - time.monotonic()))
-        left = len(self._queue)
+        left = list(self._queue)
         if left or self._worker.is_alive():
             self._queue.clear()
             with self._lock:
-                self._abandoned += left
-            if left:
-                self._drop(left, "shutdown timed out")
+                self._abandoned += len(left)
+            if left and not self._spool_batch(left):
+                self._drop(len(left), "shutdown timed out")
+        if self._spool is not None and not self._worker.is_alive():
+            self._spool.close()
         try:
-            self.exporter.shutdown(max(0.0, deadline - time.monotonic()))
+            remaining = max(0.0, deadline - time.monotonic())
+            if keep_exporter:
+                self.exporter.force_flush(remaining)
+            else:
+                self.exporter.shutdown(remaining)
         except Exception as exc:
             diagnostics.report(
                 f"shutdown_error.{self.name}", f"{self.name}.shutdown raised {exc!r}"
@@ -312,8 +449,11 @@ class Pipeline:
         **processor_options: Any,
     ) -> None:
         self.scrubber = scrubber or Scrubber()
-        self.processors = [BatchProcessor(e, **processor_options) for e in exporters]
-        _name_uniquely(self.processors)
+        names = _unique_names([type(e).__name__ for e in exporters])
+        self.processors = [
+            BatchProcessor(e, name=name, **processor_options)
+            for e, name in zip(exporters, names, strict=True)
+        ]
         self._closed = False
         _live_pipelines.add(self)
 
@@ -339,27 +479,33 @@ class Pipeline:
             ok = processor.force_flush(max(0.0, deadline - time.monotonic())) and ok
         return ok
 
-    def shutdown(self, timeout_s: float = 5.0) -> None:
-        """Flush and stop every processor, in parallel, within ``timeout_s`` in total."""
+    def shutdown(self, timeout_s: float = 5.0, *, keep: Sequence[Exporter] = ()) -> None:
+        """Flush and stop every processor, in parallel, within ``timeout_s`` in total.
+
+        Exporters in ``keep`` are flushed but not shut down: ``init`` passes the ones the new
+        setup reuses.
+        """
         if self._closed:
             return
         self._closed = True
         deadline = time.monotonic() + timeout_s
+        kept = {id(exporter) for exporter in keep}
         for processor in self.processors:
             processor.begin_shutdown(deadline)
         for processor in self.processors:
-            processor.finish_shutdown(deadline)
+            processor.finish_shutdown(deadline, keep_exporter=id(processor.exporter) in kept)
 
     def stats(self) -> dict[str, dict[str, int]]:
         return {p.name: p.stats().to_dict() for p in self.processors}
 
 
-def _name_uniquely(processors: list[BatchProcessor]) -> None:
+def _unique_names(names: list[str]) -> list[str]:
     seen: collections.Counter[str] = collections.Counter()
-    for processor in processors:
-        seen[processor.name] += 1
-        if seen[processor.name] > 1:
-            processor.name = f"{processor.name}#{seen[processor.name]}"
+    unique = []
+    for name in names:
+        seen[name] += 1
+        unique.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return unique
 
 
 _live_pipelines: weakref.WeakSet[Pipeline] = weakref.WeakSet()

@@ -9,6 +9,7 @@ signal (``scrub``) before any exporter sees it.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -103,7 +104,10 @@ class ErrorEvent:
 
     ``exceptions`` lists the chain outermost first; each entry is a dict with ``type``,
     ``value``, ``module`` and ``frames`` (each frame: module, function, filename, lineno,
-    context_line, in_app, and optionally vars).
+    context_line, in_app, and optionally vars). Exception entries, frames and breadcrumbs are
+    shared, read-only and already scrubbed (:class:`~obskit.scrubbing.ScrubbedMapping`): copy
+    one with ``dict(...)`` to change it. ``regression`` is true for the first event of a group
+    seen again after ``obskit.errors.resolve``.
     """
 
     kind: ClassVar[str] = "error"
@@ -118,12 +122,13 @@ class ErrorEvent:
     context: dict[str, Any] = field(default_factory=dict)
     user: dict[str, Any] | None = None
     tags: dict[str, Any] = field(default_factory=dict)
-    breadcrumbs: list[dict[str, Any]] = field(default_factory=list)
+    breadcrumbs: Sequence[dict[str, Any]] = field(default_factory=list)
     service: str = ""
     environment: str = ""
     release: str | None = None
     trace_id: str | None = None
     span_id: str | None = None
+    regression: bool = False
 
     def scrub(self, scrubber: Scrubber) -> None:
         self.title = scrubber.clean_text(self.title)
@@ -154,6 +159,7 @@ class ErrorEvent:
             "release": self.release,
             "trace_id": self.trace_id,
             "span_id": self.span_id,
+            "regression": self.regression,
         }
 
 
@@ -171,12 +177,23 @@ class SpanRecord:
     status: str = "ok"
     attributes: dict[str, Any] = field(default_factory=dict)
     service: str = ""
+    #: OpenTelemetry span kind, lower case: internal, server, client, producer, consumer.
+    span_kind: str = "internal"
+    #: Span events (an ``exception`` event per recorded exception): name, timestamp, attributes.
+    events: list[dict[str, Any]] = field(default_factory=list)
+    status_message: str = ""
+    #: The instrumentation scope (tracer name) that created the span.
+    scope: str = ""
 
     def scrub(self, scrubber: Scrubber) -> None:
         self.attributes = scrubber.clean_mapping(self.attributes)
+        if self.events:
+            self.events = scrubber.clean_value(self.events)
+        if self.status_message:
+            self.status_message = scrubber.clean_text(self.status_message)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "signal": self.kind,
             "timestamp": iso_time(self.timestamp),
             "name": self.name,
@@ -188,6 +205,13 @@ class SpanRecord:
             "attributes": self.attributes,
             "service": self.service,
         }
+        if self.span_kind != "internal":
+            out["span_kind"] = self.span_kind
+        if self.events:
+            out["events"] = self.events
+        if self.status_message:
+            out["status_message"] = self.status_message
+        return out
 
 
 @dataclass(slots=True)
@@ -221,12 +245,16 @@ class MetricPoint:
 
 @dataclass(slots=True)
 class HealthReport:
-    """An aggregated health report; ``checks`` maps check name to its latest result dict."""
+    """An aggregated health report (made by ``obskit.health.HealthReport.to_signal``).
+
+    ``checks`` is the IETF health+json checks object: ``"name:measurement"`` -> a one-item list
+    of result dicts; ``changed`` names the checks whose status changed.
+    """
 
     kind: ClassVar[str] = "health"
     timestamp: float
     status: str
-    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     service: str = ""
     changed: list[str] = field(default_factory=list)
 

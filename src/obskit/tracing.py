@@ -26,13 +26,26 @@ from opentelemetry.trace import Span, Status, StatusCode, get_current_span
 from obskit import _runtime, contextstack, diagnostics, metrics
 from obskit.signals import SpanRecord
 
-__all__ = ["Request", "capture_failure", "get_tracer", "instrument", "request", "timer"]
+__all__ = [
+    "Request",
+    "app_tracer_provider",
+    "call_listeners",
+    "capture_failure",
+    "get_tracer",
+    "instrument",
+    "record_exception_on_span",
+    "request",
+    "request_listeners",
+    "timer",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _tracer: trace.Tracer | None = None
 _tracer_lock = threading.Lock()
 _span_processor_added = False
+#: The TracerProvider obskit installed, if it installed one (else the app brought its own).
+_own_provider: Any = None
 
 
 def get_tracer() -> trace.Tracer:
@@ -43,7 +56,7 @@ def get_tracer() -> trace.Tracer:
 
 def setup_tracing() -> trace.Tracer:
     """Use the application's SDK TracerProvider, or install one; attach the pipeline to it."""
-    global _tracer, _span_processor_added
+    global _tracer, _span_processor_added, _own_provider
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
@@ -63,12 +76,52 @@ def setup_tracing() -> trace.Tracer:
                 sampler=ParentBased(TraceIdRatioBased(settings.traces_sample_rate)),
             )
             trace.set_tracer_provider(provider)
+            if trace.get_tracer_provider() is provider:
+                _own_provider = provider
             provider = trace.get_tracer_provider()
         if isinstance(provider, TracerProvider) and not _span_processor_added:
             provider.add_span_processor(PipelineSpanProcessor())  # type: ignore[arg-type]
             _span_processor_added = True
         _tracer = provider.get_tracer("obskit")
         return _tracer
+
+
+def app_tracer_provider() -> Any:
+    """The application's own SDK TracerProvider, or ``None`` (none set, or obskit's)."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider) and provider is not _own_provider:
+        return provider
+    return None
+
+
+def record_exception_on_span(
+    exc: BaseException, attributes: dict[str, Any] | None = None, span: Span | None = None
+) -> None:
+    """Add an ``exception`` event to ``span`` (default: the active one), once per span.
+
+    The error-capture path calls this so a captured exception shows on the span it happened
+    in; instrumented code calls it again when the exception escapes, which adds nothing twice.
+    """
+    try:
+        span = span if span is not None else get_current_span()
+        if not span.is_recording():
+            return
+        span_id = span.get_span_context().span_id
+        seen = getattr(exc, "__obskit_spans__", None)
+        if seen is None:
+            seen = set()
+            try:
+                exc.__obskit_spans__ = seen  # type: ignore[attr-defined]
+            except Exception:
+                pass
+        elif span_id in seen:
+            return
+        seen.add(span_id)
+        span.record_exception(exc, attributes=attributes)
+    except Exception as problem:
+        diagnostics.report("span_exception", f"could not record an exception event: {problem!r}")
 
 
 class PipelineSpanProcessor:
@@ -94,6 +147,10 @@ class PipelineSpanProcessor:
                     status=span.status.status_code.name.lower(),
                     attributes=dict(span.attributes or {}),
                     service=runtime.settings.service,
+                    span_kind=span.kind.name.lower(),
+                    events=[_event_dict(e) for e in span.events] if span.events else [],
+                    status_message=span.status.description or "",
+                    scope=getattr(span.instrumentation_scope, "name", "") or "",
                 )
             )
         except Exception as exc:
@@ -110,7 +167,22 @@ class PipelineSpanProcessor:
         return None
 
 
+def _event_dict(event: Any) -> dict[str, Any]:
+    return {
+        "name": event.name,
+        "timestamp": event.timestamp / 1e9,
+        "attributes": dict(event.attributes or {}),
+    }
+
+
 _IGNORED = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+#: Called when an ``@instrument`` call ends, with (name, duration_ms, exception or None), after
+#: any capture; must be cheap and never raise (the errors capability adds breadcrumbs here).
+call_listeners: list[Callable[[str, float, BaseException | None], None]] = []
+#: Called when a ``request()`` scope starts, with (name, fields); each returns a callable run
+#: when the scope ends, after any capture (the errors capability scopes breadcrumbs here).
+request_listeners: list[Callable[[str, dict[str, Any]], Callable[[], None]]] = []
 
 
 def capture_failure(exc: BaseException, **context: Any) -> None:
@@ -181,13 +253,19 @@ class _Call:
         if span is not None:
             if exc is not None:
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                span.record_exception(exc)
+                record_exception_on_span(exc, span=span)
             self.scope.__exit__(None, None, None)
             span.end()
         if metrics.sinks:
             metrics.observe("function.duration_ms", elapsed_ms, function=self.name)
             if exc is not None:
                 metrics.increment("function.errors", function=self.name)
+        if call_listeners:
+            for listener in call_listeners:
+                try:
+                    listener(self.name, elapsed_ms, exc)
+                except Exception as problem:
+                    diagnostics.report("call_listener", f"call listener raised {problem!r}")
 
 
 @overload
@@ -310,6 +388,7 @@ class Request:
         self.trace_id: str | None = None
         self._scope: contextstack.context | None = None
         self._span_scope: Any = None
+        self._on_exit: list[Callable[[], None]] = []
         self._start = 0.0
 
     def set_status(self, code: int) -> None:
@@ -337,6 +416,13 @@ class Request:
             diagnostics.report("request_span", f"could not start a request span: {exc!r}")
         self._scope = contextstack.context(request_id=self.request_id, **self.fields)
         self._scope.__enter__()
+        self._on_exit = []
+        for listener in request_listeners:
+            try:
+                fields = {**self.fields, "request_id": self.request_id}
+                self._on_exit.append(listener(self.name, fields))
+            except Exception as exc:
+                diagnostics.report("request_listener", f"request listener raised {exc!r}")
         self._start = time.perf_counter()
         return self
 
@@ -356,13 +442,18 @@ class Request:
             if span is not None:
                 if failed and exc is not None:
                     span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                    span.record_exception(exc)
+                    record_exception_on_span(exc, span=span)
                 elif server_error:
                     span.set_status(Status(StatusCode.ERROR, f"HTTP {self.status_code}"))
                 self._span_scope.__exit__(None, None, None)
                 span.end()
         except Exception as problem:
             diagnostics.report("request_span", f"could not end a request span: {problem!r}")
+        for end_listener in reversed(self._on_exit):
+            try:
+                end_listener()
+            except Exception as problem:
+                diagnostics.report("request_listener", f"request listener raised {problem!r}")
         if self._scope is not None:
             self._scope.__exit__(exc_type, exc, tb)
         if metrics.sinks:

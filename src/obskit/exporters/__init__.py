@@ -1,6 +1,9 @@
 """Exporters: where signals go. Any object with ``export``, ``force_flush`` and ``shutdown`` is one.
 
-Built in: :class:`ConsoleExporter`, :class:`JsonLinesExporter`, :class:`InMemoryExporter`.
+Built in: :class:`ConsoleExporter`, :class:`JsonLinesExporter`, :class:`InMemoryExporter`,
+:class:`SQLiteExporter` (the embedded store), :class:`OTLPExporter` (an OpenTelemetry
+collector; the ``otlp`` extra). The heavier ones are imported on first use, so
+``import obskit`` stays cheap.
 Third-party exporters register under the entry point group ``obskit.exporters`` so that
 ``OBSKIT_EXPORTERS=console,mine`` finds them by name; a class there is built with
 ``Class.from_settings(settings)`` when it has that method, else with no arguments.
@@ -20,6 +23,8 @@ from obskit.pipeline import Exporter, ExportResult
 
 if TYPE_CHECKING:
     from obskit.config import Settings
+    from obskit.exporters.otlp import OTLPExporter
+    from obskit.exporters.sqlite import SQLiteExporter
 
 __all__ = [
     "ConsoleExporter",
@@ -27,6 +32,8 @@ __all__ = [
     "Exporter",
     "InMemoryExporter",
     "JsonLinesExporter",
+    "OTLPExporter",
+    "SQLiteExporter",
     "available_exporters",
     "create_exporter",
     "is_exporter",
@@ -37,7 +44,22 @@ BUILTIN_EXPORTERS: dict[str, str] = {
     "console": "obskit.exporters.console:ConsoleExporter",
     "jsonl": "obskit.exporters.jsonl:JsonLinesExporter",
     "memory": "obskit.exporters.memory:InMemoryExporter",
+    "sqlite": "obskit.exporters.sqlite:SQLiteExporter",
+    "otlp": "obskit.exporters.otlp:OTLPExporter",
 }
+
+#: Exporter classes importable from this package, loaded only when first used.
+_LAZY_CLASSES = {
+    "SQLiteExporter": "obskit.exporters.sqlite",
+    "OTLPExporter": "obskit.exporters.otlp",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY_CLASSES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
 
 @functools.cache

@@ -1,0 +1,75 @@
+"""Signals to plain JSON data and back: the on-disk form used by the spool and the SQLite store.
+
+``to_dict()`` on a signal is the *presentation* form (ISO times, fields flattened); it cannot be
+read back. ``encode`` keeps every dataclass field under its own name, so ``decode`` rebuilds an
+equal signal. Unknown fields (written by a newer obskit) are ignored; missing ones take their
+defaults, so old spool files and databases stay readable as the signal types grow.
+
+>>> from obskit.signals import LogRecord
+>>> record = LogRecord(timestamp=1.5, level="info", event="paid", fields={"order": 7})
+>>> decode(encode(record)) == record
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from obskit.scrubbing import safe_repr
+from obskit.signals import (
+    Alert,
+    Anomaly,
+    ErrorEvent,
+    HealthReport,
+    LogRecord,
+    MetricPoint,
+    Signal,
+    SpanRecord,
+)
+
+__all__ = ["SIGNAL_TYPES", "decode", "dumps", "encode", "loads"]
+
+#: Signal classes by ``kind``.
+SIGNAL_TYPES: dict[str, type[Any]] = {
+    cls.kind: cls
+    for cls in (LogRecord, ErrorEvent, SpanRecord, MetricPoint, HealthReport, Alert, Anomaly)
+}
+
+_field_names: dict[type[Any], tuple[str, ...]] = {}
+_dumps = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=True, default=safe_repr
+).encode
+
+
+def _names(cls: type[Any]) -> tuple[str, ...]:
+    names = _field_names.get(cls)
+    if names is None:
+        names = _field_names[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+def encode(signal: Signal) -> dict[str, Any]:
+    """The signal as a dict of its fields plus ``"kind"``; works for any dataclass signal."""
+    data = {name: getattr(signal, name) for name in _names(type(signal))}
+    data["kind"] = signal.kind
+    return data
+
+
+def decode(data: dict[str, Any]) -> Signal | None:
+    """Rebuild a signal from :func:`encode`'s output; ``None`` for an unknown kind."""
+    cls = SIGNAL_TYPES.get(str(data.get("kind")))
+    if cls is None:
+        return None
+    return cls(**{name: data[name] for name in _names(cls) if name in data})
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON; anything not JSON-serialisable becomes its safe ``repr``."""
+    return _dumps(value)
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON text."""
+    return json.loads(text)

@@ -1,0 +1,272 @@
+"""OTLPExporter: logs, error events, spans and metrics to any OpenTelemetry collector.
+
+Needs the ``otlp`` extra (``pip install 'obskit[otlp]'``). Speaks OTLP over gRPC or
+HTTP/protobuf and honours the standard ``OTEL_EXPORTER_OTLP_*`` variables (see
+:mod:`obskit.exporters._otlp_config`).
+
+Design: the exporter encodes obskit's signals (already scrubbed by the pipeline) into OTLP
+protobuf messages itself and sends them with one attempt per call; the exporter's
+:class:`~obskit.pipeline.BatchProcessor` owns the queue and the retries. Handing spans and logs
+to the OpenTelemetry SDK's own processors instead would bypass obskit's scrubbing, add a second
+queue with its own drop policy, and hide whether a failure is worth retrying (the SDK exporters
+answer a plain FAILURE after their own retries), which is what "lose nothing" depends on.
+
+What arrives at the collector, under one resource (``service.name``, ``service.version``,
+``deployment.environment.name``, plus ``OTEL_RESOURCE_ATTRIBUTES``; or the resource of the
+application's own TracerProvider when it set one up):
+
+* log records: body = message; attributes = fields, context included; severity number and
+  text; trace and span ids; ``exception.*`` when a traceback was logged;
+* error events: log records with ``exception.type``, ``exception.message``,
+  ``exception.stacktrace`` and ``obskit.fingerprint``;
+* health reports, alerts, anomalies: log records with ``obskit.signal`` naming the kind;
+* spans (from ``@instrument``, ``obskit.request`` and any tracer on obskit's provider), with
+  their events and status. When the application brought its own SDK TracerProvider, its span
+  processors already deliver those spans, so by default obskit does not send them again
+  (``export_spans=True`` forces it);
+* metric points: gauges, and cumulative sums for counters.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from obskit import _runtime, diagnostics
+from obskit.config import ConfigError
+from obskit.exporters._otlp_config import SIGNALS, Destination, resolve
+from obskit.pipeline import ExportResult
+from obskit.signals import Signal
+
+if TYPE_CHECKING:
+    from obskit.config import Settings
+    from obskit.exporters._otlp_transport import Outcome, Transport
+
+__all__ = ["OTLPExporter"]
+
+_LOG_KINDS = frozenset({"log", "error", "health", "alert", "anomaly"})
+
+
+class OTLPExporter:
+    """Sends signals to an OpenTelemetry collector (or any OTLP receiver).
+
+    ``endpoint`` is the collector's base address (``http://collector:4318`` for HTTP,
+    ``http://collector:4317`` for gRPC; ``https://`` for TLS); ``protocol`` is
+    ``"http/protobuf"`` (the default) or ``"grpc"``. Arguments left out come from the
+    ``OTEL_EXPORTER_OTLP_*`` environment variables, then the OTLP defaults. A bad value raises
+    :class:`~obskit.ConfigError` here; everything that goes wrong later (collector down,
+    refusing, hanging, TLS failing) is counted and warned about, never raised.
+    """
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        *,
+        protocol: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout_s: float | None = None,
+        compression: str | None = None,
+        insecure: bool | None = None,
+        certificate: str | None = None,
+        client_key: str | None = None,
+        client_certificate: str | None = None,
+        resource_attributes: Mapping[str, Any] | None = None,
+        export_spans: bool | None = None,
+        kinds: Collection[str] | None = None,
+    ) -> None:
+        try:
+            self.destinations: dict[str, Destination] = {
+                signal: resolve(
+                    signal,
+                    endpoint=endpoint,
+                    protocol=protocol,
+                    headers=headers,
+                    timeout_s=timeout_s,
+                    compression=compression,
+                    insecure=insecure,
+                    certificate=certificate,
+                    client_key=client_key,
+                    client_certificate=client_certificate,
+                )
+                for signal in SIGNALS
+            }
+        except ValueError as exc:
+            raise ConfigError(f"OTLPExporter: {exc}") from None
+        if any(d.protocol == "grpc" for d in self.destinations.values()):
+            _require("grpc", "grpcio")
+        _require("opentelemetry.proto", "opentelemetry-proto")
+        self.resource_attributes = dict(resource_attributes or {})
+        self.export_spans = export_spans
+        self.kinds = frozenset(kinds) if kinds is not None else None
+        #: After a RETRYABLE answer: the delay the collector asked for (read by the processor).
+        self.retry_after_s: float | None = None
+        self._transports: dict[str, Transport] = {}
+        self._resource: Any = None
+        self._start_time = time.time()
+        self._pid = os.getpid()
+        self._pending: tuple[Sequence[Signal], set[str]] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OTLPExporter:
+        """Configured entirely from the ``OTEL_EXPORTER_OTLP_*`` environment variables."""
+        return cls()
+
+    def __repr__(self) -> str:
+        logs = self.destinations["logs"]
+        return f"OTLPExporter({logs.protocol} -> {logs.address})"
+
+    # -- the Exporter protocol -------------------------------------------------------------
+
+    def export(self, batch: Sequence[Signal]) -> ExportResult:
+        self.retry_after_s = None
+        # A retried batch is the same list: parts already delivered are not sent twice.
+        done = self._pending[1] if self._pending and self._pending[0] is batch else set()
+        verdict = ExportResult.SUCCESS
+        for signal, items in self._split(batch).items():
+            if not items or signal in done:
+                continue
+            result = self._send(signal, items).result
+            if result is ExportResult.RETRYABLE:
+                verdict = ExportResult.RETRYABLE
+                continue
+            done.add(signal)
+            if result is ExportResult.FAILURE and verdict is ExportResult.SUCCESS:
+                verdict = ExportResult.FAILURE
+        self._pending = (batch, done) if verdict is ExportResult.RETRYABLE else None
+        return verdict
+
+    def force_flush(self, timeout_s: float = 5.0) -> bool:
+        return True  # nothing is buffered here: the processor holds the queue
+
+    def shutdown(self, timeout_s: float = 5.0) -> None:
+        transports, self._transports = self._transports, {}
+        for transport in transports.values():
+            try:
+                transport.close()
+            except Exception:
+                pass
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _split(self, batch: Sequence[Signal]) -> dict[str, list[Signal]]:
+        parts: dict[str, list[Signal]] = {"logs": [], "traces": [], "metrics": []}
+        kinds = self.kinds
+        spans = None
+        for signal in batch:
+            kind = signal.kind
+            if kinds is not None and kind not in kinds:
+                continue
+            if kind in _LOG_KINDS:
+                parts["logs"].append(signal)
+            elif kind == "metric":
+                parts["metrics"].append(signal)
+            elif kind == "span":
+                if spans is None:
+                    spans = self._spans_wanted()
+                if spans:
+                    parts["traces"].append(signal)
+        return parts
+
+    def _spans_wanted(self) -> bool:
+        if self.export_spans is not None:
+            return self.export_spans
+        from obskit.tracing import app_tracer_provider
+
+        return app_tracer_provider() is None
+
+    def _send(self, signal: str, items: list[Signal]) -> Outcome:
+        from obskit.exporters import _otlp_encode as encode
+        from obskit.exporters._otlp_transport import Outcome
+
+        destination = self.destinations[signal]
+        where = f"OTLPExporter ({signal} over {destination.protocol} to {destination.address})"
+        try:
+            transport = self._transport(signal)
+        except Exception as exc:  # unreadable certificate, bad key: nothing to retry
+            diagnostics.report(
+                f"otlp.{signal}.setup", f"{where}: cannot set up the connection: {exc}"
+            )
+            return Outcome(ExportResult.FAILURE)
+        resource, version = self._resource_proto(), _version()
+        if signal == "logs":
+            request = encode.encode_logs(items, resource, version)
+        elif signal == "traces":
+            request = encode.encode_spans(items, resource, version)
+        else:
+            request = encode.encode_metrics(items, resource, version, self._start_time)
+        outcome = transport.send(request)
+        if outcome.result is ExportResult.SUCCESS:
+            if outcome.rejected or outcome.problem:
+                diagnostics.report(
+                    f"otlp.{signal}.rejected",
+                    f"{where}: the collector rejected {outcome.rejected} item(s): "
+                    f"{outcome.problem or 'no reason given'}",
+                    count=max(1, outcome.rejected),
+                )
+            return outcome
+        retrying = outcome.result is ExportResult.RETRYABLE
+        diagnostics.report(
+            f"otlp.{signal}.{outcome.code or 'error'}",
+            f"{where}: {outcome.problem}; {'retrying' if retrying else 'batch dropped'}",
+        )
+        if retrying and outcome.retry_after_s is not None:
+            self.retry_after_s = max(self.retry_after_s or 0.0, outcome.retry_after_s)
+        return outcome
+
+    def _transport(self, signal: str) -> Transport:
+        if self._pid != os.getpid():  # forked: connections belong to the parent
+            self._transports, self._pid = {}, os.getpid()
+        transport = self._transports.get(signal)
+        if transport is None:
+            from obskit.exporters._otlp_transport import make_transport
+
+            transport = self._transports[signal] = make_transport(self.destinations[signal])
+        return transport
+
+    def _resource_proto(self) -> Any:
+        if self._resource is None:
+            from obskit.exporters._otlp_encode import resource_proto
+
+            self._resource = resource_proto(self._resource_attributes())
+        return self._resource
+
+    def _resource_attributes(self) -> dict[str, Any]:
+        from opentelemetry.sdk.resources import Resource
+
+        from obskit.tracing import app_tracer_provider
+
+        provider = app_tracer_provider()
+        if provider is not None:
+            attributes = dict(provider.resource.attributes)
+        else:
+            runtime = _runtime.peek()
+            wanted: dict[str, Any] = {}
+            if runtime is not None:
+                settings = runtime.settings
+                wanted["service.name"] = settings.service
+                wanted["deployment.environment.name"] = settings.environment
+                if settings.release:
+                    wanted["service.version"] = settings.release
+            attributes = dict(Resource.create(wanted).attributes)
+        attributes.update(self.resource_attributes)
+        return attributes
+
+
+def _version() -> str:
+    import obskit
+
+    return obskit.__version__
+
+
+def _require(module: str, package: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module.split(".")[0]) is None or (
+        "." in module and importlib.util.find_spec(module) is None
+    ):
+        raise ConfigError(
+            f"OTLPExporter needs {package}: install obskit with the otlp extra "
+            "(pip install 'obskit[otlp]')"
+        )

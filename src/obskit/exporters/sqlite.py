@@ -1,0 +1,431 @@
+"""SQLiteExporter: the embedded store, one SQLite file holding every signal kind.
+
+It is the exporter for a user with no server: ``obskit report``, ``obskit logs`` and
+``obskit errors`` read the file (through :mod:`obskit.store`) while the application writes it.
+
+How it behaves:
+
+* **Batched writes on the worker thread**: one ``BEGIN IMMEDIATE`` transaction per batch, so a
+  batch lands whole or not at all and the write lock is taken up front.
+* **WAL mode**, so readers never block the writer, and several processes can write the same
+  file: a writer that finds the file locked waits ``busy_timeout_s``, then answers
+  ``RETRYABLE`` and the processor retries the batch; nothing is lost.
+* **Retention** by age (``max_age_s``) and size (``max_bytes``, the bytes in use by rows; the
+  oldest rows of the bulky tables go first), applied every ``retention_interval_s``.
+* **Faults never reach the application**: locked, disk full, unwritable directory give
+  ``RETRYABLE`` (the batch stays queued); a corrupt file is moved aside as
+  ``<path>.corrupt-<time>`` and a fresh one started. Each fault prints one warning and is
+  counted in ``obskit.pipeline_stats()["problems"]``.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from obskit import _codec, diagnostics
+from obskit.exporters._sqlite_schema import BULK_TABLES, SCHEMA, SCHEMA_VERSION, TIME_TABLES
+from obskit.pipeline import ExportResult
+from obskit.signals import Signal
+
+if TYPE_CHECKING:
+    from obskit.config import Settings
+
+__all__ = ["SQLiteExporter"]
+
+DEFAULT_MAX_AGE_S = 7 * 24 * 3600.0
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+LEVEL_NUMBERS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+
+_INSERT_LOG = (
+    "INSERT INTO logs (ts, level, level_no, logger, event, service, environment, trace_id, "
+    "span_id, fields, exception) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+#: kind -> (table, the attributes kept in columns); the whole signal also goes in ``data``.
+_STORED: dict[str, tuple[str, tuple[str, ...]]] = {
+    kind: (table, tuple(attributes.split()))
+    for kind, table, attributes in (
+        ("error", "errors", "timestamp event_id fingerprint level title culprit service trace_id"),
+        (
+            "span",
+            "spans",
+            "timestamp name trace_id span_id parent_span_id duration_ms status service",
+        ),
+        ("health", "health", "timestamp status service"),
+        ("alert", "alerts", "timestamp rule state severity value fingerprint service"),
+        ("anomaly", "anomalies", "timestamp metric value score detector service"),
+    )
+}
+
+
+def _insert_sql(table: str, attributes: tuple[str, ...]) -> str:
+    columns = ["ts" if a == "timestamp" else a for a in attributes] + ["data"]
+    marks = ", ".join("?" * len(columns))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+
+
+_INSERTS = {kind: _insert_sql(table, attrs) for kind, (table, attrs) in _STORED.items()}
+_INSERTS["log"] = _INSERT_LOG
+_INSERTS["other"] = "INSERT INTO other_signals (ts, kind, data) VALUES (?, ?, ?)"
+_GETTERS = {kind: operator.attrgetter(*attrs) for kind, (_, attrs) in _STORED.items()}
+_UPSERT_GROUP = """
+INSERT INTO error_groups (fingerprint, title, culprit, level, service, count, first_seen,
+                          last_seen, last_event_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (fingerprint) DO UPDATE SET
+    count = count + excluded.count,
+    first_seen = min(first_seen, excluded.first_seen),
+    title = CASE WHEN excluded.last_seen >= last_seen THEN excluded.title ELSE title END,
+    culprit = CASE WHEN excluded.last_seen >= last_seen THEN excluded.culprit ELSE culprit END,
+    level = CASE WHEN excluded.last_seen >= last_seen THEN excluded.level ELSE level END,
+    last_event_id = CASE WHEN excluded.last_seen >= last_seen
+                         THEN excluded.last_event_id ELSE last_event_id END,
+    last_seen = max(last_seen, excluded.last_seen)
+"""
+_UPSERT_METRIC = """
+INSERT INTO metrics (name, labels, minute, metric_type, unit, service, count, sum, min, max,
+                     last, last_ts)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (name, labels, minute) DO UPDATE SET
+    count = count + excluded.count,
+    sum = sum + excluded.sum,
+    min = min(min, excluded.min),
+    max = max(max, excluded.max),
+    last = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last ELSE last END,
+    last_ts = max(last_ts, excluded.last_ts)
+"""
+
+
+class SQLiteExporter:
+    """Writes every signal into the SQLite database at ``path`` (created if missing).
+
+    ``kinds`` limits which signal kinds are stored (default: all). ``clock`` gives the time
+    retention compares against (injected by tests).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        max_age_s: float | None = DEFAULT_MAX_AGE_S,
+        max_bytes: int | None = DEFAULT_MAX_BYTES,
+        retention_interval_s: float = 60.0,
+        busy_timeout_s: float = 2.0,
+        kinds: Collection[str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = Path(path)
+        self.max_age_s = max_age_s
+        self.max_bytes = max_bytes
+        self.retention_interval_s = retention_interval_s
+        self.busy_timeout_s = busy_timeout_s
+        self.kinds = frozenset(kinds) if kinds is not None else None
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = os.getpid()
+        self._next_retention = 0.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SQLiteExporter:
+        return cls(getattr(settings, "sqlite_path", "obskit.db"))
+
+    # -- the Exporter protocol -------------------------------------------------------------
+
+    def export(self, batch: Sequence[Signal]) -> ExportResult:
+        kinds = self.kinds
+        signals = [s for s in batch if kinds is None or s.kind in kinds]
+        if not signals:
+            return ExportResult.SUCCESS
+        rows = _rows_for(signals)
+        with self._lock:
+            try:
+                _write(self._connection(), rows)
+            except (sqlite3.Error, OSError) as exc:
+                return self._fault(exc)
+            if self.clock() >= self._next_retention:
+                try:
+                    self.apply_retention()
+                except sqlite3.Error as exc:  # the batch is in; pruning waits for next time
+                    self._fault(exc)
+        return ExportResult.SUCCESS
+
+    def force_flush(self, timeout_s: float = 5.0) -> bool:
+        return True  # every batch is committed before export returns
+
+    def shutdown(self, timeout_s: float = 5.0) -> None:
+        if self._lock.acquire(timeout=max(0.0, timeout_s)):
+            try:
+                self._close()
+            finally:
+                self._lock.release()
+
+    # -- retention -------------------------------------------------------------------------
+
+    def apply_retention(self) -> None:
+        """Delete rows older than ``max_age_s``, then the oldest until under ``max_bytes``."""
+        conn = self._connection()
+        now = self.clock()
+        self._next_retention = now + self.retention_interval_s
+        if self.max_age_s is not None:
+            cutoff = now - self.max_age_s
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for table in TIME_TABLES:
+                    conn.execute(f"DELETE FROM {table} WHERE ts < ?", (cutoff,))
+                conn.execute("DELETE FROM error_groups WHERE last_seen < ?", (cutoff,))
+                conn.execute("DELETE FROM metrics WHERE minute < ?", (cutoff - 60.0,))
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+        if self.max_bytes is not None:
+            _shrink_to(conn, self.max_bytes)
+        conn.execute("PRAGMA incremental_vacuum")
+
+    # -- connection and faults -------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._pid != os.getpid():  # forked: the parent's connection is not ours to use
+            self._conn, self._pid = None, os.getpid()
+        if self._conn is None:
+            self._conn = _open(self.path, self.busy_timeout_s)
+        return self._conn
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and self._pid == os.getpid():
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+
+    def _fault(self, exc: sqlite3.Error | OSError) -> ExportResult:
+        kind, message, retry = _classify(exc)
+        where = f"SQLiteExporter({self.path})"
+        if kind == "corrupt":
+            self._close()
+            moved = _quarantine(self.path, self.clock())
+            message += f"; moved it to {moved.name} and started a new database"
+        elif kind != "locked":
+            self._close()
+        verdict = "retrying" if retry else "batch dropped"
+        diagnostics.report(f"sqlite.{kind}", f"{where}: {message} ({exc}); {verdict}")
+        return ExportResult.RETRYABLE if retry else ExportResult.FAILURE
+
+
+def _open(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(
+        str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+    )
+    try:
+        if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # only takes on an empty file
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+Rows = dict[str, list[tuple[Any, ...]]]
+
+
+def _log_row(s: Any) -> tuple[Any, ...]:
+    level_no = LEVEL_NUMBERS.get(s.level, 20)
+    fields = _codec.dumps(s.fields)
+    return (s.timestamp, s.level, level_no, s.logger, s.event, s.service, s.environment,
+            s.trace_id, s.span_id, fields, s.exception)  # fmt: skip
+
+
+def _rows_for(signals: list[Signal]) -> Rows:
+    """Turn a batch into parameter tuples per statement (pure Python, no I/O)."""
+    rows: Rows = {}
+    groups: dict[str, list[Any]] = {}
+    rollups: dict[tuple[str, str, float], list[Any]] = {}
+    for s in signals:
+        kind = s.kind
+        if kind == "metric":
+            _add_to_rollup(rollups, s)
+            continue
+        if kind == "log":
+            row = _log_row(s)
+        elif kind in _GETTERS:
+            row = (*_GETTERS[kind](s), _codec.dumps(_codec.encode(s)))
+            if kind == "error":
+                _add_to_group(groups, s)
+        else:
+            kind = "other"
+            row = (getattr(s, "timestamp", time.time()), s.kind, _codec.dumps(_encode_any(s)))
+        rows.setdefault(kind, []).append(row)
+    if groups:
+        rows["error_group"] = [tuple(g) for g in groups.values()]
+    if rollups:
+        rows["metric_rollup"] = [tuple(r) for r in rollups.values()]
+    return rows
+
+
+def _add_to_group(groups: dict[str, list[Any]], event: Any) -> None:
+    group = groups.get(event.fingerprint)
+    if group is None:
+        groups[event.fingerprint] = [event.fingerprint, event.title, event.culprit, event.level,
+                                     event.service, 1, event.timestamp, event.timestamp,
+                                     event.event_id]  # fmt: skip
+        return
+    group[5] += 1
+    group[6] = min(group[6], event.timestamp)
+    if event.timestamp >= group[7]:
+        group[1:5] = [event.title, event.culprit, event.level, event.service]
+        group[7], group[8] = event.timestamp, event.event_id
+
+
+def _add_to_rollup(rollups: dict[tuple[str, str, float], list[Any]], point: Any) -> None:
+    value = _number(point.value)
+    if value is None:
+        return
+    labels = _codec.dumps(dict(sorted(point.labels.items())))
+    minute = point.timestamp - point.timestamp % 60.0
+    key = (point.name, labels, minute)
+    rollup = rollups.get(key)
+    if rollup is None:
+        rollups[key] = [
+            point.name,
+            labels,
+            minute,
+            point.metric_type,
+            point.unit,
+            point.service,
+            1,
+            value,
+            value,
+            value,
+            value,
+            point.timestamp,
+        ]
+        return
+    rollup[6] += 1
+    rollup[7] += value
+    rollup[8] = min(rollup[8], value)
+    rollup[9] = max(rollup[9], value)
+    if point.timestamp >= rollup[11]:
+        rollup[10], rollup[11] = value, point.timestamp
+
+
+def _number(value: Any) -> float | None:
+    """A float for a REAL column; scrubbing turns NaN into the string "NaN", stored as NULL."""
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _encode_any(signal: Any) -> Any:
+    try:
+        return _codec.encode(signal)
+    except TypeError:  # not a dataclass: keep its presentation form
+        return signal.to_dict()
+
+
+def _write(conn: sqlite3.Connection, rows: Rows) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for kind, params in rows.items():
+            if kind == "error_group":
+                conn.executemany(_UPSERT_GROUP, params)
+            elif kind == "metric_rollup":
+                conn.executemany(_UPSERT_METRIC, params)
+            else:
+                conn.executemany(_INSERTS[kind], params)
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass  # the original error says more
+
+
+def _used_bytes(conn: sqlite3.Connection) -> int:
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    size = conn.execute("PRAGMA page_size").fetchone()[0]
+    return int((pages - free) * size)
+
+
+def _shrink_to(conn: sqlite3.Connection, max_bytes: int) -> None:
+    """Delete the oldest quarter of each bulky table until the rows fit in ``max_bytes``."""
+    for tables in (BULK_TABLES, ("health", "alerts")):
+        while _used_bytes(conn) > max_bytes:
+            deleted = 0
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for table in tables:
+                    (count,) = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+                    if count:
+                        deleted += conn.execute(
+                            f"DELETE FROM {table} WHERE id IN "
+                            f"(SELECT id FROM {table} ORDER BY id LIMIT ?)",
+                            (count // 4 + 1,),
+                        ).rowcount
+                conn.execute(
+                    "DELETE FROM metrics WHERE minute <= (SELECT min(minute) FROM metrics)"
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+            if not deleted:
+                break
+
+
+def _classify(exc: sqlite3.Error | OSError) -> tuple[str, str, bool]:
+    """(problem kind, explanation, retryable) for a sqlite3 or file-system error."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text or name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return "locked", "the database is locked by another writer", True
+    if "full" in text or name.startswith("SQLITE_FULL"):
+        return "disk_full", "the disk (or the database size limit) is full", True
+    if (
+        "malformed" in text
+        or "not a database" in text
+        or name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+    ):
+        return "corrupt", "the database file is corrupt", True
+    if isinstance(exc, (sqlite3.OperationalError, OSError)):
+        return "unavailable", "cannot write the database", True
+    return "error", "a database error", False
+
+
+def _quarantine(path: Path, now: float) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        source = path.with_name(path.name + suffix)
+        if source.exists():
+            try:
+                os.replace(source, target.with_name(target.name + suffix))
+            except OSError:
+                source.unlink(missing_ok=True)
+    return target

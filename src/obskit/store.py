@@ -1,0 +1,328 @@
+"""Reading the embedded store: what :class:`~obskit.exporters.SQLiteExporter` wrote.
+
+``obskit.store.open(path)`` gives a :class:`Store`, usable while applications keep writing the
+file (WAL mode: readers never block writers). Queries return the same signal types the
+exporters saw (:class:`~obskit.signals.LogRecord`, :class:`~obskit.signals.Alert`, ...), plus
+two summaries the writer maintains: :class:`ErrorGroup` and :class:`MetricRollup`.
+
+>>> import obskit, tempfile, os
+>>> from obskit.exporters import SQLiteExporter
+>>> path = os.path.join(tempfile.mkdtemp(), "shop.db")
+>>> obskit.init(service="shop", exporters=[SQLiteExporter(path)])
+>>> obskit.get_logger("shop").warning("card declined", order=7)
+>>> obskit.shutdown()
+>>> with obskit.store.open(path) as store:
+...     [(r.level, r.event, r.fields) for r in store.logs(level="warning")]
+[('warning', 'card declined', {'order': 7})]
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from obskit import _codec
+from obskit.signals import Alert, Anomaly, ErrorEvent, HealthReport, LogRecord, SpanRecord
+
+__all__ = ["ErrorGroup", "MetricRollup", "Store", "open"]
+
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorGroup:
+    """All error events sharing one fingerprint: how many, when first and last seen."""
+
+    fingerprint: str
+    title: str
+    culprit: str
+    level: str
+    service: str
+    count: int
+    first_seen: float
+    last_seen: float
+    last_event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class MetricRollup:
+    """One series (name + labels) over one minute: count, sum, min, max and the last value."""
+
+    name: str
+    labels: dict[str, Any]
+    minute: float
+    metric_type: str
+    unit: str
+    count: int
+    sum: float
+    min: float
+    max: float
+    last: float
+
+    @property
+    def mean(self) -> float:
+        return self.sum / self.count if self.count else 0.0
+
+
+def open(path: str | os.PathLike[str]) -> Store:
+    """Open the store at ``path`` for reading; ``FileNotFoundError`` if there is none."""
+    return Store(path)
+
+
+class Store:
+    """Read access to an obskit SQLite database. Use as a context manager, or ``close()``."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(
+                f"no obskit database at {self.path} (obskit writes one when "
+                "exporters include 'sqlite' or SQLiteExporter(path))"
+            )
+        self._conn = sqlite3.connect(str(self.path), timeout=5.0, check_same_thread=False)
+        self._conn.execute("PRAGMA query_only = 1")
+        self._tables = {
+            row[0]
+            for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- logs ------------------------------------------------------------------------------
+
+    def logs(
+        self,
+        *,
+        level: str | None = None,
+        logger: str | None = None,
+        contains: str | None = None,
+        trace_id: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 100,
+    ) -> list[LogRecord]:
+        """Log records, newest first: at least ``level``, from loggers named ``logger`` (or its
+        children), whose message contains ``contains`` (case-insensitive), within a time range.
+        """
+        where, params = _time_range(since, until)
+        if level is not None:
+            where.append("level_no >= ?")
+            params.append(_LEVELS.get(level.lower(), 0))
+        if logger:
+            where.append("(logger = ? OR logger LIKE ? ESCAPE '\\')")
+            params += [logger, _like_prefix(logger) + ".%"]
+        if contains:
+            where.append("instr(lower(event), lower(?)) > 0")
+            params.append(contains)
+        if trace_id:
+            where.append("trace_id = ?")
+            params.append(trace_id)
+        rows = self._select(
+            "SELECT ts, level, event, logger, fields, service, environment, trace_id, span_id, "
+            "exception FROM logs",
+            "logs",
+            where,
+            params,
+            "ORDER BY ts DESC, id DESC",
+            limit,
+        )
+        return [
+            LogRecord(
+                timestamp=ts,
+                level=lvl,
+                event=event or "",
+                logger=name or "",
+                fields=_json_dict(fields),
+                service=service or "",
+                environment=environment or "",
+                trace_id=trace,
+                span_id=span,
+                exception=exception,
+            )
+            for ts, lvl, event, name, fields, service, environment, trace, span, exception in rows
+        ]
+
+    def level_counts(self, *, since: float | None = None) -> dict[str, int]:
+        """How many log records there are at each level."""
+        where, params = _time_range(since, None)
+        rows = self._select(
+            "SELECT level, count(*) FROM logs", "logs", where, params, "GROUP BY level"
+        )
+        return {level: count for level, count in rows}
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def error_groups(self, *, limit: int = 20, order_by: str = "last_seen") -> list[ErrorGroup]:
+        """Error groups (one per fingerprint), most recently seen first, or by ``"count"``."""
+        order = "count DESC, last_seen DESC" if order_by == "count" else "last_seen DESC"
+        rows = self._select(
+            "SELECT fingerprint, title, culprit, level, service, count, first_seen, last_seen, "
+            "last_event_id FROM error_groups",
+            "error_groups",
+            [],
+            [],
+            f"ORDER BY {order}",
+            limit,
+        )
+        return [
+            ErrorGroup(fp, title or "", culprit or "", level or "", service or "", *rest)
+            for fp, title, culprit, level, service, *rest in rows
+        ]
+
+    def errors(self, *, fingerprint: str | None = None, limit: int = 50) -> list[ErrorEvent]:
+        """Error events, newest first (only those of one group with ``fingerprint``)."""
+        where, params = ([], []) if fingerprint is None else (["fingerprint = ?"], [fingerprint])
+        return self._signals("errors", where, params, limit)
+
+    # -- health, alerts, anomalies, spans, metrics -----------------------------------------
+
+    def health(self, *, limit: int = 20) -> list[HealthReport]:
+        """Health reports, newest first."""
+        return self._signals("health", [], [], limit)
+
+    def alerts(
+        self, *, rule: str | None = None, state: str | None = None, limit: int = 50
+    ) -> list[Alert]:
+        """Alert state changes (pending, firing, resolved), newest first."""
+        where: list[str] = []
+        params: list[Any] = []
+        if rule:
+            where.append("rule = ?")
+            params.append(rule)
+        if state:
+            where.append("state = ?")
+            params.append(state)
+        return self._signals("alerts", where, params, limit)
+
+    def anomalies(self, *, limit: int = 50) -> list[Anomaly]:
+        """Flagged anomalies, newest first."""
+        return self._signals("anomalies", [], [], limit)
+
+    def spans(self, *, trace_id: str | None = None, limit: int = 100) -> list[SpanRecord]:
+        """Finished spans, newest first (only one trace's with ``trace_id``)."""
+        where, params = ([], []) if trace_id is None else (["trace_id = ?"], [trace_id])
+        return self._signals("spans", where, params, limit)
+
+    def metrics(
+        self, *, name: str | None = None, since: float | None = None, limit: int = 1000
+    ) -> list[MetricRollup]:
+        """Per-minute metric rollups, newest minute first."""
+        where: list[str] = []
+        params: list[Any] = []
+        if name:
+            where.append("name = ?")
+            params.append(name)
+        if since is not None:
+            where.append("minute >= ?")
+            params.append(since - since % 60.0)
+        rows = self._select(
+            "SELECT name, labels, minute, metric_type, unit, count, sum, min, max, last "
+            "FROM metrics",
+            "metrics",
+            where,
+            params,
+            "ORDER BY minute DESC, name",
+            limit,
+        )
+        return [
+            MetricRollup(n, _json_dict(labels), minute, kind or "", unit or "", *stats)
+            for n, labels, minute, kind, unit, *stats in rows
+        ]
+
+    # -- overview --------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table: logs, errors, error_groups, spans, metrics, health, alerts, ..."""
+        return {
+            table: self._conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in sorted(self._tables)
+        }
+
+    def time_range(self) -> tuple[float, float] | None:
+        """Oldest and newest log timestamp, or ``None`` when there are no logs."""
+        if "logs" not in self._tables:
+            return None
+        low, high = self._conn.execute("SELECT min(ts), max(ts) FROM logs").fetchone()
+        return None if low is None else (low, high)
+
+    def services(self) -> list[str]:
+        """Service names that wrote log records."""
+        rows = self._select("SELECT DISTINCT service FROM logs", "logs", [], [], "ORDER BY 1")
+        return [row[0] for row in rows if row[0]]
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _select(
+        self,
+        query: str,
+        table: str,
+        where: list[str],
+        params: list[Any],
+        tail: str = "",
+        limit: int | None = None,
+    ) -> list[Any]:
+        if table not in self._tables:
+            return []
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        query += " " + tail
+        if limit is not None:
+            query += " LIMIT ?"
+            params = [*params, max(0, limit)]
+        return self._conn.execute(query, params).fetchall()
+
+    def _signals(self, table: str, where: list[str], params: list[Any], limit: int) -> list[Any]:
+        rows = self._select(
+            f"SELECT data FROM {table}", table, where, params, "ORDER BY ts DESC, id DESC", limit
+        )
+        out = []
+        for (data,) in rows:
+            try:
+                signal = _codec.decode(_codec.loads(data))
+            except (ValueError, TypeError):
+                continue  # a row this version cannot read
+            if signal is not None:
+                out.append(signal)
+        return out
+
+
+def _time_range(since: float | None, until: float | None) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if since is not None:
+        where.append("ts >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("ts <= ?")
+        params.append(until)
+    return where, params
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _json_dict(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = _codec.loads(text)
+    except ValueError:
+        return {"unreadable": text}
+    return value if isinstance(value, dict) else {"value": value}
