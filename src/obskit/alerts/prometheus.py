@@ -110,7 +110,7 @@ def prometheus_rule_file(rules: Iterable[AlertRule], **options: Any) -> str:
         import yaml
     except ImportError:  # pragma: no cover - pyyaml is in the dev extra
         return json.dumps(data, indent=2)
-    return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000))
 
 
 def _name(metric: str, suffix: str = "") -> str:
