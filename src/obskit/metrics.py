@@ -44,6 +44,7 @@ __all__ = [
     "check_value",
     "increment",
     "observe",
+    "refuse",
     "remove_sink",
     "sinks",
 ]
@@ -123,7 +124,7 @@ def increment(
         if amount is None:
             return
     if amount < 0 or amount - amount != 0:  # counters only go up; NaN and inf are refused
-        _refuse(name, amount, "a counter takes finite increments >= 0")
+        refuse(name, amount, "a counter takes finite increments >= 0")
         return
     for sink in sinks:
         try:
@@ -142,11 +143,12 @@ def check_value(name: str, value: Any) -> float | None:
         else:
             if number - number == 0:
                 return number
-    _refuse(name, value, "only finite numbers are recorded")
+    refuse(name, value, "only finite numbers are recorded")
     return None
 
 
-def _refuse(name: str, value: Any, why: str) -> None:
+def refuse(name: str, value: Any, why: str) -> None:
+    """Count (and report once) a point of ``name`` that is skipped because of ``why``."""
     diagnostics.report(
         "metrics.bad_value",
         f"metric {name!r} got {value!r} ({type(value).__name__}): {why}; the point was skipped",

@@ -28,7 +28,8 @@ def test_bad_values_are_counted_and_skipped_never_raised(bad: Any) -> None:
 def test_a_negative_counter_increment_is_refused() -> None:
     engine = obskit.alerts.default_engine()
     metrics.increment("orders", -1)
-    assert diagnostics.problem_counts()["metrics.bad_value"] == 1
+    engine.increment("orders", -1)
+    assert diagnostics.problem_counts()["metrics.bad_value"] == 2
     assert engine.store.stats()["series"] == 0
 
 

@@ -315,3 +315,14 @@ def test_history_and_statistics(scenario: Callable[..., Scenario]) -> None:
     assert stats["mean_time_to_resolve_s"] == 60
     assert stats["notifications"]["team"] == {"sent": 2, "failed": 0, "retried": 0, "dropped": 0}
     assert s.engine.history(limit=1)[0]["event"] == "notified"
+
+
+def test_removing_a_rule_resolves_its_firing_alerts(scenario: Callable[..., Scenario]) -> None:
+    s = scenario()
+    s.at(0, cart=50)
+    s.at(30)
+    s.channel.take()
+    (resolved,) = s.engine.remove_rule("errors")
+    assert (resolved.state, resolved.details["comment"]) == ("resolved", "rule removed")
+    assert s.engine.active() == []
+    assert s.at(90) == [("resolved", "resolved", ["cart:resolved"])]

@@ -133,8 +133,8 @@ def add_rule(rule: AlertRule | dict[str, Any] | None = None, /, **fields: Any) -
     return default_engine().add_rule(rule, **fields)
 
 
-def remove_rule(name: str) -> None:
-    default_engine().remove_rule(name)
+def remove_rule(name: str) -> list[Alert]:
+    return default_engine().remove_rule(name)
 
 
 def rules() -> list[AlertRule]:

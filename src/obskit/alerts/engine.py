@@ -160,12 +160,24 @@ class AlertEngine:
         self._install(parsed)
         return parsed.rules
 
-    def remove_rule(self, name: str) -> None:
-        """Remove a rule; its alerts disappear without notification."""
+    def remove_rule(self, name: str) -> list[Alert]:
+        """Remove a rule. Its firing alerts resolve (channels that heard of them are told at
+        their groups' next look, as Alertmanager does when a rule stops sending an alert);
+        its pending ones just go. Returns the resolutions."""
         with self._lock:
             state = self._rules.pop(name, None)
-            if state is not None:
-                self.store.unwatch(state.rule.metric, state.spec)
+            if state is None:
+                return []
+            self.store.unwatch(state.rule.metric, state.spec)
+            now = self.clock()
+            resolved = []
+            for fingerprint, instance in list(state.instances.items()):
+                if instance.state == "firing":
+                    state.resolve(fingerprint, now, by="obskit", comment="rule removed")
+                    resolved.append(self._transition(instance, now))
+            state.instances.clear()
+        self._publisher.publish(resolved)
+        return resolved
 
     def rules(self) -> list[AlertRule]:
         return [state.rule for state in self._rules.values()]
@@ -251,7 +263,9 @@ class AlertEngine:
     ) -> None:
         """Add to the counter ``metric{labels}`` in this engine only."""
         number = metrics.check_value(metric, amount)
-        if number is not None and number >= 0:
+        if number is not None and number < 0:
+            metrics.refuse(metric, number, "a counter takes finite increments >= 0")
+        elif number is not None:
             self.store.increment(metric, number, labels, timestamp)
 
     # -- evaluation ----------------------------------------------------------------------------
@@ -373,7 +387,8 @@ class AlertEngine:
     def silences(self) -> list[Silence]:
         """Silences not yet over (active or starting later)."""
         now = self.clock()
-        return [s for s in self.router.silences.values() if s.ends_at > now]
+        with self._lock:
+            return [s for s in self.router.silences.values() if s.ends_at > now]
 
     def acknowledge(self, alert: Alert | str, *, by: str = "", comment: str = "") -> Alert | None:
         """Someone took ``alert`` (an Alert or fingerprint): escalation stops, channels that
