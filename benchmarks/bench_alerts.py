@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import prometheus_client
 from _harness import per_call_ns, print_table
 
+import obskit
 import obskit.alerts
 from obskit import metrics
 from obskit.alerts import AlertEngine
@@ -125,6 +126,7 @@ def bench_evaluate() -> list[tuple[str, str, float, int]]:
 
 
 def main() -> None:
+    obskit.init(service="bench", exporters=["memory"], install_hooks=False)  # a quiet sink
     observe_rows = bench_observe()
     peer = dict(observe_rows)["prometheus_client Histogram.labels().observe"]
     print_table(
@@ -141,6 +143,7 @@ def main() -> None:
             for layout, agg, ms, pairs in evaluate_rows
         ],
     )
+    obskit.shutdown()
 
 
 if __name__ == "__main__":
