@@ -163,6 +163,11 @@ def test_failures_are_counted_and_logged_never_raised(
     assert sent(engine, "hook") == {"sent": 0, "failed": 2, "retried": retried * 2, "dropped": 0}
     assert diagnostics.problem_counts()["alerts.channel_failed.hook"] == 2
     assert [e["event"] for e in engine.history()].count("delivery_failed") == 2
+    import obskit
+
+    obskit.flush()
+    failures = [r for r in memory.logs if r.event == "alert notification failed"]
+    assert [(r.level, r.fields["channel"]) for r in failures] == [("warning", "hook")] * 2
 
 
 def test_a_channel_that_is_down_or_slow_is_given_up_on(

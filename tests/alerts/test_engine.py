@@ -3,9 +3,12 @@ evaluator, and never raising."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
+
+import pytest
 
 import obskit
 import obskit.alerts
@@ -109,3 +112,26 @@ def test_closing_delivers_what_is_queued(make_engine: Callable[..., AlertEngine]
     engine.evaluate()
     engine.close(timeout_s=5)
     assert len(recorder.sent) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_gets_fresh_locks_and_its_own_evaluator(
+    make_engine: Callable[..., AlertEngine],
+) -> None:
+    engine = make_engine(evaluation_interval_s=60)
+    engine.add_rule(name="r", metric="m", aggregation="last", threshold=0)
+    engine.store.metrics["m"].lock.acquire()  # as if a parent thread held it when forking
+    engine._lock.acquire()
+    pid = os.fork()
+    if pid == 0:  # the child: must not deadlock, and evaluates in the background again
+        code = 1
+        try:
+            engine.observe("m", 1.0)
+            alive = engine._thread is not None and engine._thread.is_alive()
+            code = 0 if alive and [a.state for a in engine.evaluate()] == ["firing"] else 2
+        finally:
+            os._exit(code)
+    engine._lock.release()
+    engine.store.metrics["m"].lock.release()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

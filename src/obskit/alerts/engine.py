@@ -14,8 +14,10 @@ whole engine; ``evaluation_interval_s`` starts a background thread calling ``eva
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -129,6 +131,7 @@ class AlertEngine:
         self._next_expiry = -float("inf")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        _live.add(self)
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -334,6 +337,7 @@ class AlertEngine:
             reason=notification.reason,
             error=repr(exc),
         )
+        self._publisher.log_failure(notification, exc)
 
     # -- operators: what is going on, and acting on it -----------------------------------------
 
@@ -486,6 +490,30 @@ class AlertEngine:
         self.stop()
         self.dispatcher.close(timeout_s)
 
+    def _after_fork_in_child(self) -> None:
+        # Locks may have been held by the parent's threads, which do not exist here.
+        evaluating = self._thread is not None and not self._stop.is_set()
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread = None
+        self.store.after_fork_in_child()
+        self.dispatcher.after_fork_in_child()
+        self._history.after_fork_in_child()
+        if evaluating:
+            self.start()
+
     def _evaluate_periodically(self, interval: float) -> None:
         while not self._stop.wait(interval):
             self.evaluate()
+
+
+_live: weakref.WeakSet[AlertEngine] = weakref.WeakSet()
+
+
+def _reinit_after_fork() -> None:
+    for engine in list(_live):
+        engine._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)

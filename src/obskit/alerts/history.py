@@ -71,6 +71,9 @@ class History:
             if self._events:
                 self._events[-1].update(fields)
 
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+
     def summary(self) -> dict[str, Any]:
         return {
             "fired_by_severity": dict(self.fired),

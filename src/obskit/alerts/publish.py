@@ -14,6 +14,7 @@ import dataclasses
 from typing import Any
 
 from obskit import _runtime
+from obskit.alerts.notify import Notification
 from obskit.alerts.state import AlertInstance
 from obskit.alerts.store import MetricStore
 from obskit.signals import Alert, MetricPoint
@@ -72,10 +73,7 @@ class Publisher:
     def publish(self, alerts: list[Alert]) -> None:
         if not alerts:
             return
-        if self._log is None:
-            from obskit.logging import get_logger
-
-            self._log = get_logger("obskit.alerts")
+        log = self._logger()
         for alert in alerts:
             _runtime.emit(
                 dataclasses.replace(alert, labels=dict(alert.labels), details=dict(alert.details))
@@ -83,7 +81,7 @@ class Publisher:
             level = "info"
             if alert.state == "firing":
                 level = "error" if alert.severity in ("error", "critical") else "warning"
-            self._log.log(
+            log.log(
                 level,
                 f"alert {alert.rule} {alert.state}",
                 alert=alert.rule,
@@ -93,6 +91,26 @@ class Publisher:
                 labels=alert.labels,
                 fingerprint=alert.fingerprint,
             )
+
+    def log_failure(self, notification: Notification, exc: BaseException) -> None:
+        """A notification that could not be delivered, on the ``obskit.alerts`` logger."""
+        try:
+            self._logger().warning(
+                "alert notification failed",
+                channel=notification.channel,
+                reason=notification.reason,
+                status=notification.status,
+                error=repr(exc),
+            )
+        except Exception:  # the log is best effort here; the failure is already counted
+            pass
+
+    def _logger(self) -> Any:
+        if self._log is None:
+            from obskit.logging import get_logger
+
+            self._log = get_logger("obskit.alerts")
+        return self._log
 
     def export(self, store: MetricStore, now: float) -> int:
         """Send every series with points as a MetricPoint; how many were sent."""

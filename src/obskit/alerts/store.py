@@ -227,6 +227,11 @@ class MetricStore:
                 metric.version += 1
         return gone
 
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+        for metric in self.metrics.values():
+            metric.lock = threading.Lock()
+
     def stats(self) -> dict[str, Any]:
         """Series per metric, label sets dropped by the guard, late points."""
         return {
