@@ -29,7 +29,7 @@ from obskit.alerts.notify import Channel, Dispatcher, Notification
 from obskit.alerts.policies import EscalationPolicy, InhibitRule, Silence
 from obskit.alerts.publish import Publisher, snapshot
 from obskit.alerts.routing import Router
-from obskit.alerts.rules import AlertRule
+from obskit.alerts.rules import AlertRule, RuleError
 from obskit.alerts.state import AlertInstance, RuleState
 from obskit.alerts.store import MetricStore, WindowSpec
 from obskit.config import ConfigError
@@ -232,6 +232,12 @@ class AlertEngine:
         }
 
     def _install(self, parsed: RuleSet) -> None:
+        missing = sorted(set(self.default_channels) - set(self.channels))
+        if missing and any(not rule.channels for rule in parsed.rules):
+            raise RuleError(
+                f"default_channels name {', '.join(map(repr, missing))}, which no add_channel "
+                "registered; add them before rules without channels"
+            )
         with self._lock:
             for policy in parsed.escalation_policies:
                 self.router.policies[policy.name] = policy
