@@ -28,7 +28,7 @@ from obskit.alerts.loading import RuleSet, parse_rules, read_rule_file
 from obskit.alerts.notify import Channel, Dispatcher, Notification
 from obskit.alerts.policies import EscalationPolicy, InhibitRule, Silence
 from obskit.alerts.publish import Publisher, snapshot
-from obskit.alerts.routing import Router
+from obskit.alerts.routing import Router, check_routing
 from obskit.alerts.rules import AlertRule, RuleError
 from obskit.alerts.state import AlertInstance, RuleState
 from obskit.alerts.store import MetricStore, WindowSpec
@@ -36,19 +36,6 @@ from obskit.config import ConfigError
 from obskit.signals import Alert
 
 __all__ = ["AlertEngine"]
-
-
-def check_routing(group_wait_s: float, group_interval_s: float, repeat_interval_s: float) -> None:
-    """Refuse routing settings that cannot mean what they say (alertmanager#3370)."""
-    if group_wait_s < 0 or group_interval_s <= 0 or repeat_interval_s <= 0:
-        raise ConfigError("group_wait_s must be >= 0, group_interval_s and repeat_interval_s > 0")
-    if repeat_interval_s < group_interval_s:
-        raise ConfigError(
-            f"repeat_interval_s ({repeat_interval_s:g}) is shorter than group_interval_s "
-            f"({group_interval_s:g}): a group is only looked at every group_interval_s, so "
-            "notifications could not repeat that often. Set repeat_interval_s >= "
-            "group_interval_s."
-        )
 
 
 class AlertEngine:

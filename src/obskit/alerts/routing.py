@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 from obskit.alerts.notify import Notification
 from obskit.alerts.policies import EscalationPolicy, InhibitRule, Silence
 from obskit.alerts.state import AlertInstance
+from obskit.config import ConfigError
 from obskit.signals import Alert
 
-__all__ = ["AlertGroup", "LogEntry", "Router", "needs_update"]
+__all__ = ["AlertGroup", "LogEntry", "Router", "check_routing", "needs_update"]
 
 Snapshot = Callable[[AlertInstance, float], Alert]
 
@@ -95,6 +96,19 @@ def needs_update(
     if now - entry.timestamp >= repeat_interval_s:
         return "repeat"
     return None
+
+
+def check_routing(group_wait_s: float, group_interval_s: float, repeat_interval_s: float) -> None:
+    """Refuse routing settings that cannot mean what they say (alertmanager#3370)."""
+    if group_wait_s < 0 or group_interval_s <= 0 or repeat_interval_s <= 0:
+        raise ConfigError("group_wait_s must be >= 0, group_interval_s and repeat_interval_s > 0")
+    if repeat_interval_s < group_interval_s:
+        raise ConfigError(
+            f"repeat_interval_s ({repeat_interval_s:g}) is shorter than group_interval_s "
+            f"({group_interval_s:g}): a group is only looked at every group_interval_s, so "
+            "notifications could not repeat that often. Set repeat_interval_s >= "
+            "group_interval_s."
+        )
 
 
 class Router:
