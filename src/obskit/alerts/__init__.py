@@ -72,6 +72,7 @@ __all__ = [
     "default_engine",
     "evaluate",
     "expire_silence",
+    "export_prometheus_rules",
     "flush",
     "history",
     "load_rules",
@@ -132,8 +133,8 @@ def add_rule(rule: AlertRule | dict[str, Any] | None = None, /, **fields: Any) -
     return default_engine().add_rule(rule, **fields)
 
 
-def remove_rule(name: str) -> None:
-    default_engine().remove_rule(name)
+def remove_rule(name: str) -> list[Alert]:
+    return default_engine().remove_rule(name)
 
 
 def rules() -> list[AlertRule]:
@@ -186,6 +187,11 @@ def acknowledge(alert: Alert | str, *, by: str = "", comment: str = "") -> Alert
 
 def resolve(alert: Alert | str, *, by: str = "", comment: str = "") -> Alert | None:
     return default_engine().resolve(alert, by=by, comment=comment)
+
+
+def export_prometheus_rules(**options: Any) -> str:
+    """The default engine's rules as a Prometheus rule file (YAML)."""
+    return default_engine().export_prometheus_rules(**options)
 
 
 def history(limit: int | None = None) -> list[dict[str, Any]]:
