@@ -25,7 +25,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from obskit import metrics
+from obskit import _runtime, metrics
 from obskit.alerts.channels import (
     EmailChannel,
     LogChannel,
@@ -34,6 +34,7 @@ from obskit.alerts.channels import (
     WebhookChannel,
 )
 from obskit.alerts.engine import AlertEngine
+from obskit.alerts.engine import _live as _live_engines
 from obskit.alerts.matchers import Matcher, parse_matchers
 from obskit.alerts.notify import Channel, ChannelError, Notification
 from obskit.alerts.policies import EscalationLevel, EscalationPolicy, InhibitRule, Silence
@@ -116,6 +117,14 @@ def configure(**options: Any) -> AlertEngine:
         previous.close(timeout_s=2.0)
     metrics.add_sink(engine.store)
     return engine
+
+
+@_runtime.on_shutdown
+def _shutdown(timeout_s: float = 2.0) -> None:
+    """``obskit.shutdown``: stop every engine's evaluator, deliver what each has queued."""
+    reset()
+    for engine in list(_live_engines):
+        engine.close(timeout_s)
 
 
 def reset() -> None:
