@@ -176,18 +176,35 @@ def current_trail(limit: int | None = None) -> list[Breadcrumb]:
     return _newest(_trail.get(), count)[::-1]
 
 
+# The frozen trail last built for a chain end: events captured with no breadcrumb added in
+# between (the usual case in an error loop) reuse it. Keyed by the link, which it holds.
+_frozen_trails: dict[int, tuple[_Link, Scrubber, int, ScrubbedSequence]] = {}
+
+
 def frozen_trail(scrubber: Scrubber) -> ScrubbedSequence:
     """The current trail as scrubbed, read-only dicts, oldest first (for an event)."""
-    link = _trail.get()
+    end = _trail.get()
     count = settings.max_breadcrumbs
+    if end is None:
+        return _EMPTY_TRAIL
+    cached = _frozen_trails.get(id(end))
+    if cached is not None and cached[0] is end and cached[1] is scrubber and cached[2] == count:
+        return cached[3]
     newest: list[ScrubbedMapping] = []
+    link: _Link | None = end
     while link is not None and len(newest) < count:
         newest.append(link[0].frozen(scrubber))
         link = link[1]
     newest.reverse()
     trail = ScrubbedSequence(newest)
     trail.scrubber = scrubber
+    if len(_frozen_trails) >= 256:
+        _frozen_trails.clear()
+    _frozen_trails[id(end)] = (end, scrubber, count, trail)
     return trail
+
+
+_EMPTY_TRAIL = ScrubbedSequence()
 
 
 def clear() -> None:

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import random
 import sys
-import uuid
+import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from obskit import contextstack, diagnostics
@@ -30,18 +32,16 @@ from obskit.errors.fingerprint import (
     fingerprint_for,
     parameterise_message,
 )
-from obskit.errors.frames import FrameCache, FrameInfo, walk_traceback
+from obskit.errors.frames import FrameCache, FrameInfo
 from obskit.errors.groups import GroupStore
 from obskit.logging.processors import trace_ids
-from obskit.scrubbing import ScrubbedMapping, ScrubbedSequence, safe_repr
+from obskit.scrubbing import ScrubbedMapping, ScrubbedSequence, Scrubber, safe_repr
 from obskit.signals import ErrorEvent
 
 if TYPE_CHECKING:
-    from types import FrameType
-
     from obskit._runtime import Runtime
 
-__all__ = ["MAX_CHAIN", "MAX_FRAMES", "ErrorCapture", "editable_copy"]
+__all__ = ["MAX_CHAIN", "MAX_FRAMES", "ChainShape", "ErrorCapture", "editable_copy"]
 
 #: Exceptions kept from one chain (``__cause__`` / ``__context__``).
 MAX_CHAIN = 10
@@ -49,6 +49,7 @@ MAX_CHAIN = 10
 MAX_FRAMES = 100
 LEVELS = frozenset({"debug", "info", "warning", "error", "critical", "fatal"})
 _TITLE_LENGTH = 200
+_MAX_SHAPES = 2048
 
 Fingerprint = Sequence[str] | str | None
 
@@ -72,6 +73,8 @@ class ErrorCapture:
         self._ignored_types = tuple(t for t in settings.ignore_errors if isinstance(t, type))
         self._ignored_names = frozenset(n for n in settings.ignore_errors if isinstance(n, str))
         self._ignore_cache: dict[type, bool] = {}
+        self._shapes: dict[tuple[tuple[type, tuple[FrameInfo, ...]], ...], ChainShape] = {}
+        self._lock = threading.Lock()
 
     # -- exceptions --------------------------------------------------------------------------
 
@@ -92,70 +95,82 @@ class ErrorCapture:
         except Exception:
             pass
         chain = _exception_chain(exc)
-        entries: list[ScrubbedMapping] = []
-        parts: list[str] = []
-        frame_lists = [self._frames_of(item) for item in chain]
-        any_in_app = any(info.in_app for infos in frame_lists for info, _ in infos)
-        culprit = ""
-        for position, (item, infos) in enumerate(zip(chain, frame_lists, strict=True)):
-            value = self.scrubber.clean_text(_safe_str(item))
-            parts.append("type:" + _type_name(type(item)))
-            keys = [info.group_key for info, _ in infos if info.in_app or not any_in_app]
-            if keys:
-                parts.extend(collapse_recursion(keys))
-            else:
-                parts.append("value:" + parameterise_message(value))
-            if position == 0:
-                culprit = _culprit(infos)
-            entries.append(self._exception_entry(item, value, infos, mechanism, position))
+        located = [self._locate(item.__traceback__) for item in chain]
+        key = tuple((type(item), infos) for item, (infos, _) in zip(chain, located, strict=True))
+        shape = self._shapes.get(key)
+        if shape is None:
+            shape = self._shape(key)
+        values = [self.scrubber.clean_text(_safe_str(item)) for item in chain]
+        if shape.fingerprint is not None and fingerprint is None:
+            event_fingerprint = shape.fingerprint  # the common case: one hash per crash site
+        else:
+            event_fingerprint = fingerprint_for(shape.parts_with(values), fingerprint)
+        entries: list[dict[str, Any]] = [
+            self._exception_entry(item, values[index], shape, index, located[index], mechanism)
+            for index, item in enumerate(chain)
+        ]
+        outer_value = values[0]
         outer_type = type(exc).__name__
-        outer_value = entries[0]["value"]
         title = _first_line(f"{outer_type}: {outer_value}" if outer_value else outer_type)
-        event = self._event(level, fingerprint_for(parts, fingerprint), title, culprit, context)
+        event = self._event(level, event_fingerprint, title, shape.culprit, context)
         event.message = outer_value
-        event.exceptions = list(entries)
+        event.exceptions = entries
+        event.scrubbed_by = self.scrubber  # title, message, exceptions, breadcrumbs: all clean
         hint = {"exc_info": (type(exc), exc, exc.__traceback__), "mechanism": mechanism}
         return self._finish(event, hint)
 
-    def _frames_of(self, exc: BaseException) -> list[tuple[FrameInfo, FrameType]]:
+    def _locate(self, tb: TracebackType | None) -> tuple[tuple[FrameInfo, ...], list[FrameType]]:
+        """The cached frame facts of a traceback, and its live frames (for locals)."""
         info = self.frames.info
-        return [
-            (info(code, line, frame), frame)
-            for code, line, frame in walk_traceback(exc.__traceback__)
-        ]
+        infos: list[FrameInfo] = []
+        frames: list[FrameType] = []
+        while tb is not None:
+            frame = tb.tb_frame
+            infos.append(info(frame.f_code, tb.tb_lineno or 0, frame))
+            frames.append(frame)
+            tb = tb.tb_next
+        return tuple(infos), frames
+
+    def _shape(self, key: tuple[tuple[type, tuple[FrameInfo, ...]], ...]) -> ChainShape:
+        shape = ChainShape.of(key, self.scrubber)
+        with self._lock:
+            if len(self._shapes) >= _MAX_SHAPES:
+                self._shapes.clear()
+            self._shapes[key] = shape
+        return shape
 
     def _exception_entry(
         self,
         exc: BaseException,
         value: str,
-        infos: list[tuple[FrameInfo, FrameType]],
+        shape: ChainShape,
+        index: int,
+        located: tuple[tuple[FrameInfo, ...], list[FrameType]],
         mechanism: dict[str, Any] | None,
-        position: int,
     ) -> ScrubbedMapping:
-        kept = infos
-        omitted: list[int] | None = None
-        if len(infos) > MAX_FRAMES:
-            half = MAX_FRAMES // 2
-            kept = infos[:half] + infos[-half:]
-            omitted = [half, len(infos) - half]
-        if self.include_locals:
+        frames = shape.frames[index]
+        if self.include_locals and frames:
+            infos, live = located
+            kept = _kept_indexes(len(infos))
             with_locals = self.frames.with_locals
-            frames = [with_locals(i, f) if i.in_app else i.frame for i, f in kept]
-        else:
-            frames = [info.frame for info, _ in kept]
-        frame_tuple = ScrubbedSequence(frames)
-        frame_tuple.scrubber = self.scrubber
+            frames = _frozen_sequence(
+                [
+                    with_locals(infos[i], live[i]) if infos[i].in_app else infos[i].frame
+                    for i in kept
+                ],
+                self.scrubber,
+            )
         kind = type(exc)
         entry: dict[str, Any] = {
             "type": kind.__qualname__,
             "module": kind.__module__,
             "value": value,
-            "frames": frame_tuple,
+            "frames": frames,
         }
+        omitted = shape.omitted[index]
         if omitted is not None:
-            entry["frames_omitted"] = ScrubbedSequence(omitted)
-            entry["frames_omitted"].scrubber = self.scrubber
-        if mechanism is not None and position == 0:
+            entry["frames_omitted"] = omitted
+        if mechanism is not None and index == 0:
             entry["mechanism"] = self.scrubber.freeze(mechanism)
         return ScrubbedMapping(entry, self.scrubber)
 
@@ -179,6 +194,7 @@ class ErrorCapture:
             level, fingerprint_for(parts, fingerprint), _first_line(text), culprit, context
         )
         event.message = text
+        event.scrubbed_by = self.scrubber
         return self._finish(event, {"message": message})
 
     # -- shared steps ------------------------------------------------------------------------
@@ -200,7 +216,7 @@ class ErrorCapture:
             merged.update(context)
         trace_id, span_id = trace_ids()
         return ErrorEvent(
-            event_id=uuid.UUID(int=random.getrandbits(128), version=4).hex,
+            event_id=f"{random.getrandbits(128):032x}",
             timestamp=self.clock(),
             level=_checked_level(level),
             fingerprint=fingerprint,
@@ -244,6 +260,7 @@ class ErrorCapture:
         hook = self.before_send
         assert hook is not None
         editable_copy(event)
+        event.scrubbed_by = None  # whatever the hook writes is scrubbed again on emit
         try:
             result = hook(event, hint)
         except Exception as exc:
@@ -305,11 +322,12 @@ def _exception_chain(exc: BaseException) -> list[BaseException]:
     return chain
 
 
-def _culprit(infos: list[tuple[FrameInfo, FrameType]]) -> str:
-    for info, _ in reversed(infos):
+def _culprit(infos: Sequence[FrameInfo]) -> str:
+    """Sentry's culprit: ``module in function`` of the innermost in-app frame (or last frame)."""
+    for info in reversed(infos):
         if info.in_app:
             return info.culprit
-    return infos[-1][0].culprit if infos else ""
+    return infos[-1].culprit if infos else ""
 
 
 def _caller_culprit() -> str:
@@ -369,3 +387,70 @@ def _user_from(user: Any, fields: dict[str, Any]) -> dict[str, Any] | None:
     if fields.get("user_id") is not None:
         return {"id": fields["user_id"]}
     return None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ChainShape:
+    """What the exception types and frame locations of a chain determine, computed once.
+
+    Two events from the same crash site share it: the fingerprint parts, the culprit and the
+    exported frames of every exception in the chain.
+    """
+
+    #: Per exception: its type part and collapsed frame parts (empty: group by its message).
+    parts: tuple[tuple[str, tuple[str, ...]], ...]
+    culprit: str
+    frames: tuple[ScrubbedSequence, ...]
+    omitted: tuple[ScrubbedSequence | None, ...]
+    #: The default fingerprint, when no exception of the chain is grouped by its message.
+    fingerprint: str | None
+
+    @classmethod
+    def of(
+        cls, key: tuple[tuple[type, tuple[FrameInfo, ...]], ...], scrubber: Scrubber
+    ) -> ChainShape:
+        any_in_app = any(info.in_app for _, infos in key for info in infos)
+        parts = []
+        frames = []
+        omitted: list[ScrubbedSequence | None] = []
+        for kind, infos in key:
+            keys = [info.group_key for info in infos if info.in_app or not any_in_app]
+            parts.append(("type:" + _type_name(kind), tuple(collapse_recursion(keys))))
+            kept = _kept_indexes(len(infos))
+            frames.append(_frozen_sequence([infos[i].frame for i in kept], scrubber))
+            half = len(kept) // 2  # frames [half, len - half) are left out of the event
+            omitted.append(
+                None
+                if len(kept) == len(infos)
+                else _frozen_sequence([half, len(infos) - half], scrubber)
+            )
+        outer = key[0][1] if key else ()
+        shape = cls(tuple(parts), _culprit(outer), tuple(frames), tuple(omitted), None)
+        if all(frame_parts for _, frame_parts in parts):
+            object.__setattr__(shape, "fingerprint", fingerprint_for(shape.parts_with([])))
+        return shape
+
+    def parts_with(self, values: Sequence[str]) -> list[str]:
+        """The fingerprint parts, using ``values`` for exceptions grouped by message."""
+        out: list[str] = []
+        for index, (type_part, frame_parts) in enumerate(self.parts):
+            out.append(type_part)
+            if frame_parts:
+                out.extend(frame_parts)
+            else:
+                out.append("value:" + parameterise_message(values[index]))
+        return out
+
+
+def _kept_indexes(count: int) -> list[int]:
+    """Which of ``count`` frames an event keeps: all, or the first and last halves."""
+    if count <= MAX_FRAMES:
+        return list(range(count))
+    half = MAX_FRAMES // 2
+    return [*range(half), *range(count - half, count)]
+
+
+def _frozen_sequence(items: list[Any], scrubber: Scrubber) -> ScrubbedSequence:
+    frozen = ScrubbedSequence(items)
+    frozen.scrubber = scrubber
+    return frozen
