@@ -70,15 +70,19 @@ DEFAULT_DENY_KEYS: tuple[str, ...] = (
 
 _SECRET_WORDS = (
     r"password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|"
-    r"client[_-]?secret|authorization|auth|session[_-]?id|cookie"
+    r"client[_-]?secret|authorization|auth|session|cookie|csrf|xsrf|credit[_ -]?card|"
+    r"card[_-]?number|cvv|cvc|ssn|signature"
 )
 _VALUE_PATTERN = re.compile(
     r"(?P<pem>-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$))"
     r"|(?P<bearer>\b(?:[Bb]earer|[Bb]asic|[Tt]oken)\s+)[A-Za-z0-9\-._~+/]{8,}=*"
     r"|(?P<jwt>\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+)"
     r"|(?P<urlcred>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)[^/\s@]+(?=@)"
-    r"|(?P<kv>(?i:\b[\w.-]*(?:" + _SECRET_WORDS + r")[\w.-]*)[\"']?\s*[=:]\s*[\"']?)"
-    r"(?![\"'\s,;&]|\[Filtered\])[^\s,;&\"']+"
+    r"|(?P<kv>(?i:\b[\w.-]*(?:" + _SECRET_WORDS + r")[\w.-]*)[\"']?\s*[=:]\s*)"
+    # the value: quoted (spaces and all), or a word (after an optional quote or auth scheme)
+    r"(?:\"(?P<kv_dq>[^\"\n]*)\"|'(?P<kv_sq>[^'\n]*)'"
+    r"|(?P<kv_q>[\"'])?(?:(?:[Bb]earer|[Bb]asic|[Tt]oken|[Dd]igest)\s+)?"
+    r"(?![\s,;&]|\[Filtered\])[^\s,;&\"']+)"
     r"|(?P<aws>\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b)"
     r"|(?P<card>\b\d(?:[ -]?\d){12,18}\b)"
     r"|(?P<email>\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b)",
@@ -100,6 +104,13 @@ _TRIGGERS = (
     "auth",
     "session",
     "cookie",
+    "csrf",
+    "xsrf",
+    "card",
+    "cvv",
+    "cvc",
+    "ssn",
+    "signature",
     "bearer",
     "basic",
     "akia",
@@ -383,6 +394,11 @@ class Scrubber:
     def _replace(self, match: re.Match[str]) -> str:
         group = match.lastgroup
         text = match.group(0)
+        if group == "kv_dq" or group == "kv_sq":  # keep the quotes around the filtered value
+            quote = '"' if group == "kv_dq" else "'"
+            return f"{match.group('kv')}{quote}{FILTERED}{quote}"
+        if group == "kv_q":  # an unterminated quoted value
+            return f"{match.group('kv')}{match.group('kv_q')}{FILTERED}"
         if group == "bearer" or group == "urlcred" or group == "kv":
             return f"{match.group(group)}{FILTERED}"
         if group == "card":

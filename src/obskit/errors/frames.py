@@ -152,8 +152,13 @@ class FrameCache:
             name = str(name)
             if scrubber.is_denied_key(name):
                 variables[name] = FILTERED
-            else:  # scrub the long repr, then cut it: no half of a secret survives the cut
-                variables[name] = _clip(scrubber.clean_text(safe_repr(value, 4 * LOCAL_REPR_LIMIT)))
+                continue
+            if isinstance(value, (str, dict, list, tuple, set, frozenset)):
+                # Scrub before repr: escapes like \n would hide secrets from the patterns,
+                # and denied keys inside containers are found by key.
+                value = scrubber.clean_value(value)
+            # Scrub the long repr, then cut it: no half of a secret survives the cut.
+            variables[name] = _clip(scrubber.clean_text(safe_repr(value, 4 * LOCAL_REPR_LIMIT)))
         frozen = ScrubbedMapping(variables, scrubber)
         return ScrubbedMapping({**info.frame, "vars": frozen}, scrubber)
 
