@@ -4,9 +4,9 @@ One :class:`ErrorCapture` exists per obskit setup (rebuilt by ``init``); it hold
 the per-code-location frame cache and the group store. A capture:
 
 1. drops the event early if its type is in ``ignore_errors`` or ``sample_rate`` says so;
-2. walks the exception chain (``__cause__``, else ``__context__`` unless suppressed; cycles and
-   chains longer than :data:`MAX_CHAIN` are cut) and each traceback, using the frame cache;
-3. computes the fingerprint (see :mod:`obskit.errors.fingerprint`), title and culprit;
+2. walks the exception chain and each traceback (:mod:`obskit.errors.chains`), looking frames
+   up in the frame cache, and the chain's shape up in the shape cache;
+3. takes the fingerprint and culprit from the shape (:mod:`obskit.errors.fingerprint`);
 4. attaches context, user, tags, breadcrumbs, trace ids; lets ``before_send`` change or drop it;
 5. counts it in its group and, within the group's export budget, emits it to the pipeline.
 
@@ -21,32 +21,32 @@ import random
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from obskit import contextstack, diagnostics
 from obskit.errors import breadcrumbs
-from obskit.errors.fingerprint import (
-    collapse_recursion,
-    fingerprint_for,
-    parameterise_message,
+from obskit.errors.chains import (
+    ChainKey,
+    ChainShape,
+    exception_chain,
+    frozen_sequence,
+    kept_indexes,
+    safe_str,
+    type_name,
 )
+from obskit.errors.fingerprint import fingerprint_for, parameterise_message
 from obskit.errors.frames import FrameCache, FrameInfo
 from obskit.errors.groups import GroupStore
 from obskit.logging.processors import trace_ids
-from obskit.scrubbing import ScrubbedMapping, ScrubbedSequence, Scrubber, safe_repr
+from obskit.scrubbing import ScrubbedMapping
 from obskit.signals import ErrorEvent
 
 if TYPE_CHECKING:
     from obskit._runtime import Runtime
 
-__all__ = ["MAX_CHAIN", "MAX_FRAMES", "ChainShape", "ErrorCapture", "editable_copy"]
+__all__ = ["LEVELS", "ErrorCapture", "editable_copy"]
 
-#: Exceptions kept from one chain (``__cause__`` / ``__context__``).
-MAX_CHAIN = 10
-#: Frames kept per exception in the event (the first and last halves); grouping sees them all.
-MAX_FRAMES = 100
 LEVELS = frozenset({"debug", "info", "warning", "error", "critical", "fatal"})
 _TITLE_LENGTH = 200
 _MAX_SHAPES = 2048
@@ -73,7 +73,7 @@ class ErrorCapture:
         self._ignored_types = tuple(t for t in settings.ignore_errors if isinstance(t, type))
         self._ignored_names = frozenset(n for n in settings.ignore_errors if isinstance(n, str))
         self._ignore_cache: dict[type, bool] = {}
-        self._shapes: dict[tuple[tuple[type, tuple[FrameInfo, ...]], ...], ChainShape] = {}
+        self._shapes: dict[ChainKey, ChainShape] = {}
         self._lock = threading.Lock()
 
     # -- exceptions --------------------------------------------------------------------------
@@ -94,13 +94,13 @@ class ErrorCapture:
             exc.__obskit_captured__ = True  # type: ignore[attr-defined]
         except Exception:
             pass
-        chain = _exception_chain(exc)
+        chain = exception_chain(exc)
         located = [self._locate(item.__traceback__) for item in chain]
         key = tuple((type(item), infos) for item, (infos, _) in zip(chain, located, strict=True))
         shape = self._shapes.get(key)
         if shape is None:
             shape = self._shape(key)
-        values = [self.scrubber.clean_text(_safe_str(item)) for item in chain]
+        values = [self.scrubber.clean_text(safe_str(item)) for item in chain]
         if shape.fingerprint is not None and fingerprint is None:
             event_fingerprint = shape.fingerprint  # the common case: one hash per crash site
         else:
@@ -131,7 +131,7 @@ class ErrorCapture:
             tb = tb.tb_next
         return tuple(infos), frames
 
-    def _shape(self, key: tuple[tuple[type, tuple[FrameInfo, ...]], ...]) -> ChainShape:
+    def _shape(self, key: ChainKey) -> ChainShape:
         shape = ChainShape.of(key, self.scrubber)
         with self._lock:
             if len(self._shapes) >= _MAX_SHAPES:
@@ -151,9 +151,9 @@ class ErrorCapture:
         frames = shape.frames[index]
         if self.include_locals and frames:
             infos, live = located
-            kept = _kept_indexes(len(infos))
+            kept = kept_indexes(len(infos))
             with_locals = self.frames.with_locals
-            frames = _frozen_sequence(
+            frames = frozen_sequence(
                 [
                     with_locals(infos[i], live[i]) if infos[i].in_app else infos[i].frame
                     for i in kept
@@ -187,7 +187,7 @@ class ErrorCapture:
         """Build, group and emit an event for a message (grouped by its parameterised text)."""
         if self._sampled_out():
             return None
-        text = self.scrubber.clean_text(message if isinstance(message, str) else _safe_str(message))
+        text = self.scrubber.clean_text(message if isinstance(message, str) else safe_str(message))
         parts = ["message:" + parameterise_message(text)]
         culprit = _caller_culprit()
         event = self._event(
@@ -241,14 +241,13 @@ class ErrorCapture:
                 return None
             event = edited
             title = self.scrubber.clean_text(event.title)  # the hook may have put anything there
-        user = event.user.get("id") if isinstance(event.user, dict) else None
         recorded = self.groups.record(
             event.fingerprint,
             title=title,
             culprit=event.culprit,
             level=event.level,
             event_id=event.event_id,
-            user=None if user is None else str(user),
+            user=_user_key(event.user),
             timestamp=event.timestamp,
         )
         event.regression = recorded.regression
@@ -281,7 +280,7 @@ class ErrorCapture:
             ignored = issubclass(kind, self._ignored_types) or any(
                 name in self._ignored_names
                 for cls in kind.__mro__
-                for name in (cls.__qualname__, _type_name(cls))
+                for name in (cls.__qualname__, type_name(cls))
             )
             if len(self._ignore_cache) < 1000:
                 self._ignore_cache[kind] = ignored
@@ -307,29 +306,6 @@ def _thaw(value: Any) -> Any:
     return value
 
 
-def _exception_chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and its causes, outermost first; cycles and over-long chains are cut."""
-    chain: list[BaseException] = []
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen and len(chain) < MAX_CHAIN:
-        chain.append(current)
-        seen.add(id(current))
-        following = current.__cause__
-        if following is None and not current.__suppress_context__:
-            following = current.__context__
-        current = following if isinstance(following, BaseException) else None
-    return chain
-
-
-def _culprit(infos: Sequence[FrameInfo]) -> str:
-    """Sentry's culprit: ``module in function`` of the innermost in-app frame (or last frame)."""
-    for info in reversed(infos):
-        if info.in_app:
-            return info.culprit
-    return infos[-1].culprit if infos else ""
-
-
 def _caller_culprit() -> str:
     """``module in function`` of the first caller outside obskit."""
     try:
@@ -343,22 +319,6 @@ def _caller_culprit() -> str:
     except Exception:
         pass
     return ""
-
-
-def _type_name(kind: type) -> str:
-    module = getattr(kind, "__module__", "")
-    name = getattr(kind, "__qualname__", "?")
-    return name if module in ("builtins", "__builtin__", "exceptions") else f"{module}.{name}"
-
-
-def _safe_str(value: object) -> str:
-    try:
-        text = str(value)
-        if isinstance(text, str):
-            return text
-    except Exception:
-        pass
-    return f"<unprintable {safe_repr(type(value).__name__)}>"
 
 
 def _first_line(text: str) -> str:
@@ -389,68 +349,11 @@ def _user_from(user: Any, fields: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class ChainShape:
-    """What the exception types and frame locations of a chain determine, computed once.
-
-    Two events from the same crash site share it: the fingerprint parts, the culprit and the
-    exported frames of every exception in the chain.
-    """
-
-    #: Per exception: its type part and collapsed frame parts (empty: group by its message).
-    parts: tuple[tuple[str, tuple[str, ...]], ...]
-    culprit: str
-    frames: tuple[ScrubbedSequence, ...]
-    omitted: tuple[ScrubbedSequence | None, ...]
-    #: The default fingerprint, when no exception of the chain is grouped by its message.
-    fingerprint: str | None
-
-    @classmethod
-    def of(
-        cls, key: tuple[tuple[type, tuple[FrameInfo, ...]], ...], scrubber: Scrubber
-    ) -> ChainShape:
-        any_in_app = any(info.in_app for _, infos in key for info in infos)
-        parts = []
-        frames = []
-        omitted: list[ScrubbedSequence | None] = []
-        for kind, infos in key:
-            keys = [info.group_key for info in infos if info.in_app or not any_in_app]
-            parts.append(("type:" + _type_name(kind), tuple(collapse_recursion(keys))))
-            kept = _kept_indexes(len(infos))
-            frames.append(_frozen_sequence([infos[i].frame for i in kept], scrubber))
-            half = len(kept) // 2  # frames [half, len - half) are left out of the event
-            omitted.append(
-                None
-                if len(kept) == len(infos)
-                else _frozen_sequence([half, len(infos) - half], scrubber)
-            )
-        outer = key[0][1] if key else ()
-        shape = cls(tuple(parts), _culprit(outer), tuple(frames), tuple(omitted), None)
-        if all(frame_parts for _, frame_parts in parts):
-            object.__setattr__(shape, "fingerprint", fingerprint_for(shape.parts_with([])))
-        return shape
-
-    def parts_with(self, values: Sequence[str]) -> list[str]:
-        """The fingerprint parts, using ``values`` for exceptions grouped by message."""
-        out: list[str] = []
-        for index, (type_part, frame_parts) in enumerate(self.parts):
-            out.append(type_part)
-            if frame_parts:
-                out.extend(frame_parts)
-            else:
-                out.append("value:" + parameterise_message(values[index]))
-        return out
-
-
-def _kept_indexes(count: int) -> list[int]:
-    """Which of ``count`` frames an event keeps: all, or the first and last halves."""
-    if count <= MAX_FRAMES:
-        return list(range(count))
-    half = MAX_FRAMES // 2
-    return [*range(half), *range(count - half, count)]
-
-
-def _frozen_sequence(items: list[Any], scrubber: Scrubber) -> ScrubbedSequence:
-    frozen = ScrubbedSequence(items)
-    frozen.scrubber = scrubber
-    return frozen
+def _user_key(user: Any) -> str | None:
+    """What tells users apart in a group: id, else e-mail, else username, else IP."""
+    if not isinstance(user, dict):
+        return None
+    for field in ("id", "email", "username", "ip_address"):
+        if user.get(field) is not None:
+            return str(user[field])
+    return None
