@@ -201,3 +201,19 @@ def test_a_failing_capture_never_breaks_the_chain(
     sys.excepthook(ValueError, exc, None)
     assert len(previous.calls) == 1
     assert diagnostics.problem_counts()["hook.sys.excepthook"] == 1
+
+
+def test_loops_obskit_cannot_reach_can_use_its_exception_handler(
+    memory: InMemoryExporter,
+) -> None:
+    obskit.init(exporters=[memory], install_hooks=False)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.set_exception_handler(obskit.errors.asyncio_exception_handler)
+        loop.call_soon(lambda: 1 / 0)
+        loop.run_until_complete(asyncio.sleep(0.01))
+    finally:
+        loop.close()
+    obskit.flush()
+    (event,) = memory.errors
+    assert event.title == "ZeroDivisionError: division by zero"

@@ -20,6 +20,7 @@ and :mod:`~obskit.errors.hooks` chains the interpreter's global hooks. See docs/
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from obskit import _runtime, diagnostics, logging, tracing
-from obskit.errors import breadcrumbs
+from obskit.errors import breadcrumbs, source
 from obskit.errors.breadcrumbs import add_breadcrumb
 from obskit.errors.capture import ErrorCapture, Fingerprint
 from obskit.errors.groups import ErrorGroup
@@ -231,6 +232,17 @@ def _capture_unhandled(
 def _capture_loop_message(message: str, context: dict[str, Any]) -> None:
     current().capture_message(message, level="error", context=dict(context))
 
+
+def _after_fork_in_child() -> None:
+    """A forked child starts its own groups and caches, with fresh locks."""
+    global _capture, _lock
+    _lock = threading.RLock()
+    _capture = None
+    source.reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 # Automatic breadcrumbs: from log records, @instrument calls and obskit.request scopes.
 if breadcrumbs.on_log_record not in logging.record_listeners:

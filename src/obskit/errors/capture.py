@@ -49,6 +49,7 @@ __all__ = ["LEVELS", "ErrorCapture", "editable_copy"]
 
 LEVELS = frozenset({"debug", "info", "warning", "error", "critical", "fatal"})
 _TITLE_LENGTH = 200
+_NOT_YET = object()  # an exception not captured yet
 _MAX_SHAPES = 2048
 
 Fingerprint = Sequence[str] | str | None
@@ -87,13 +88,33 @@ class ErrorCapture:
         context: dict[str, Any] | None = None,
         mechanism: dict[str, Any] | None = None,
     ) -> ErrorEvent | None:
-        """Build, group and emit an event for ``exc``; ``None`` if ignored, sampled or dropped."""
+        """Build, group and emit an event for ``exc``; ``None`` if ignored, sampled or dropped.
+
+        An exception is captured once: capturing it again returns its first event (as
+        sentry-sdk's dedupe does), so ``except: capture_exception()`` around instrumented code
+        does not double it.
+        """
+        first = getattr(exc, "__obskit_event__", _NOT_YET)
+        if first is None or isinstance(first, ErrorEvent):
+            return first
         if self._ignored(type(exc)) or self._sampled_out():
             return None
+        event = self._capture_exception(exc, level, fingerprint, context, mechanism)
         try:
             exc.__obskit_captured__ = True  # type: ignore[attr-defined]
+            exc.__obskit_event__ = event  # type: ignore[attr-defined]
         except Exception:
             pass
+        return event
+
+    def _capture_exception(
+        self,
+        exc: BaseException,
+        level: str,
+        fingerprint: Fingerprint,
+        context: dict[str, Any] | None,
+        mechanism: dict[str, Any] | None,
+    ) -> ErrorEvent | None:
         chain = exception_chain(exc)
         located = [self._locate(item.__traceback__) for item in chain]
         key = tuple((type(item), infos) for item, (infos, _) in zip(chain, located, strict=True))
