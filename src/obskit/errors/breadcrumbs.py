@@ -17,6 +17,7 @@ the first time an event carries them (:meth:`Breadcrumb.frozen`).
 from __future__ import annotations
 
 import contextvars
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -132,12 +133,20 @@ def add_breadcrumb(
         diagnostics.report("breadcrumb", f"could not add a breadcrumb: {exc!r}")
 
 
+_in_hook = threading.local()
+
+
 def _apply_hook(hook: Callable[..., Any], crumb: Breadcrumb, hint: dict[str, Any]) -> Any:
+    if getattr(_in_hook, "active", False):
+        return None  # a breadcrumb made by the hook itself (it logged): dropped, no recursion
+    _in_hook.active = True
     try:
         result = hook(crumb.to_dict(), hint)
     except Exception as exc:
         diagnostics.report("before_breadcrumb", f"before_breadcrumb raised {exc!r}; kept it")
         return crumb
+    finally:
+        _in_hook.active = False
     if result is None:
         return None
     if not isinstance(result, dict):

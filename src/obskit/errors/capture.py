@@ -50,6 +50,7 @@ __all__ = ["LEVELS", "ErrorCapture", "editable_copy"]
 LEVELS = frozenset({"debug", "info", "warning", "error", "critical", "fatal"})
 _TITLE_LENGTH = 200
 _NOT_YET = object()  # an exception not captured yet
+_in_before_send = threading.local()
 _MAX_SHAPES = 2048
 
 Fingerprint = Sequence[str] | str | None
@@ -279,13 +280,18 @@ class ErrorCapture:
     def _run_before_send(self, event: ErrorEvent, hint: dict[str, Any]) -> ErrorEvent | None:
         hook = self.before_send
         assert hook is not None
+        if getattr(_in_before_send, "active", False):
+            return event  # captured by the hook itself: sent without it, no recursion
         editable_copy(event)
         event.scrubbed_by = None  # whatever the hook writes is scrubbed again on emit
+        _in_before_send.active = True
         try:
             result = hook(event, hint)
         except Exception as exc:
             diagnostics.report("before_send", f"before_send raised {exc!r}; sent the event as is")
             return event
+        finally:
+            _in_before_send.active = False
         if result is None or isinstance(result, ErrorEvent):
             return result
         diagnostics.report(
