@@ -239,6 +239,8 @@ def test_auth_headers_with_a_scheme_and_quoted_values_are_filtered_whole() -> No
     assert scrubber.clean_text("Authorization: Bearer abcdefgh1234") == "Authorization: [Filtered]"
     assert scrubber.clean_text("secret='two words'") == "secret='[Filtered]'"
     assert scrubber.clean_text('{"password": "a b"}') == '{"password": "[Filtered]"}'
+    assert scrubber.clean_text("Credit Card: 4111") == "Credit Card: [Filtered]"
+    assert scrubber.clean_text('sessionid": "abc') == 'sessionid": "[Filtered]'  # unterminated
 
 
 def test_deny_and_allow_lists_are_configurable() -> None:

@@ -78,7 +78,11 @@ _VALUE_PATTERN = re.compile(
     r"|(?P<bearer>\b(?:[Bb]earer|[Bb]asic|[Tt]oken)\s+)[A-Za-z0-9\-._~+/]{8,}=*"
     r"|(?P<jwt>\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+)"
     r"|(?P<urlcred>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)[^/\s@]+(?=@)"
-    r"|(?P<kv>(?i:\b[\w.-]*(?:" + _SECRET_WORDS + r")[\w.-]*)[\"']?\s*[=:]\s*)"
+    # (the look-ahead skips quickly past words no "=" or ":" follows; a key has at most one
+    # space, as in "credit card")
+    r"|(?P<kv>(?i:\b(?=[\w.-]*(?:\x20[\w.-]+)?[\"']?\s*[=:])[\w.-]*(?:" + _SECRET_WORDS + r")"
+    r"[\w.-]*)"
+    r"[\"']?\s*[=:]\s*)"
     # the value: quoted (spaces and all), or a word (after an optional quote or auth scheme)
     r"(?:\"(?P<kv_dq>[^\"\n]*)\"|'(?P<kv_sq>[^'\n]*)'"
     r"|(?P<kv_q>[\"'])?(?:(?:[Bb]earer|[Bb]asic|[Tt]oken|[Dd]igest)\s+)?"
@@ -89,37 +93,17 @@ _VALUE_PATTERN = re.compile(
     re.DOTALL,
 )
 
-# Lower-case fragments at least one of which every _VALUE_PATTERN match contains (ASCII text);
-# a string holding none of them and no long digit run cannot match, so the search is skipped.
-_TRIGGERS = (
-    "@",
-    "://",
-    "-----",
-    "eyj",
-    "pass",
-    "pwd",
-    "secret",
-    "token",
-    "key",
-    "auth",
-    "session",
-    "cookie",
-    "csrf",
-    "xsrf",
-    "card",
-    "cvv",
-    "cvc",
-    "ssn",
-    "signature",
-    "bearer",
-    "basic",
-    "akia",
-    "asia",
-    "agpa",
-    "aida",
-    "aroa",
-    "anpa",
-)
+# The pre-check. Every _VALUE_PATTERN match in ASCII text needs one of these (lower-cased):
+# a fragment only the pattern's other alternatives can start with ...
+_TRIGGERS = ("@", "://", "-----", "eyj", "akia", "asia", "agpa", "aida", "aroa", "anpa")
+# ... a key holding one of these right before a "=" or ":" (the key=value alternative) ...
+_KEY_WORDS = (
+    "pass", "pwd", "secret", "token", "key", "auth", "session", "cookie",
+    "csrf", "xsrf", "card", "cvv", "cvc", "ssn", "signature",
+)  # fmt: skip
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")
+# ... an auth scheme followed by a token, or a long run of digits (a card number).
+_SCHEME_TOKEN = re.compile(r"(?:bearer|basic|token)\s+[a-z0-9\-._~+/]{8}")
 _DIGIT_RUN = re.compile(r"\d(?:[ -]?\d){12}")
 # Secrets straddling the truncation point are searched in this much extra text first.
 _SCAN_MARGIN = 1024
@@ -133,7 +117,28 @@ def _may_hold_secret(text: str) -> bool:
     for trigger in _TRIGGERS:
         if trigger in low:
             return True
+    if ("=" in text or ":" in text) and _secret_key_before_separator(low):
+        return True
+    if ("bearer" in low or "basic" in low or "token" in low) and _SCHEME_TOKEN.search(low):
+        return True
     return _DIGIT_RUN.search(text) is not None
+
+
+def _secret_key_before_separator(low: str) -> bool:
+    """Whether a key containing a secret word comes right before some "=" or ":"."""
+    for separator in "=:":
+        index = low.find(separator)
+        while index != -1:
+            end = len(low[:index].rstrip(" \t\n\r\f\v\"'"))
+            start = end
+            while start and low[start - 1] in _KEY_CHARS:
+                start -= 1
+            # a key may hold one space ("credit card"): look one word further back
+            key = low[max(0, start - 12) : end]
+            if any(word in key for word in _KEY_WORDS):
+                return True
+            index = low.find(separator, index + 1)
+    return False
 
 
 def _luhn_ok(digits: str) -> bool:
