@@ -141,9 +141,10 @@ def test_asyncio_loop_errors_are_captured_then_the_loops_handler_runs(
 
     asyncio.run(main())
     obskit.flush()
-    titles = sorted(event.title for event in memory.errors)
-    assert titles == ["ArithmeticError: bad callback", "socket went away"]
-    assert len(handled) == 2
+    (event,) = memory.errors  # a report without an exception is a warning: not captured
+    assert event.title == "ArithmeticError: bad callback"
+    assert event.exceptions[0]["mechanism"]["type"] == "asyncio"
+    assert [context["message"] for context in handled][1] == "socket went away"
 
 
 def test_errors_already_captured_by_instrument_are_not_captured_twice(
@@ -217,3 +218,25 @@ def test_loops_obskit_cannot_reach_can_use_its_exception_handler(
     obskit.flush()
     (event,) = memory.errors
     assert event.title == "ZeroDivisionError: division by zero"
+
+
+def test_a_task_exception_never_retrieved_is_captured(memory: InMemoryExporter) -> None:
+    obskit.init(exporters=[memory])
+    reported: list[str] = []
+
+    async def lost() -> None:
+        raise KeyError("nobody awaited me")
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda loop, context: reported.append(context["message"]))
+        task = loop.create_task(lost())
+        await asyncio.sleep(0.01)
+        del task
+        gc.collect()
+
+    asyncio.run(main())
+    obskit.flush()
+    (event,) = memory.errors
+    assert event.title == "KeyError: 'nobody awaited me'"
+    assert reported == ["Task exception was never retrieved"]

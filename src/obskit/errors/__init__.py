@@ -89,7 +89,7 @@ def configure(settings: Settings) -> list[str]:
         uninstall_hooks()
         _rebuild(_runtime.current())
         if settings.install_hooks:
-            _hooks = HookSet(_capture_unhandled, _capture_loop_message)
+            _hooks = HookSet(_capture_unhandled)
             installed = _hooks.install()
             _announce(installed)
             return installed
@@ -227,10 +227,6 @@ def _capture_unhandled(
     exc: BaseException, mechanism: dict[str, Any], context: dict[str, Any]
 ) -> None:
     current().capture_exception(exc, mechanism=mechanism, context=dict(context))
-
-
-def _capture_loop_message(message: str, context: dict[str, Any]) -> None:
-    current().capture_message(message, level="error", context=dict(context))
 
 
 def _after_fork_in_child() -> None:
