@@ -301,6 +301,7 @@ def test_capturing_the_same_exception_again_returns_its_first_event(
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_child_captures_with_its_own_groups(memory: InMemoryExporter) -> None:
     obskit.capture_exception(ValueError("in the parent"))
     pid = os.fork()

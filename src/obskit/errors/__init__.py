@@ -12,10 +12,12 @@
         print(group.count, group.title, group.fingerprint[:12])
     obskit.errors.resolve(group.fingerprint)        # seen again -> flagged as a regression
 
-The modules: :mod:`~obskit.errors.capture` builds events, :mod:`~obskit.errors.fingerprint`
-groups them, :mod:`~obskit.errors.frames` and :mod:`~obskit.errors.source` read stack frames,
-:mod:`~obskit.errors.breadcrumbs` keeps the trail, :mod:`~obskit.errors.groups` counts groups
-and :mod:`~obskit.errors.hooks` chains the interpreter's global hooks. See docs/errors.md.
+The modules: :mod:`~obskit.errors.capture` builds events; :mod:`~obskit.errors.chains` walks
+exception chains and caches what a crash site decides; :mod:`~obskit.errors.fingerprint` holds
+the grouping rules; :mod:`~obskit.errors.frames` and :mod:`~obskit.errors.source` read stack
+frames and source statements; :mod:`~obskit.errors.breadcrumbs` keeps the trail;
+:mod:`~obskit.errors.groups` counts groups; :mod:`~obskit.errors.hooks` chains the
+interpreter's global hooks. See docs/errors.md.
 """
 
 from __future__ import annotations
@@ -46,12 +48,14 @@ __all__ = [
     "capture_exception",
     "capture_message",
     "configure",
+    "current",
     "get_group",
     "groups",
     "installed_hooks",
     "reset",
     "resolve",
     "set_clock",
+    "uninstall_hooks",
 ]
 
 _lock = threading.RLock()
