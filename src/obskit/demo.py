@@ -180,15 +180,14 @@ def _print_summary(memory: InMemoryExporter, handled: int, failures: int, jsonl_
 
 
 def _print_errors(out: Any, records: list[Any]) -> None:
-    errors = [r for r in records if r.kind == "error"]
-    logged = [r for r in records if r.kind == "log" and r.exception]
-    out.write(f"\nErrors captured: {len(errors) or len(logged)}\n")
-    groups = Counter((e.title, e.fingerprint[:12]) for e in errors)
-    for (title, fingerprint), count in groups.most_common(5):
-        out.write(f"  {count:>5} x {title}  [{fingerprint}]\n")
-    if not errors:
-        for event, count in Counter(r.event for r in logged).most_common(5):
-            out.write(f"  {count:>5} x {event}\n")
+    events = sum(1 for r in records if r.kind == "error")
+    groups = sorted(obskit.errors.groups(), key=lambda group: -group.count)
+    out.write(f"\nErrors captured: {events} events in {len(groups)} groups\n")
+    for group in groups[:5]:
+        out.write(
+            f"  {group.count:>5} x {group.title}  [{group.fingerprint[:12]}]  "
+            f"{group.users} users, at {group.culprit}\n"
+        )
 
 
 def _print_health(directory: Path, seed: int, runs: int = 8) -> None:
