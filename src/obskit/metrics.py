@@ -21,10 +21,10 @@ Built-in series, fed by the other capabilities (name, labels, what feeds it):
   ``request.duration_ms`` {name}: ``obskit.request``.
 * ``function.duration_ms`` {function} and ``function.errors`` {function}: ``@obskit.instrument``.
 * ``log.records`` {level}: every emitted log record, counted while any sink is registered.
-* ``errors.count`` {fingerprint}: error capture, one increment per captured event (to be fed by
-  ``obskit.errors``).
-* ``health.status`` {check}: the health runner, one observation per check and run: 1 up,
-  0.5 degraded, 0 down (to be fed by ``obskit.health``).
+* ``errors.count`` {fingerprint, level}: error capture, one increment per captured event (also
+  past a group's export rate limit).
+* ``health.status`` {check}: the health runner, one observation per check and run: 1 pass,
+  0.5 warn, 0 fail.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from obskit import contextstack, diagnostics
+from obskit import contextstack, diagnostics, metrics
 from obskit.errors import breadcrumbs
 from obskit.errors.chains import (
     ChainKey,
@@ -273,6 +273,8 @@ class ErrorCapture:
             timestamp=event.timestamp,
         )
         event.regression = recorded.regression
+        if metrics.sinks:  # counted even when the group's export budget is spent
+            metrics.increment("errors.count", fingerprint=event.fingerprint, level=event.level)
         if recorded.export:
             self.runtime.pipeline.emit(event)
         return event
