@@ -12,6 +12,8 @@ import obskit
 from obskit import diagnostics
 from obskit.exporters import InMemoryExporter
 
+pytest_plugins = ["obskit.testing"]  # the obskit_capture fixture, as users get it
+
 # A slow shared machine must not turn a run red: no deadlines, fewer examples in CI.
 settings.register_profile(
     "ci", deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow]

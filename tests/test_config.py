@@ -86,3 +86,15 @@ def test_init_can_be_called_again_and_flushes_the_old_setup() -> None:
     assert [r.event for r in first.logs] == ["to first"]
     assert [r.event for r in second.logs] == ["to second"]
     assert first.shut_down
+
+
+def test_an_exporter_reused_by_the_next_init_is_not_shut_down() -> None:
+    from obskit.exporters import InMemoryExporter
+
+    shared = InMemoryExporter()
+    obskit.init(exporters=[shared])
+    obskit.init(exporters=[shared], service="again")
+    obskit.get_logger("t").info("still delivered")
+    obskit.flush()
+    assert not shared.shut_down
+    assert [r.service for r in shared.logs] == ["again"]

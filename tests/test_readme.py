@@ -35,3 +35,17 @@ def test_demo_runs_and_reports(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     out = capsys.readouterr().out
     assert "Log records by level" in out and "Pipeline" in out
     assert (tmp_path / "demo.jsonl").stat().st_size > 0
+
+
+def test_readme_tour_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import obskit
+
+    text = (ROOT / "README.md").read_text()
+    tour = re.search(r"```python\n(.*?)```", text, re.DOTALL)
+    assert tour, "README needs a ```python tour"
+    monkeypatch.chdir(tmp_path)
+    exec(compile(tour.group(1), "README.md", "exec"), {"__name__": "readme"})
+    lines = (tmp_path / "shop.jsonl").read_text().splitlines()
+    assert any('"event":"checkout started"' in line for line in lines)
+    assert not any("hunter2" in line for line in lines)
+    obskit.shutdown()

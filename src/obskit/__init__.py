@@ -12,13 +12,19 @@ The public facade. Everything an application needs is here::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from obskit import _runtime, diagnostics
-from obskit.config import ConfigError, Settings, load_settings
+from obskit import _runtime, diagnostics, errors, health, metrics
 from obskit.contextstack import bind, context, current_context, unbind
+from obskit.diagnostics import ConfigError
+from obskit.errors import add_breadcrumb
 from obskit.logging import Logger, get_logger
+from obskit.signals import ErrorEvent
 from obskit.tracing import instrument, request, timer
+
+if TYPE_CHECKING:
+    from obskit import alerts
+    from obskit.config import Settings
 
 __version__ = "0.1.0"
 
@@ -27,6 +33,8 @@ __all__ = [
     "Logger",
     "Settings",
     "__version__",
+    "add_breadcrumb",
+    "alerts",
     "bind",
     "capture_exception",
     "capture_message",
@@ -34,8 +42,10 @@ __all__ = [
     "current_context",
     "flush",
     "get_logger",
+    "health",
     "init",
     "instrument",
+    "metrics",
     "pipeline_stats",
     "request",
     "shutdown",
@@ -50,8 +60,11 @@ def init(**settings: Any) -> None:
     Keyword arguments are :class:`~obskit.config.Settings` fields (``service``,
     ``environment``, ``release``, ``level``, ``exporters``, ...); unset ones come from
     ``OBSKIT_*`` and ``OTEL_*`` environment variables. A bad value raises
-    :class:`ConfigError` here, never later.
+    :class:`ConfigError` here, never later. With ``install_hooks=True`` (the default) it
+    chains the interpreter's error hooks and says so once on stderr;
+    ``obskit.errors.installed_hooks()`` lists them.
     """
+    from obskit.config import load_settings
     from obskit.exporters import create_exporter
     from obskit.logging import configure_chain, processors, set_level
     from obskit.logging import stdlib as stdlib_bridge
@@ -67,11 +80,12 @@ def init(**settings: Any) -> None:
     processors.resource.update(service=resolved.service, environment=resolved.environment)
     previous = _runtime.replace(runtime)
     if previous is not None:
-        previous.pipeline.shutdown(resolved.shutdown_timeout_s)
+        previous.pipeline.shutdown(resolved.shutdown_timeout_s, keep=exporters)
     if resolved.capture_stdlib_logging:
         stdlib_bridge.install(resolved.level)
     else:
         stdlib_bridge.uninstall()
+    errors.configure(resolved)
 
 
 def flush(timeout_s: float = 5.0) -> bool:
@@ -84,8 +98,10 @@ def shutdown(timeout_s: float = 5.0) -> None:
     """Flush and stop every exporter within ``timeout_s``. Logging afterwards starts defaults."""
     from obskit.logging import stdlib as stdlib_bridge
 
+    health._shutdown(timeout_s)
     previous = _runtime.replace(None)
     stdlib_bridge.uninstall()
+    errors.reset()
     if previous is not None:
         previous.pipeline.shutdown(timeout_s)
 
@@ -97,15 +113,40 @@ def pipeline_stats() -> dict[str, Any]:
     return {"exporters": exporters, "problems": diagnostics.problem_counts()}
 
 
-def capture_exception(exc: BaseException | None = None, **context: Any) -> Any:
-    """Capture an exception (the one being handled when ``exc`` is None)."""
-    from obskit import errors
+def capture_exception(
+    exc: BaseException | None = None,
+    *,
+    level: str = "error",
+    fingerprint: list[str] | str | None = None,
+    **context: Any,
+) -> ErrorEvent | None:
+    """Capture an exception (the one being handled when ``exc`` is None) as a grouped event.
 
-    return errors.capture_exception(exc, **context)
+    Returns the :class:`~obskit.signals.ErrorEvent` (``.fingerprint`` names its group), or
+    ``None`` when it was ignored, sampled out or dropped by ``before_send``.
+    """
+    return errors.capture_exception(exc, level=level, fingerprint=fingerprint, **context)
 
 
-def capture_message(message: str, level: str = "info", **context: Any) -> Any:
-    """Capture a message as an event."""
-    from obskit import errors
+def capture_message(
+    message: str,
+    level: str = "info",
+    *,
+    fingerprint: list[str] | str | None = None,
+    **context: Any,
+) -> ErrorEvent | None:
+    """Capture a message as an event, grouped by its text with variable parts removed."""
+    return errors.capture_message(message, level=level, fingerprint=fingerprint, **context)
 
-    return errors.capture_message(message, level=level, **context)
+
+def __getattr__(name: str) -> Any:
+    # pydantic (about 100 ms to import) loads only when settings are first needed.
+    if name == "Settings":
+        from obskit import config
+
+        return getattr(config, name)
+    if name == "alerts":  # rules need pydantic: loaded on first use
+        import obskit.alerts
+
+        return obskit.alerts
+    raise AttributeError(f"module 'obskit' has no attribute {name!r}")

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from obskit import pipeline as _pipeline
-from obskit.config import Settings
 from obskit.pipeline import Pipeline
 from obskit.scrubbing import Scrubber
 from obskit.signals import Signal
 
 if TYPE_CHECKING:
+    from obskit.config import Settings
     from obskit.pipeline import Exporter
 
 __all__ = ["Runtime", "current", "emit", "replace"]
@@ -61,6 +61,7 @@ def current() -> Runtime:
         with _lock:
             runtime = _current
             if runtime is None:
+                from obskit.config import Settings  # pydantic is imported on first use only
                 from obskit.exporters import ConsoleExporter
 
                 runtime = build(Settings(), [ConsoleExporter()])

@@ -21,15 +21,13 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-__all__ = ["LEVELS", "ConfigError", "Settings", "load_settings"]
+from obskit.diagnostics import ConfigError
+
+__all__ = ["LEVELS", "ConfigError", "Settings", "import_object", "load_settings"]
 
 Level = Literal["debug", "info", "warning", "error", "critical"]
 LEVELS: tuple[str, ...] = ("debug", "info", "warning", "error", "critical")
 CommaList = Annotated[list[Any], NoDecode]
-
-
-class ConfigError(ValueError):
-    """A configuration mistake, raised at setup with a message that says what to change."""
 
 
 class Settings(BaseSettings):
@@ -76,6 +74,55 @@ class Settings(BaseSettings):
     scrub_allow_keys: CommaList = Field(default_factory=list)
     send_default_pii: bool = False
     max_string_length: int = Field(8192, gt=0)
+
+    # -- errors --------------------------------------------------------------------------
+    install_hooks: bool = True
+    before_send: Callable[..., Any] | None = None
+    before_breadcrumb: Callable[..., Any] | None = None
+    ignore_errors: CommaList = Field(default_factory=list)
+    max_breadcrumbs: int = Field(100, ge=0, le=10_000)
+    in_app_include: CommaList = Field(default_factory=list)
+    in_app_exclude: CommaList = Field(default_factory=list)
+    include_locals: bool = False
+    max_events_per_group_per_minute: int | None = Field(100, gt=0)
+
+    @field_validator("ignore_errors", "in_app_include", "in_app_exclude", mode="before")
+    @classmethod
+    def _split_error_lists(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, type):
+            return [value]
+        return value
+
+    @field_validator("ignore_errors")
+    @classmethod
+    def _exception_types(cls, value: list[Any]) -> list[Any]:
+        for item in value:
+            if isinstance(item, type) and issubclass(item, BaseException):
+                continue
+            if isinstance(item, str) and all(part.isidentifier() for part in item.split(".")):
+                continue
+            raise ValueError(
+                f"{item!r} is not an exception class or a dotted class name "
+                "(use e.g. [KeyError, 'myapp.errors.Benign'])"
+            )
+        return value
+
+    @field_validator("in_app_include", "in_app_exclude")
+    @classmethod
+    def _module_names(cls, value: list[Any]) -> list[Any]:
+        for item in value:
+            if not isinstance(item, str) or not all(p.isidentifier() for p in item.split(".")):
+                raise ValueError(f"{item!r} is not a module or package name (e.g. 'myapp.core')")
+        return value
+
+    @field_validator("before_send", "before_breadcrumb", mode="before")
+    @classmethod
+    def _import_hook(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip():
+            return import_object(value.strip())
+        return value or None
 
     @field_validator("exporters", "scrub_keys", "scrub_allow_keys", mode="before")
     @classmethod
@@ -156,6 +203,22 @@ def parse_resource_attributes(raw: str) -> dict[str, str]:
         if sep and key.strip():
             out[key.strip()] = unquote(value.strip())
     return out
+
+
+def import_object(path: str) -> Any:
+    """The object named ``package.module:attribute`` (or ``package.module.attribute``)."""
+    import importlib
+
+    module_name, sep, attribute = path.partition(":")
+    if not sep:
+        module_name, _, attribute = path.rpartition(".")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ValueError(f"cannot import {path!r} ({exc}); use 'package.module:function'") from None
+    return target
 
 
 def load_settings(**kwargs: Any) -> Settings:

@@ -14,13 +14,16 @@ It lives in one :class:`contextvars.ContextVar` holding an immutable mapping, so
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import functools
+import inspect
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import MappingProxyType, TracebackType
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = [
     "ContextExecutor",
@@ -97,7 +100,7 @@ class context:
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
         fields = self._new
-        if asyncio.iscoroutinefunction(fn):
+        if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)
             async def async_scoped(*args: P.args, **kwargs: P.kwargs) -> Any:
@@ -149,12 +152,16 @@ class ContextExecutor(ThreadPoolExecutor):
 
 
 async def to_thread(fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
-    """``asyncio.to_thread`` (which already copies the context), for symmetry and 3.8 users."""
+    """``asyncio.to_thread``, which already copies the context: here so one import has all."""
+    import asyncio
+
     return await asyncio.to_thread(fn, *args, **kwargs)
 
 
 def run_in_executor(executor: Any, fn: Callable[..., R], *args: Any) -> asyncio.Future[R]:
     """``loop.run_in_executor`` that runs ``fn`` in the caller's context (the stdlib does not)."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     snapshot = contextvars.copy_context()
     return loop.run_in_executor(executor, snapshot.run, fn, *args)  # type: ignore[arg-type]

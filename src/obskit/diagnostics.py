@@ -12,7 +12,15 @@ import sys
 import threading
 from collections import Counter
 
-__all__ = ["problem_counts", "report", "reset"]
+__all__ = ["ConfigError", "problem_counts", "report", "reset"]
+
+
+class ConfigError(ValueError):
+    """A configuration mistake, raised at setup with a message that says what to change.
+
+    (It lives here, not in ``config``, so raising it does not import pydantic.)
+    """
+
 
 _lock = threading.Lock()
 _counts: Counter[str] = Counter()

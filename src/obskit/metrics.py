@@ -1,22 +1,62 @@
 """``obskit.metrics``: numbers in (gauges, latencies, counters), fanned out to metric sinks.
 
-The alert engine and the exporters register sinks; with none registered a call costs one
-list check. Built-in series: ``obskit.request`` and ``@obskit.instrument`` record
-``request.duration_ms`` / ``request.count`` / ``request.errors`` and
-``function.duration_ms`` / ``function.errors``.
+``observe(name, value, **labels)`` records a sample (a gauge reading, a latency);
+``increment(name, amount=1, **labels)`` adds to a counter. Both take an optional ``timestamp``
+(UNIX seconds; the receiver's clock otherwise). The name is positional-only, so a label may be
+called ``name``.
+
+Who listens: sinks (``add_sink``). The alert engine's series store is one
+(:mod:`obskit.alerts`; it also sends :class:`~obskit.signals.MetricPoint` signals to the
+pipeline periodically); :class:`OpenTelemetrySink` forwards to OpenTelemetry instruments (a
+``Counter`` per counter, a ``Histogram`` per observed metric). With no sink a call costs one
+list check.
+
+Bad values never raise: NaN, infinities, non-numbers (strings included) and negative counter
+increments are counted (``obskit.pipeline_stats()["problems"]["metrics.bad_value"]``) and
+skipped.
+
+Built-in series, fed by the other capabilities:
+
+===========================  ===========  ==================================================
+series                       labels       fed by
+===========================  ===========  ==================================================
+``request.count``            ``name``     ``obskit.request`` (increment per request)
+``request.errors``           ``name``     ``obskit.request`` (exception or status >= 500)
+``request.duration_ms``      ``name``     ``obskit.request`` (observe)
+``function.duration_ms``     ``function`` ``@obskit.instrument`` (observe)
+``function.errors``          ``function`` ``@obskit.instrument`` (increment on exception)
+``log.records``              ``level``    every emitted log record (increment), while any
+                                          sink is registered
+``errors.count``             ``fingerprint``  error capture: increment per captured event
+``health.status``            ``check``    health runner: observe 1 (up), 0.5 (degraded),
+                                          0 (down) per check and run
+===========================  ===========  ==================================================
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from obskit import diagnostics
 
-__all__ = ["MetricSink", "add_sink", "increment", "observe", "remove_sink", "sinks"]
+if TYPE_CHECKING:
+    from obskit.signals import LogRecord
+
+__all__ = [
+    "MetricSink",
+    "OpenTelemetrySink",
+    "add_sink",
+    "check_value",
+    "increment",
+    "observe",
+    "remove_sink",
+    "sinks",
+]
 
 
 class MetricSink(Protocol):
-    """Receives every observation; must be cheap and thread-safe."""
+    """Receives every accepted point (values are finite numbers); must be cheap, thread-safe."""
 
     def observe(
         self, name: str, value: float, labels: dict[str, Any], timestamp: float | None
@@ -31,18 +71,45 @@ sinks: list[MetricSink] = []
 
 
 def add_sink(sink: MetricSink) -> None:
-    """Register a sink (idempotent)."""
+    """Register a sink (idempotent). The first sink turns on the ``log.records`` series."""
     if sink not in sinks:
         sinks.append(sink)
+    _listen_to_logs(True)
 
 
 def remove_sink(sink: MetricSink) -> None:
+    """Unregister a sink; with none left, log records stop being counted."""
     if sink in sinks:
         sinks.remove(sink)
+    if not sinks:
+        _listen_to_logs(False)
 
 
 def observe(name: str, value: float, /, *, timestamp: float | None = None, **labels: Any) -> None:
-    """Record a gauge or latency sample for series ``name{labels}``."""
+    """Record a gauge or latency sample for series ``name{labels}``.
+
+    >>> seen = []
+    >>> class Printer:
+    ...     def observe(self, name, value, labels, timestamp): seen.append((name, value, labels))
+    ...     def increment(self, name, value, labels, timestamp): seen.append((name, value, labels))
+    >>> add_sink(printer := Printer())
+    >>> observe("http.latency_ms", 12.5, route="/cart")
+    >>> observe("http.latency_ms", float("nan"), route="/cart")   # counted and skipped
+    >>> increment("orders", name="books")
+    >>> seen
+    [('http.latency_ms', 12.5, {'route': '/cart'}), ('orders', 1, {'name': 'books'})]
+    >>> remove_sink(printer)
+    """
+    if not sinks:
+        return
+    cls = value.__class__
+    if cls is not float and cls is not int:
+        value = check_value(name, value)  # type: ignore[assignment]
+        if value is None:
+            return
+    elif value - value != 0:  # NaN or an infinity
+        check_value(name, value)
+        return
     for sink in sinks:
         try:
             sink.observe(name, value, labels, timestamp)
@@ -54,8 +121,98 @@ def increment(
     name: str, amount: float = 1, /, *, timestamp: float | None = None, **labels: Any
 ) -> None:
     """Add ``amount`` to the counter series ``name{labels}``."""
+    if not sinks:
+        return
+    cls = amount.__class__
+    if cls is not int and cls is not float:
+        amount = check_value(name, amount)  # type: ignore[assignment]
+        if amount is None:
+            return
+    if amount < 0 or amount - amount != 0:  # counters only go up; NaN and inf are refused
+        _refuse(name, amount, "a counter takes finite increments >= 0")
+        return
     for sink in sinks:
         try:
             sink.increment(name, amount, labels, timestamp)
         except Exception as exc:
             diagnostics.report(f"metric_sink.{type(sink).__name__}", f"metric sink raised {exc!r}")
+
+
+def check_value(name: str, value: Any) -> float | None:
+    """``value`` as a finite float, or ``None`` (counted as a problem) when it is not one."""
+    if not isinstance(value, (str, bytes)):
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            pass
+        else:
+            if number - number == 0:
+                return number
+    _refuse(name, value, "only finite numbers are recorded")
+    return None
+
+
+def _refuse(name: str, value: Any, why: str) -> None:
+    diagnostics.report(
+        "metrics.bad_value",
+        f"metric {name!r} got {value!r} ({type(value).__name__}): {why}; the point was skipped",
+    )
+
+
+# -- the log.records series -------------------------------------------------------------------
+
+
+def _count_log_record(record: LogRecord) -> None:
+    increment("log.records", level=record.level)
+
+
+def _listen_to_logs(on: bool) -> None:
+    from obskit.logging import record_listeners
+
+    present = _count_log_record in record_listeners
+    if on and not present:
+        record_listeners.append(_count_log_record)
+    elif not on and present:
+        record_listeners.remove(_count_log_record)
+
+
+# -- OpenTelemetry --------------------------------------------------------------------------
+
+
+class OpenTelemetrySink:
+    """Forwards points to OpenTelemetry metric instruments of ``meter``.
+
+    ``increment`` goes to a ``Counter`` and ``observe`` to a ``Histogram``, one instrument per
+    metric name, labels as attributes. OpenTelemetry stamps points itself, so an explicit
+    ``timestamp`` is ignored here. Install with ``obskit.metrics.add_sink(OpenTelemetrySink())``
+    (the global meter provider) or pass a meter of your own provider.
+    """
+
+    def __init__(self, meter: Any = None) -> None:
+        if meter is None:
+            from opentelemetry import metrics as otel_metrics
+
+            meter = otel_metrics.get_meter("obskit")
+        self.meter = meter
+        self._counters: dict[str, Any] = {}
+        self._histograms: dict[str, Any] = {}
+
+    def observe(
+        self, name: str, value: float, labels: dict[str, Any], timestamp: float | None
+    ) -> None:
+        histogram = self._histograms.get(name)
+        if histogram is None:
+            histogram = self._histograms[name] = self.meter.create_histogram(name)
+        histogram.record(value, attributes=_attributes(labels))
+
+    def increment(
+        self, name: str, amount: float, labels: dict[str, Any], timestamp: float | None
+    ) -> None:
+        counter = self._counters.get(name)
+        if counter is None:
+            counter = self._counters[name] = self.meter.create_counter(name)
+        counter.add(amount, attributes=_attributes(labels))
+
+
+def _attributes(labels: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v if isinstance(v, (str, bool, int, float)) else str(v) for k, v in labels.items()}

@@ -387,8 +387,12 @@ class BatchProcessor:
         self._stop.set()
         self._wake.set()
 
-    def finish_shutdown(self, deadline: float) -> None:
-        """Wait for the worker up to ``deadline``; count what is left as dropped."""
+    def finish_shutdown(self, deadline: float, *, keep_exporter: bool = False) -> None:
+        """Wait for the worker up to ``deadline``; count what is left as dropped.
+
+        ``keep_exporter`` flushes the exporter instead of shutting it down (a new pipeline
+        goes on using the same exporter object).
+        """
         self._worker.join(max(0.0, deadline - time.monotonic()))
         left = list(self._queue)
         if left or self._worker.is_alive():
@@ -400,7 +404,11 @@ class BatchProcessor:
         if self._spool is not None and not self._worker.is_alive():
             self._spool.close()
         try:
-            self.exporter.shutdown(max(0.0, deadline - time.monotonic()))
+            remaining = max(0.0, deadline - time.monotonic())
+            if keep_exporter:
+                self.exporter.force_flush(remaining)
+            else:
+                self.exporter.shutdown(remaining)
         except Exception as exc:
             diagnostics.report(
                 f"shutdown_error.{self.name}", f"{self.name}.shutdown raised {exc!r}"
@@ -471,16 +479,21 @@ class Pipeline:
             ok = processor.force_flush(max(0.0, deadline - time.monotonic())) and ok
         return ok
 
-    def shutdown(self, timeout_s: float = 5.0) -> None:
-        """Flush and stop every processor, in parallel, within ``timeout_s`` in total."""
+    def shutdown(self, timeout_s: float = 5.0, *, keep: Sequence[Exporter] = ()) -> None:
+        """Flush and stop every processor, in parallel, within ``timeout_s`` in total.
+
+        Exporters in ``keep`` are flushed but not shut down: ``init`` passes the ones the new
+        setup reuses.
+        """
         if self._closed:
             return
         self._closed = True
         deadline = time.monotonic() + timeout_s
+        kept = {id(exporter) for exporter in keep}
         for processor in self.processors:
             processor.begin_shutdown(deadline)
         for processor in self.processors:
-            processor.finish_shutdown(deadline)
+            processor.finish_shutdown(deadline, keep_exporter=id(processor.exporter) in kept)
 
     def stats(self) -> dict[str, dict[str, int]]:
         return {p.name: p.stats().to_dict() for p in self.processors}

@@ -14,6 +14,14 @@ any exporter sees it. One walk does both jobs:
   (unless ``send_default_pii``) e-mail addresses are replaced.
 
 Unlike sentry-sdk's default scrubber, the walk is recursive into nested dicts, lists and tuples.
+
+Three things keep it cheap on hot paths. Each value pattern runs only when a quick,
+conservative substring check finds something secret-shaped for it (a trigger word, ``@``, a
+long digit run, ...), which most strings do not have. Short strings are cached (log messages
+and enum-like values repeat endlessly). And :meth:`Scrubber.freeze` returns read-only
+:class:`ScrubbedMapping` / :class:`ScrubbedSequence` values that the walk passes through untouched
+when it meets them again, so data cleaned once (a cached stack frame, a breadcrumb) is not
+cleaned again for every event that carries it.
 """
 
 from __future__ import annotations
@@ -24,7 +32,14 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["DEFAULT_DENY_KEYS", "FILTERED", "Scrubber", "safe_repr"]
+__all__ = [
+    "DEFAULT_DENY_KEYS",
+    "FILTERED",
+    "ScrubbedMapping",
+    "ScrubbedSequence",
+    "Scrubber",
+    "safe_repr",
+]
 
 FILTERED = "[Filtered]"
 
@@ -56,20 +71,48 @@ DEFAULT_DENY_KEYS: tuple[str, ...] = (
 
 _SECRET_WORDS = (
     r"password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|"
-    r"client[_-]?secret|authorization|auth|session[_-]?id|cookie"
+    r"authorization|auth|session[_-]?id|cookie"
 )
-_VALUE_PATTERN = re.compile(
-    r"(?P<pem>-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$))"
-    r"|(?P<bearer>\b(?:[Bb]earer|[Bb]asic|[Tt]oken)\s+)[A-Za-z0-9\-._~+/]{8,}=*"
-    r"|(?P<jwt>\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+)"
-    r"|(?P<urlcred>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)[^/\s@]+(?=@)"
-    r"|(?P<kv>(?i:\b[\w.-]*(?:" + _SECRET_WORDS + r")[\w.-]*)[\"']?\s*[=:]\s*[\"']?)"
-    r"(?![\"'\s,;&]|\[Filtered\])[^\s,;&\"']+"
-    r"|(?P<aws>\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b)"
-    r"|(?P<card>\b\d(?:[ -]?\d){12,18}\b)"
-    r"|(?P<email>\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b)",
-    re.DOTALL,
+#: Each value pattern, with the cheap substring tests (on the lower-cased text) one of which
+#: must pass before the regex runs at all: most strings trip none, so scrubbing them costs a
+#: few ``in`` checks. Non-ASCII text skips the tests (case folding can map other letters).
+_PATTERNS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
+    (name, triggers, re.compile(regex, re.DOTALL))
+    for name, triggers, regex in (
+        (
+            "pem",
+            ("-----begin",),
+            r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
+        ),
+        (
+            "bearer",
+            ("bearer", "basic", "token"),
+            r"(?P<keep>\b(?:[Bb]earer|[Bb]asic|[Tt]oken)\s+)[A-Za-z0-9\-._~+/]{8,}=*",
+        ),
+        ("jwt", ("eyj",), r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+"),
+        ("urlcred", ("://",), r"(?P<keep>://[^/\s:@]+:)[^/\s@]+(?=@)"),
+        (
+            "kv",
+            ("pass", "pwd", "secret", "token", "key", "auth", "session", "cookie"),
+            r"(?P<keep>(?i:(?:" + _SECRET_WORDS + r")[\w.-]*)[\"']?\s*[=:]\s*[\"']?)"
+            r"(?![\"'\s,;&]|\[Filtered\])[^\s,;&\"']+",
+        ),
+        (
+            "aws",
+            ("akia", "asia", "agpa", "aida", "aroa", "anpa"),
+            r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b",
+        ),
+        ("card", (), r"\b\d(?:[ -]?\d){12,18}\b"),
+        ("email", ("@",), r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"),
+    )
 )
+#: Card numbers need a run of 13+ digits (spaces and dashes allowed between them).
+_DIGIT_RUN = re.compile(r"\d(?:[ -]?\d){12}")
+#: Secrets straddling the truncation point are searched in this much extra text first.
+_SCAN_MARGIN = 1024
+#: Strings up to this length are remembered (messages and enum-like values repeat endlessly).
+_CACHEABLE = 256
+_CACHE_SIZE = 4096
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -102,6 +145,43 @@ def _truncate(text: str, limit: int) -> str:
     return f"{text[:limit]}...[truncated {len(text) - limit} chars]"
 
 
+class ScrubbedMapping(dict):  # type: ignore[type-arg]
+    """A read-only dict that ``scrubber`` already cleaned; its walk passes it through as is.
+
+    Made by :meth:`Scrubber.freeze`. Shared between events, so it refuses changes: copy it
+    with ``dict(mapping)`` to edit (the copy is scrubbed again when emitted).
+    """
+
+    __slots__ = ("scrubber",)
+
+    def __init__(self, items: Any = (), scrubber: Scrubber | None = None) -> None:
+        dict.__init__(self, items)
+        self.scrubber = scrubber
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("scrubbed data is shared and read-only; copy it with dict(...) to edit")
+
+    __setitem__ = __delitem__ = _read_only
+    clear = pop = popitem = setdefault = update = __ior__ = _read_only  # type: ignore[assignment]
+
+    def __reduce__(self) -> Any:  # copies and pickles are plain dicts
+        return (dict, (dict(self),))
+
+    def __deepcopy__(self, memo: Any) -> dict[Any, Any]:
+        import copy
+
+        return {key: copy.deepcopy(value, memo) for key, value in self.items()}
+
+
+class ScrubbedSequence(tuple):  # type: ignore[type-arg]
+    """A tuple that ``scrubber`` already cleaned (see :class:`ScrubbedMapping`)."""
+
+    scrubber: Scrubber | None = None
+
+    def __reduce__(self) -> Any:
+        return (tuple, (tuple(self),))
+
+
 class Scrubber:
     """Sanitises values to JSON-safe data and filters secrets and PII in one recursive walk.
 
@@ -118,6 +198,7 @@ class Scrubber:
         "_allow",
         "_deny",
         "_key_cache",
+        "_text_cache",
         "enabled",
         "max_depth",
         "max_items",
@@ -145,6 +226,7 @@ class Scrubber:
         self.max_depth = max_depth
         self.max_items = max_items
         self._key_cache: dict[str, bool] = {}
+        self._text_cache: dict[str, str] = {}
 
     # -- public entry points -------------------------------------------------------------
 
@@ -160,24 +242,94 @@ class Scrubber:
 
     def clean_text(self, text: object) -> str:
         """A string with secret-looking substrings replaced, truncated to ``max_string``."""
-        if not isinstance(text, str):
-            text = _to_text(text, self.max_string)
-        if len(text) > self.max_string:
-            text = _truncate(text, self.max_string)
-        if self.enabled and _VALUE_PATTERN.search(text) is not None:
-            text = _VALUE_PATTERN.sub(self._replace, text)
+        if type(text) is not str:
+            text = _to_text(text, self.max_string + _SCAN_MARGIN)
+        cached = self._text_cache.get(text)
+        if cached is not None:
+            return cached
+        limit = self.max_string
+        if len(text) > limit:
+            # Scrub a little past the cut first, so no half of a secret survives the cut.
+            window = text[: limit + _SCAN_MARGIN]
+            if self.enabled:
+                window = self._scrub_patterns(window)
+            return f"{window[:limit]}...[truncated {len(text) - limit} chars]"
+        clean = self._scrub_patterns(text) if self.enabled else text
+        if len(text) <= _CACHEABLE:
+            if len(self._text_cache) >= _CACHE_SIZE:
+                self._text_cache.clear()
+            self._text_cache[text] = clean
+        return clean
+
+    def _scrub_patterns(self, text: str) -> str:
+        lower = text.lower() if text.isascii() else None
+        for name, triggers, pattern in _PATTERNS:
+            if lower is not None:
+                if triggers:
+                    if not any(trigger in lower for trigger in triggers):
+                        continue
+                elif _DIGIT_RUN.search(text) is None:
+                    continue
+            if name == "email" and self.send_default_pii:
+                continue
+            text = pattern.sub(_replace, text)
         return text
 
     def clean_mapping(self, mapping: Mapping[Any, Any] | None) -> dict[str, Any]:
         """A JSON-safe, scrubbed copy of a mapping (the common case: a log call's fields)."""
         if not mapping:
             return {}
-        out = self._clean(mapping, 0, set())
-        return out if isinstance(out, dict) else {"value": out}
+        if len(mapping) > self.max_items or type(mapping) is ScrubbedMapping:
+            out = self._clean(mapping, 0, set())
+            return out if isinstance(out, dict) else {"value": out}
+        # The common case, a flat mapping of scalars, inlined: this runs on every log call.
+        result: dict[str, Any] = {}
+        denied_keys = self._key_cache
+        path: set[int] | None = None
+        for key, value in mapping.items():
+            if type(key) is not str:
+                key = _to_text(key, 256)
+            denied = denied_keys.get(key)
+            if denied is None:
+                denied = self.is_denied_key(key)
+            kind = type(value)
+            if denied and value is not None:
+                result[key] = FILTERED
+            elif kind is str:
+                result[key] = self.clean_text(value)
+            elif kind is int or kind is bool or value is None:
+                result[key] = value
+            else:
+                if path is None:
+                    path = {id(mapping)}
+                result[key] = self._clean(value, 1, path)
+        return result
 
     def clean_value(self, value: Any) -> Any:
         """A JSON-safe, scrubbed copy of any value."""
         return self._clean(value, 0, set())
+
+    def freeze(self, value: Any) -> Any:
+        """A scrubbed, read-only copy this scrubber will not clean again (for shared data).
+
+        >>> s = Scrubber()
+        >>> crumb = s.freeze({"message": "login", "data": {"token": "abc", "ids": [1, 2]}})
+        >>> crumb
+        {'message': 'login', 'data': {'token': '[Filtered]', 'ids': (1, 2)}}
+        >>> s.clean_value(crumb) is crumb
+        True
+        """
+        return self._freeze(self._clean(value, 0, set()))
+
+    def _freeze(self, value: Any) -> Any:
+        kind = type(value)
+        if kind is dict:
+            return ScrubbedMapping({k: self._freeze(v) for k, v in value.items()}, self)
+        if kind is list:
+            frozen = ScrubbedSequence(self._freeze(item) for item in value)
+            frozen.scrubber = self
+            return frozen
+        return value
 
     # -- the walk ------------------------------------------------------------------------
 
@@ -196,6 +348,8 @@ class Scrubber:
         return self._clean_scalar(value)
 
     def _clean_mapping(self, value: Mapping[Any, Any], depth: int, path: set[int]) -> Any:
+        if type(value) is ScrubbedMapping and value.scrubber is self:
+            return value
         if depth >= self.max_depth:
             return "[max depth]"
         marker = id(value)
@@ -219,6 +373,8 @@ class Scrubber:
         return out
 
     def _clean_sequence(self, value: Iterable[Any], depth: int, path: set[int]) -> Any:
+        if type(value) is ScrubbedSequence and value.scrubber is self:
+            return value
         if depth >= self.max_depth:
             return "[max depth]"
         marker = id(value)
@@ -250,22 +406,20 @@ class Scrubber:
         if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
             return value.isoformat()
         if isinstance(value, BaseException):
-            return self.clean_text(f"{type(value).__name__}: {_to_text(value, self.max_string)}")
+            text = _to_text(value, self.max_string + _SCAN_MARGIN)
+            return self.clean_text(f"{type(value).__name__}: {text}")
         if isinstance(value, str):  # str subclasses
             return self.clean_text(str.__str__(value))
-        return self.clean_text(safe_repr(value, self.max_string))
+        return self.clean_text(safe_repr(value, self.max_string + _SCAN_MARGIN))
 
-    def _replace(self, match: re.Match[str]) -> str:
-        group = match.lastgroup
-        text = match.group(0)
-        if group == "bearer" or group == "urlcred" or group == "kv":
-            return f"{match.group(group)}{FILTERED}"
-        if group == "card":
-            digits = text.replace(" ", "").replace("-", "")
-            return FILTERED if _luhn_ok(digits) else text
-        if group == "email" and self.send_default_pii:
-            return text
-        return FILTERED
+
+def _replace(match: re.Match[str]) -> str:
+    if "keep" in match.re.groupindex:
+        return f"{match.group('keep')}{FILTERED}"
+    text = match.group(0)
+    if text[0].isdigit():  # a card-like number: only Luhn-valid ones are filtered
+        return FILTERED if _luhn_ok(text.replace(" ", "").replace("-", "")) else text
+    return FILTERED
 
 
 def _normalise_key(key: str) -> str:

@@ -9,6 +9,7 @@ signal (``scrub``) before any exporter sees it.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -31,10 +32,24 @@ __all__ = [
 Signal = Any
 
 
+_last_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+
+
 def iso_time(timestamp: float) -> str:
-    """Format a UNIX timestamp as RFC 3339 UTC with milliseconds (``...T10:00:00.123Z``)."""
-    moment = _dt.datetime.fromtimestamp(timestamp, tz=_dt.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """Format a UNIX timestamp as RFC 3339 UTC with milliseconds (``...T10:00:00.123Z``).
+
+    >>> iso_time(0.5)
+    '1970-01-01T00:00:00.500Z'
+    """
+    global _last_second
+    second = int(timestamp // 1)
+    millis = int((timestamp - second) * 1000)
+    cached_second, prefix = _last_second
+    if cached_second != second:  # records come in bursts within a second: format it once
+        moment = _dt.datetime.fromtimestamp(second, tz=_dt.timezone.utc)
+        prefix = moment.strftime("%Y-%m-%dT%H:%M:%S.")
+        _last_second = (second, prefix)  # one atomic swap: safe across threads
+    return f"{prefix}{millis:03d}Z"
 
 
 @dataclass(slots=True)
@@ -89,7 +104,10 @@ class ErrorEvent:
 
     ``exceptions`` lists the chain outermost first; each entry is a dict with ``type``,
     ``value``, ``module`` and ``frames`` (each frame: module, function, filename, lineno,
-    context_line, in_app, and optionally vars).
+    context_line, in_app, and optionally vars). Exception entries, frames and breadcrumbs are
+    shared, read-only and already scrubbed (:class:`~obskit.scrubbing.ScrubbedMapping`): copy
+    one with ``dict(...)`` to change it. ``regression`` is true for the first event of a group
+    seen again after ``obskit.errors.resolve``.
     """
 
     kind: ClassVar[str] = "error"
@@ -104,12 +122,13 @@ class ErrorEvent:
     context: dict[str, Any] = field(default_factory=dict)
     user: dict[str, Any] | None = None
     tags: dict[str, Any] = field(default_factory=dict)
-    breadcrumbs: list[dict[str, Any]] = field(default_factory=list)
+    breadcrumbs: Sequence[dict[str, Any]] = field(default_factory=list)
     service: str = ""
     environment: str = ""
     release: str | None = None
     trace_id: str | None = None
     span_id: str | None = None
+    regression: bool = False
 
     def scrub(self, scrubber: Scrubber) -> None:
         self.title = scrubber.clean_text(self.title)
@@ -140,6 +159,7 @@ class ErrorEvent:
             "release": self.release,
             "trace_id": self.trace_id,
             "span_id": self.span_id,
+            "regression": self.regression,
         }
 
 
@@ -225,12 +245,16 @@ class MetricPoint:
 
 @dataclass(slots=True)
 class HealthReport:
-    """An aggregated health report; ``checks`` maps check name to its latest result dict."""
+    """An aggregated health report (made by ``obskit.health.HealthReport.to_signal``).
+
+    ``checks`` is the IETF health+json checks object: ``"name:measurement"`` -> a one-item list
+    of result dicts; ``changed`` names the checks whose status changed.
+    """
 
     kind: ClassVar[str] = "health"
     timestamp: float
     status: str
-    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     service: str = ""
     changed: list[str] = field(default_factory=list)
 
@@ -250,7 +274,13 @@ class HealthReport:
 
 @dataclass(slots=True)
 class Alert:
-    """A state change of one alert instance (rule + label set): pending, firing or resolved."""
+    """A state change of one alert instance (rule + label set).
+
+    ``state`` is "pending", "firing" or "resolved" (from evaluation), or "acknowledged"
+    (someone took it). ``active_since`` is when the condition first held, ``fired_at`` when it
+    started firing, ``resolved_at`` when it stopped; ``details`` holds the rest (threshold,
+    metric, who acknowledged or resolved it and why).
+    """
 
     kind: ClassVar[str] = "alert"
     timestamp: float
@@ -263,10 +293,14 @@ class Alert:
     active_since: float | None = None
     fingerprint: str = ""
     service: str = ""
+    fired_at: float | None = None
+    resolved_at: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
     def scrub(self, scrubber: Scrubber) -> None:
         self.labels = scrubber.clean_mapping(self.labels)
         self.annotations = scrubber.clean_mapping(self.annotations)
+        self.details = scrubber.clean_mapping(self.details)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -281,6 +315,9 @@ class Alert:
             "active_since": iso_time(self.active_since) if self.active_since else None,
             "fingerprint": self.fingerprint,
             "service": self.service,
+            "fired_at": iso_time(self.fired_at) if self.fired_at else None,
+            "resolved_at": iso_time(self.resolved_at) if self.resolved_at else None,
+            "details": self.details,
         }
 
 

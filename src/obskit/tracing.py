@@ -29,11 +29,13 @@ from obskit.signals import SpanRecord
 __all__ = [
     "Request",
     "app_tracer_provider",
+    "call_listeners",
     "capture_failure",
     "get_tracer",
     "instrument",
     "record_exception_on_span",
     "request",
+    "request_listeners",
     "timer",
 ]
 
@@ -175,6 +177,13 @@ def _event_dict(event: Any) -> dict[str, Any]:
 
 _IGNORED = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
+#: Called when an ``@instrument`` call ends, with (name, duration_ms, exception or None), after
+#: any capture; must be cheap and never raise (the errors capability adds breadcrumbs here).
+call_listeners: list[Callable[[str, float, BaseException | None], None]] = []
+#: Called when a ``request()`` scope starts, with (name, fields); each returns a callable run
+#: when the scope ends, after any capture (the errors capability scopes breadcrumbs here).
+request_listeners: list[Callable[[str, dict[str, Any]], Callable[[], None]]] = []
+
 
 def capture_failure(exc: BaseException, **context: Any) -> None:
     """Report an exception escaping instrumented code once, however many layers it crosses."""
@@ -251,6 +260,12 @@ class _Call:
             metrics.observe("function.duration_ms", elapsed_ms, function=self.name)
             if exc is not None:
                 metrics.increment("function.errors", function=self.name)
+        if call_listeners:
+            for listener in call_listeners:
+                try:
+                    listener(self.name, elapsed_ms, exc)
+                except Exception as problem:
+                    diagnostics.report("call_listener", f"call listener raised {problem!r}")
 
 
 @overload
@@ -373,6 +388,7 @@ class Request:
         self.trace_id: str | None = None
         self._scope: contextstack.context | None = None
         self._span_scope: Any = None
+        self._on_exit: list[Callable[[], None]] = []
         self._start = 0.0
 
     def set_status(self, code: int) -> None:
@@ -400,6 +416,13 @@ class Request:
             diagnostics.report("request_span", f"could not start a request span: {exc!r}")
         self._scope = contextstack.context(request_id=self.request_id, **self.fields)
         self._scope.__enter__()
+        self._on_exit = []
+        for listener in request_listeners:
+            try:
+                fields = {**self.fields, "request_id": self.request_id}
+                self._on_exit.append(listener(self.name, fields))
+            except Exception as exc:
+                diagnostics.report("request_listener", f"request listener raised {exc!r}")
         self._start = time.perf_counter()
         return self
 
@@ -426,6 +449,11 @@ class Request:
                 span.end()
         except Exception as problem:
             diagnostics.report("request_span", f"could not end a request span: {problem!r}")
+        for end_listener in reversed(self._on_exit):
+            try:
+                end_listener()
+            except Exception as problem:
+                diagnostics.report("request_listener", f"request listener raised {problem!r}")
         if self._scope is not None:
             self._scope.__exit__(exc_type, exc, tb)
         if metrics.sinks:

@@ -1,42 +1,243 @@
-"""Error capture (placeholder until the errors capability lands): log the exception at ERROR."""
+"""Error capture: events with fingerprint grouping, breadcrumbs, scrubbing and global hooks.
+
+::
+
+    try:
+        charge(order)
+    except PaymentError:
+        event = obskit.capture_exception()          # the exception being handled
+    obskit.add_breadcrumb("db", "SELECT cart", data={"rows": 3})
+    obskit.capture_message("cache cold", level="warning")
+    for group in obskit.errors.groups():            # grouped issues, most recent first
+        print(group.count, group.title, group.fingerprint[:12])
+    obskit.errors.resolve(group.fingerprint)        # seen again -> flagged as a regression
+
+The modules: :mod:`~obskit.errors.capture` builds events, :mod:`~obskit.errors.fingerprint`
+groups them, :mod:`~obskit.errors.frames` and :mod:`~obskit.errors.source` read stack frames,
+:mod:`~obskit.errors.breadcrumbs` keeps the trail, :mod:`~obskit.errors.groups` counts groups
+and :mod:`~obskit.errors.hooks` chains the interpreter's global hooks. See docs/errors.md.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["capture_exception", "capture_message"]
+from obskit import _runtime, diagnostics, logging, tracing
+from obskit.errors import breadcrumbs
+from obskit.errors.breadcrumbs import add_breadcrumb
+from obskit.errors.capture import ErrorCapture, Fingerprint
+from obskit.errors.groups import ErrorGroup
+from obskit.errors.hooks import HookSet, asyncio_exception_handler
+from obskit.signals import ErrorEvent
+
+if TYPE_CHECKING:
+    from obskit.config import Settings
+
+__all__ = [
+    "ErrorEvent",
+    "ErrorGroup",
+    "add_breadcrumb",
+    "asyncio_exception_handler",
+    "capture_exception",
+    "capture_message",
+    "configure",
+    "get_group",
+    "groups",
+    "installed_hooks",
+    "reset",
+    "resolve",
+    "set_clock",
+]
+
+_lock = threading.RLock()
+_capture: ErrorCapture | None = None
+_hooks: HookSet | None = None
+_clock: Callable[[], float] = time.time
 
 
-def capture_exception(exc: BaseException | None = None, **context: Any) -> None:
-    """Record an exception: for now a log record at ERROR carrying the traceback."""
-    import sys
-
-    from obskit.logging import get_logger
-
-    if exc is None:
-        exc = sys.exc_info()[1]
-        if exc is None:
-            return None
-    get_logger("obskit.errors").error(
-        f"{type(exc).__name__}: {_safe_str(exc)}", exc_info=exc, **context
-    )
-    # Keep in the rebuilt capture path: the exception event on the active span (issue 7).
-    from obskit.tracing import record_exception_on_span
-
-    record_exception_on_span(exc)
-    return None
+def current() -> ErrorCapture:
+    """The capture state of the live obskit setup (rebuilt when ``init`` replaced it)."""
+    runtime = _runtime.current()
+    state = _capture
+    if state is None or state.runtime is not runtime:
+        state = _rebuild(runtime)
+    return state
 
 
-def capture_message(message: str, level: str = "info", **context: Any) -> None:
-    """Record a message as an event: for now a log record at ``level``."""
-    from obskit.logging import get_logger
+def _rebuild(runtime: _runtime.Runtime) -> ErrorCapture:
+    global _capture
+    with _lock:
+        state = _capture
+        if state is None or state.runtime is not runtime:
+            state = _capture = ErrorCapture(runtime, _clock)
+            settings = runtime.settings
+            breadcrumbs.settings = breadcrumbs.BreadcrumbSettings(
+                settings.max_breadcrumbs, settings.before_breadcrumb, _clock
+            )
+        return state
 
-    get_logger("obskit.errors").log(level, message, **context)
-    return None
+
+def configure(settings: Settings) -> list[str]:
+    """Set errors up for the setup ``init`` just installed; returns the hooks it installed."""
+    global _hooks
+    with _lock:
+        uninstall_hooks()
+        _rebuild(_runtime.current())
+        if settings.install_hooks:
+            _hooks = HookSet(_capture_unhandled, _capture_loop_message)
+            installed = _hooks.install()
+            _announce(installed)
+            return installed
+        return []
 
 
-def _safe_str(exc: BaseException) -> str:
+_announced = False
+
+
+def _announce(installed: list[str]) -> None:
+    """Say once per process which global hooks obskit chained (init says what it installed)."""
+    global _announced
+    if _announced or not installed:
+        return
+    _announced = True
     try:
-        return str(exc)
+        sys.stderr.write(
+            f"obskit: chained {', '.join(installed)} to capture uncaught errors "
+            "(init(install_hooks=False) to opt out)\n"
+        )
     except Exception:
-        return "<exception str() failed>"
+        pass
+
+
+def uninstall_hooks() -> list[str]:
+    """Take out the global hooks ``init`` installed (``shutdown`` does this)."""
+    global _hooks
+    with _lock:
+        hooks, _hooks = _hooks, None
+        return hooks.uninstall() if hooks is not None else []
+
+
+def reset() -> None:
+    """Forget everything (hooks, groups, caches, clock, this trail): what ``shutdown`` calls."""
+    global _capture, _clock
+    with _lock:
+        uninstall_hooks()
+        _capture = None
+        _clock = time.time
+        breadcrumbs.settings = breadcrumbs.BreadcrumbSettings()
+        breadcrumbs.clear()  # the calling context's trail (other contexts end on their own)
+
+
+def installed_hooks() -> list[str]:
+    """Names of the global hooks currently installed by obskit."""
+    hooks = _hooks
+    return hooks.names if hooks is not None else []
+
+
+def set_clock(clock: Callable[[], float] | None) -> None:
+    """Use ``clock`` for event times, group histories and rate limits (``None``: real time).
+
+    For tests: drive time instead of sleeping. ``shutdown`` restores real time.
+    """
+    global _clock
+    with _lock:
+        _clock = clock or time.time
+        state = current()
+        state.clock = state.groups.clock = _clock
+        breadcrumbs.settings.clock = _clock
+
+
+# -- the API -------------------------------------------------------------------------------
+
+
+def capture_exception(
+    exc: BaseException | None = None,
+    *,
+    level: str = "error",
+    fingerprint: Fingerprint = None,
+    **context: Any,
+) -> ErrorEvent | None:
+    """Capture ``exc`` (the exception being handled when ``None``) as a grouped event.
+
+    ``fingerprint`` (a list of strings, ``"{{ default }}"`` for the default) overrides the
+    grouping; ``user=`` and ``tags=`` set those fields; other keywords join the context.
+    Returns the event, or ``None`` when it was ignored, sampled out or dropped by
+    ``before_send``. Never raises.
+    """
+    try:
+        if exc is None:
+            exc = sys.exc_info()[1]
+            if exc is None:
+                diagnostics.report(
+                    "capture_no_exception", "capture_exception() called with no exception"
+                )
+                return None
+        if not isinstance(exc, BaseException):
+            diagnostics.report(
+                "capture_not_exception",
+                f"capture_exception() needs an exception, got {type(exc).__name__}; ignored",
+            )
+            return None
+        event = current().capture_exception(
+            exc, level=level, fingerprint=fingerprint, context=context
+        )
+        tracing.record_exception_on_span(exc)  # the exception event on the active span
+        return event
+    except Exception as problem:
+        diagnostics.report("capture_exception", f"could not capture an exception: {problem!r}")
+        return None
+
+
+def capture_message(
+    message: str,
+    level: str = "info",
+    *,
+    fingerprint: Fingerprint = None,
+    **context: Any,
+) -> ErrorEvent | None:
+    """Capture a message as an event, grouped by its text with variable parts removed."""
+    try:
+        return current().capture_message(
+            message, level=level, fingerprint=fingerprint, context=context
+        )
+    except Exception as problem:
+        diagnostics.report("capture_message", f"could not capture a message: {problem!r}")
+        return None
+
+
+def groups() -> list[ErrorGroup]:
+    """Every error group of this setup, most recently seen first."""
+    return current().groups.groups()
+
+
+def get_group(fingerprint: str) -> ErrorGroup | None:
+    """One group, by fingerprint or a unique prefix of it (6 characters or more)."""
+    return current().groups.get(fingerprint)
+
+
+def resolve(fingerprint: str) -> bool:
+    """Mark a group resolved; its next event is flagged as a regression. ``False`` if unknown."""
+    return current().groups.resolve(fingerprint)
+
+
+def _capture_unhandled(
+    exc: BaseException, mechanism: dict[str, Any], context: dict[str, Any]
+) -> None:
+    current().capture_exception(exc, mechanism=mechanism, context=dict(context))
+
+
+def _capture_loop_message(message: str, context: dict[str, Any]) -> None:
+    current().capture_message(message, level="error", context=dict(context))
+
+
+# Automatic breadcrumbs: from log records, @instrument calls and obskit.request scopes.
+if breadcrumbs.on_log_record not in logging.record_listeners:
+    logging.record_listeners.append(breadcrumbs.on_log_record)
+if breadcrumbs.on_instrumented_call not in tracing.call_listeners:
+    tracing.call_listeners.append(breadcrumbs.on_instrumented_call)
+if breadcrumbs.on_request not in tracing.request_listeners:
+    tracing.request_listeners.append(breadcrumbs.on_request)

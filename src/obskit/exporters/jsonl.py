@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -40,6 +41,8 @@ class JsonLinesExporter:
         self.backup_count = backup_count
         self.kinds = frozenset(kinds) if kinds is not None else None
         self._file: IO[bytes] | None = None
+        # Normally one worker thread calls export; during a re-init two may, briefly.
+        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JsonLinesExporter:
@@ -52,12 +55,13 @@ class JsonLinesExporter:
         ).encode("utf-8")
         if not data:
             return ExportResult.SUCCESS
-        file = self._open()
-        if self.max_bytes and file.tell() and file.tell() + len(data) > self.max_bytes:
-            self._rotate()
+        with self._lock:
             file = self._open()
-        file.write(data)
-        file.flush()
+            if self.max_bytes and file.tell() and file.tell() + len(data) > self.max_bytes:
+                self._rotate()
+                file = self._open()
+            file.write(data)
+            file.flush()
         return ExportResult.SUCCESS
 
     def _open(self) -> IO[bytes]:

@@ -1,0 +1,203 @@
+"""``obskit.alerts``: alert rules over metrics, evaluated in-process, routed to channels.
+
+The same semantics as Prometheus alerting rules plus Alertmanager, with no server: rules over
+sliding windows of ``obskit.metrics`` series, the pending/firing/resolved state machine with
+``for`` and ``keep_firing_for``, grouping, repeat, silences, inhibition, escalation and
+acknowledgement, and channels (log, webhook, Slack, PagerDuty, email). See ``docs/alerts.md``.
+
+The module-level functions use a default engine, wired to ``obskit.metrics`` when this module
+is imported and evaluating every 15 seconds once it has a rule::
+
+    import obskit
+    obskit.alerts.add_channel("pager", obskit.alerts.PagerDutyChannel(routing_key=KEY))
+    obskit.alerts.add_rule(name="high_error_rate", metric="request.errors", aggregation="rate",
+                           window_s=300, op=">", threshold=0.5, for_s=60, severity="critical",
+                           channels=["pager"])
+
+``AlertEngine(...)`` makes an independent engine (its own series, rules and channels, fed by
+``engine.observe``, or by ``obskit.metrics`` after ``obskit.metrics.add_sink(engine.store)``).
+``configure(**options)`` replaces the default engine with one built from ``options``.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from obskit import metrics
+from obskit.alerts.channels import (
+    EmailChannel,
+    LogChannel,
+    PagerDutyChannel,
+    SlackChannel,
+    WebhookChannel,
+)
+from obskit.alerts.engine import AlertEngine
+from obskit.alerts.matchers import Matcher, parse_matchers
+from obskit.alerts.notify import Channel, ChannelError, Notification
+from obskit.alerts.policies import EscalationLevel, EscalationPolicy, InhibitRule, Silence
+from obskit.alerts.rules import AlertRule, Detector, DetectorResult, RuleError
+from obskit.alerts.sketch import QuantileSketch
+from obskit.signals import Alert
+
+__all__ = [
+    "Alert",
+    "AlertEngine",
+    "AlertRule",
+    "Channel",
+    "ChannelError",
+    "Detector",
+    "DetectorResult",
+    "EmailChannel",
+    "EscalationLevel",
+    "EscalationPolicy",
+    "InhibitRule",
+    "LogChannel",
+    "Matcher",
+    "Notification",
+    "PagerDutyChannel",
+    "QuantileSketch",
+    "RuleError",
+    "Silence",
+    "SlackChannel",
+    "WebhookChannel",
+    "acknowledge",
+    "active",
+    "add_channel",
+    "add_escalation_policy",
+    "add_inhibit_rule",
+    "add_rule",
+    "configure",
+    "default_engine",
+    "evaluate",
+    "expire_silence",
+    "flush",
+    "history",
+    "load_rules",
+    "parse_matchers",
+    "remove_rule",
+    "reset",
+    "resolve",
+    "rules",
+    "silence",
+    "silences",
+    "stats",
+]
+
+#: Options of the default engine (``configure`` overrides them).
+DEFAULT_OPTIONS: dict[str, Any] = {"evaluation_interval_s": 15.0}
+
+_lock = threading.Lock()
+_engine: AlertEngine | None = None
+
+
+def default_engine() -> AlertEngine:
+    """The engine behind the module-level functions (created on first use)."""
+    engine = _engine
+    if engine is None:
+        engine = configure()
+    return engine
+
+
+def configure(**options: Any) -> AlertEngine:
+    """Replace the default engine with ``AlertEngine(**{**DEFAULT_OPTIONS, **options})``.
+
+    The previous engine stops (what it had queued is delivered) and leaves ``obskit.metrics``;
+    its rules, channels and series are not carried over.
+    """
+    global _engine
+    engine = AlertEngine(**{**DEFAULT_OPTIONS, **options})
+    with _lock:
+        previous, _engine = _engine, engine
+    if previous is not None:
+        metrics.remove_sink(previous.store)
+        previous.close(timeout_s=2.0)
+    metrics.add_sink(engine.store)
+    return engine
+
+
+def reset() -> None:
+    """Forget the default engine (tests); the next use makes a fresh one."""
+    global _engine
+    with _lock:
+        previous, _engine = _engine, None
+    if previous is not None:
+        metrics.remove_sink(previous.store)
+        previous.close(timeout_s=2.0)
+
+
+def add_rule(rule: AlertRule | dict[str, Any] | None = None, /, **fields: Any) -> AlertRule:
+    """Add a rule to the default engine. See :meth:`AlertEngine.add_rule`."""
+    return default_engine().add_rule(rule, **fields)
+
+
+def remove_rule(name: str) -> None:
+    default_engine().remove_rule(name)
+
+
+def rules() -> list[AlertRule]:
+    return default_engine().rules()
+
+
+def load_rules(source: str | Path | dict[str, Any] | list[Any]) -> list[AlertRule]:
+    """Load a YAML/JSON rule file (or data) into the default engine; all or nothing."""
+    return default_engine().load_rules(source)
+
+
+def add_channel(name: str, channel: Channel) -> None:
+    default_engine().add_channel(name, channel)
+
+
+def add_inhibit_rule(rule: InhibitRule | None = None, /, **fields: Any) -> InhibitRule:
+    return default_engine().add_inhibit_rule(rule, **fields)
+
+
+def add_escalation_policy(
+    policy: EscalationPolicy | None = None, /, **fields: Any
+) -> EscalationPolicy:
+    return default_engine().add_escalation_policy(policy, **fields)
+
+
+def evaluate(now: float | None = None) -> list[Alert]:
+    """Evaluate the default engine's rules now; the state changes."""
+    return default_engine().evaluate(now)
+
+
+def active() -> list[Alert]:
+    return default_engine().active()
+
+
+def silence(matchers: Any, **options: Any) -> Silence:
+    return default_engine().silence(matchers, **options)
+
+
+def expire_silence(silence_id: str) -> None:
+    default_engine().expire_silence(silence_id)
+
+
+def silences() -> list[Silence]:
+    return default_engine().silences()
+
+
+def acknowledge(alert: Alert | str, *, by: str = "", comment: str = "") -> Alert | None:
+    return default_engine().acknowledge(alert, by=by, comment=comment)
+
+
+def resolve(alert: Alert | str, *, by: str = "", comment: str = "") -> Alert | None:
+    return default_engine().resolve(alert, by=by, comment=comment)
+
+
+def history(limit: int | None = None) -> list[dict[str, Any]]:
+    return default_engine().history(limit)
+
+
+def stats() -> dict[str, Any]:
+    return default_engine().stats()
+
+
+def flush(timeout_s: float = 5.0) -> bool:
+    return default_engine().flush(timeout_s)
+
+
+default_engine()

@@ -1,0 +1,296 @@
+"""Notifications and their delivery: one background worker, retries with backoff, counted.
+
+A :class:`Notification` is what a channel receives: the alerts of one group (or one alert, for
+escalation and acknowledgement) with the reason it is sent. :class:`Dispatcher` queues them
+(the evaluating thread never does I/O) and one worker thread sends them. A failure that may pass
+(connection refused, timeout, HTTP 429 or 5xx) is retried with exponential backoff and full
+jitter, without holding up other notifications; one that will not (HTTP 4xx, a bug in a
+channel) or that is still failing after ``max_attempts`` is counted as failed and logged once.
+Nothing raises into the application.
+"""
+
+from __future__ import annotations
+
+import atexit
+import heapq
+import itertools
+import random
+import threading
+import time
+import urllib.error
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from obskit import diagnostics
+from obskit.signals import Alert, iso_time
+
+__all__ = ["Channel", "ChannelError", "Dispatcher", "Notification"]
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """Somewhere notifications go. ``send`` raises on failure; it runs on the worker thread.
+
+    A channel may also have ``send_resolved = False`` (do not tell it about resolutions).
+    """
+
+    def send(self, notification: Notification) -> None: ...
+
+
+class ChannelError(Exception):
+    """A delivery failure; ``retryable`` says whether trying again may help."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(slots=True)
+class Notification:
+    """What one channel is told at one time.
+
+    ``reason`` is one of "first", "new_alerts", "resolved", "repeat" (group flushes, as
+    Alertmanager decides them), "escalation", "acknowledged".
+    """
+
+    channel: str
+    reason: str
+    alerts: list[Alert]
+    group_key: str = ""
+    group_labels: dict[str, str] = field(default_factory=dict)
+    timestamp: float = 0.0
+
+    @property
+    def status(self) -> str:
+        """``firing`` while any alert fires, ``acknowledged`` for acknowledgements, else
+        ``resolved``."""
+        if self.reason == "acknowledged":
+            return "acknowledged"
+        return "firing" if any(a.state == "firing" for a in self.alerts) else "resolved"
+
+    @property
+    def firing(self) -> list[Alert]:
+        return [a for a in self.alerts if a.state == "firing"]
+
+    @property
+    def resolved(self) -> list[Alert]:
+        return [a for a in self.alerts if a.state == "resolved"]
+
+    @property
+    def common_labels(self) -> dict[str, str]:
+        return _common([a.labels for a in self.alerts])
+
+    @property
+    def common_annotations(self) -> dict[str, str]:
+        return _common([a.annotations for a in self.alerts])
+
+    @property
+    def title(self) -> str:
+        """``[FIRING:2] high_error_rate (name="/cart")``, as Alertmanager titles it."""
+        count = len(self.firing) if self.status == "firing" else len(self.alerts)
+        names = sorted({a.rule for a in self.alerts})
+        extra = {k: v for k, v in self.group_labels.items() if k != "alertname"}
+        scope = " ".join(f'{k}="{v}"' for k, v in sorted(extra.items()))
+        return f"[{self.status.upper()}:{count}] {', '.join(names)}" + (
+            f" ({scope})" if scope else ""
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body of a webhook: Alertmanager's webhook format (version 4), plus reason."""
+        return {
+            "version": "4",
+            "receiver": self.channel,
+            "status": self.status,
+            "reason": self.reason,
+            "groupKey": self.group_key,
+            "groupLabels": self.group_labels,
+            "commonLabels": self.common_labels,
+            "commonAnnotations": self.common_annotations,
+            "title": self.title,
+            "alerts": [_alert_dict(a) for a in self.alerts],
+        }
+
+
+def _alert_dict(alert: Alert) -> dict[str, Any]:
+    return {
+        "status": alert.state,
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "startsAt": iso_time(alert.fired_at or alert.active_since or alert.timestamp),
+        "endsAt": iso_time(alert.resolved_at) if alert.resolved_at else None,
+        "fingerprint": alert.fingerprint,
+        "value": alert.value,
+        "details": alert.details,
+    }
+
+
+def _common(mappings: list[dict[str, str]]) -> dict[str, str]:
+    if not mappings:
+        return {}
+    first = mappings[0]
+    return {k: v for k, v in first.items() if all(m.get(k) == v for m in mappings[1:])}
+
+
+# -- delivery ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ChannelStats:
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    dropped: int = 0
+
+
+_live: weakref.WeakSet[Dispatcher] = weakref.WeakSet()
+
+
+class Dispatcher:
+    """Sends notifications to channels from one worker thread, with retry and backoff."""
+
+    def __init__(
+        self,
+        channels: Mapping[str, Channel],
+        *,
+        max_queue: int = 1000,
+        max_attempts: int = 5,
+        retry_initial_s: float = 0.5,
+        retry_max_s: float = 30.0,
+        on_failure: Callable[[Notification, BaseException], None] | None = None,
+    ) -> None:
+        self.channels = channels
+        self.max_queue = max_queue
+        self.max_attempts = max_attempts
+        self.retry_initial_s = retry_initial_s
+        self.retry_max_s = retry_max_s
+        self.on_failure = on_failure
+        self.stats: dict[str, ChannelStats] = {}
+        self._ready: list[tuple[float, int, Notification, int]] = []  # heap: due, seq, item, tries
+        self._sequence = itertools.count()
+        self._condition = threading.Condition()
+        self._busy = False
+        self._closed = False
+        self._worker: threading.Thread | None = None
+        _live.add(self)
+
+    def submit(self, notification: Notification) -> bool:
+        """Queue ``notification``; ``False`` (counted as dropped) when full or closed."""
+        stats = self._stats(notification.channel)
+        with self._condition:
+            if self._closed or len(self._ready) >= self.max_queue:
+                stats.dropped += 1
+                diagnostics.report(
+                    "alerts.notification_dropped",
+                    f"alert notification to {notification.channel!r} dropped (queue full or "
+                    "engine closed)",
+                )
+                return False
+            heapq.heappush(self._ready, (0.0, next(self._sequence), notification, 0))
+            self._start()
+            self._condition.notify()
+        return True
+
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        """Wait until every queued notification was delivered or given up on."""
+        deadline = time.monotonic() + timeout_s
+        with self._condition:
+            while self._ready or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._condition.notify_all()
+                self._condition.wait(min(left, 0.05))
+        return True
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Deliver what is queued within ``timeout_s``, then stop the worker."""
+        self.flush(timeout_s)
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+        if self._worker is not None:
+            self._worker.join(timeout_s)
+
+    def _stats(self, channel: str) -> ChannelStats:
+        stats = self.stats.get(channel)
+        if stats is None:
+            stats = self.stats.setdefault(channel, ChannelStats())
+        return stats
+
+    def _start(self) -> None:
+        if self._worker is None or not self._worker.is_alive():
+            self._worker = threading.Thread(target=self._run, name="obskit-alerts", daemon=True)
+            self._worker.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while True:
+                    if self._closed and not self._ready:
+                        return
+                    if self._ready:
+                        wait = self._ready[0][0] - time.monotonic()
+                        if wait <= 0:
+                            break
+                    else:
+                        wait = None
+                    self._condition.wait(wait)
+                _, _, notification, tries = heapq.heappop(self._ready)
+                self._busy = True
+            try:
+                self._deliver(notification, tries)
+            finally:
+                with self._condition:
+                    self._busy = False
+                    self._condition.notify_all()
+
+    def _deliver(self, notification: Notification, tries: int) -> None:
+        stats = self._stats(notification.channel)
+        channel = self.channels.get(notification.channel)
+        if channel is None:
+            stats.failed += 1
+            diagnostics.report(
+                f"alerts.unknown_channel.{notification.channel}",
+                f"no alert channel called {notification.channel!r}; notification lost",
+            )
+            return
+        try:
+            channel.send(notification)
+        except Exception as exc:
+            tries += 1
+            if _retryable(exc) and tries < self.max_attempts and not self._closed:
+                stats.retried += 1
+                delay = min(self.retry_max_s, self.retry_initial_s * 2 ** (tries - 1))
+                due = time.monotonic() + random.uniform(delay / 2, delay)
+                with self._condition:
+                    heapq.heappush(self._ready, (due, next(self._sequence), notification, tries))
+                return
+            stats.failed += 1
+            diagnostics.report(
+                f"alerts.channel_failed.{notification.channel}",
+                f"alert channel {notification.channel!r} failed after {tries} attempt(s): {exc!r}",
+            )
+            if self.on_failure is not None:
+                try:
+                    self.on_failure(notification, exc)
+                except Exception:
+                    pass
+            return
+        stats.sent += 1
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Whether trying again may help: network trouble, 429 and 5xx yes; other 4xx, bugs no."""
+    if isinstance(exc, ChannelError):
+        return exc.retryable
+    if isinstance(exc, urllib.error.HTTPError):
+        return exc.code == 429 or exc.code >= 500
+    return isinstance(exc, OSError)  # URLError, timeouts, refused connections, SMTP trouble
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for dispatcher in list(_live):
+        dispatcher.close(2.0)

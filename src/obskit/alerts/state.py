@@ -1,0 +1,251 @@
+"""The state machine of one rule's alerts, as Prometheus runs it (``rules/alerting.go``).
+
+Each evaluation, for each selected series (one alert instance per label set):
+
+* condition true, no instance: a new instance, **pending**, active since now;
+* pending, and true for ``for_s`` (``now - active_since >= for_s``): **firing**
+  (with ``for_s = 0`` it fires in the evaluation that created it, reported once as firing);
+* condition false while pending: the instance is dropped silently (it never fired);
+* condition false while firing: with ``keep_firing_for_s``, it keeps firing until the condition
+  has been false for that long (a true evaluation restarts that clock); then **resolved**.
+
+Additions to Prometheus, all opt-in: ``resolve_threshold`` (hysteresis: an active instance
+stays active until the value crosses the resolve threshold, so a value hovering at the
+threshold does not flap), and a no-data policy for series whose window holds no points (or
+when no series matches at all): ``ok`` (the condition is false, as in Prometheus),
+``alerting`` (it is true) or ``keep_state`` (nothing changes, timers included).
+
+Windows that are empty give no data for avg, min, max, last and percentiles; count, sum and
+rate of an existing series are 0, as for a Prometheus counter that did not move.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from obskit import diagnostics
+from obskit.alerts.rules import AlertRule, Template, compare
+from obskit.alerts.store import MetricStore, Series, WindowSpec
+from obskit.alerts.window import _READERS, Ring
+
+__all__ = ["AlertInstance", "RuleState", "fingerprint_of"]
+
+Reader = Callable[[Ring, Sequence[int] | None], float | None]
+
+
+def fingerprint_of(labels: dict[str, str]) -> str:
+    """A stable id of a label set (16 hex digits), the same in every process.
+
+    >>> fingerprint_of({"alertname": "high_error_rate", "route": "/cart"})
+    'd96408fae31fcbd9'
+    """
+    text = "\xff".join(f"{k}\xfe{v}" for k, v in sorted(labels.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(slots=True)
+class AlertInstance:
+    """The live state of one rule on one label set."""
+
+    rule: AlertRule
+    fingerprint: str
+    labels: dict[str, str]
+    state: str
+    active_at: float
+    value: float | None = None
+    score: float | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+    fired_at: float | None = None
+    resolved_at: float | None = None
+    keep_firing_since: float | None = None
+    last_evaluated: float = 0.0
+    acknowledged_at: float | None = None
+    acknowledged_by: str = ""
+    acknowledged_comment: str = ""
+    resolved_by: str = ""
+    resolved_comment: str = ""
+
+
+class RuleState:
+    """One rule, its window on the store, and its alert instances."""
+
+    def __init__(self, rule: AlertRule, spec: WindowSpec, store: MetricStore) -> None:
+        self.rule = rule
+        self.spec = spec
+        self.store = store
+        self.instances: dict[str, AlertInstance] = {}
+        self.last_evaluation: float | None = None
+        self.reader: Reader = _READERS[rule.aggregation]
+        self.templates = {k: Template(v) for k, v in rule.annotations.items()}
+        self.label_templates = {k: Template(v) for k, v in rule.labels.items()}
+        self.detectors: dict[str, Any] = {}
+        self._selection: tuple[int, list[tuple[Series, str, dict[str, str]]]] = (-1, [])
+        self._no_series = self._alert_labels(
+            {m.name: m.value for m in rule.matchers if m.is_equality}
+        )
+
+    # -- evaluation ----------------------------------------------------------------------------
+
+    def evaluate(self, now: float) -> list[AlertInstance]:
+        """Run one evaluation at ``now``; the instances whose state changed."""
+        rule = self.rule
+        self.last_evaluation = now
+        readings = self._read(now)
+        if not readings and rule.no_data == "alerting":
+            labels = self._no_series
+            readings = [(fingerprint_of(labels), labels, None)]
+        elif not readings and rule.no_data == "keep_state":
+            return []
+        changed: list[AlertInstance] = []
+        held: set[str] = set()  # condition true (or frozen): not resolving this time
+        for fingerprint, labels, value in readings:
+            instance = self.instances.get(fingerprint)
+            condition, score = self._condition(fingerprint, instance, value, now)
+            if condition is None:  # keep_state on no data: frozen
+                held.add(fingerprint)
+                continue
+            if instance is not None:
+                instance.value, instance.score = value, score
+                instance.last_evaluated = now
+            if not condition:
+                continue
+            held.add(fingerprint)
+            if instance is None:
+                instance = AlertInstance(rule, fingerprint, labels, "pending", now, value, score)
+                instance.last_evaluated = now
+                self.instances[fingerprint] = instance
+                fresh = True
+            else:
+                fresh = False
+            instance.keep_firing_since = None
+            if instance.state == "pending" and now - instance.active_at >= rule.for_s:
+                instance.state = "firing"
+                instance.fired_at = now
+                changed.append(instance)
+            elif fresh:
+                changed.append(instance)
+            self._annotate(instance)
+        for fingerprint, instance in list(self.instances.items()):
+            if fingerprint in held:
+                continue
+            if instance.state == "pending":
+                del self.instances[fingerprint]
+                continue
+            if rule.keep_firing_for_s > 0:
+                if instance.keep_firing_since is None:
+                    instance.keep_firing_since = now
+                if now - instance.keep_firing_since < rule.keep_firing_for_s:
+                    continue
+            self._resolve(instance, now)
+            changed.append(instance)
+        return changed
+
+    def resolve(
+        self, fingerprint: str, now: float, by: str = "", comment: str = ""
+    ) -> AlertInstance | None:
+        """End an instance by hand (who and why); it may start again at the next evaluation."""
+        instance = self.instances.get(fingerprint)
+        if instance is None:
+            return None
+        instance.resolved_by, instance.resolved_comment = by, comment
+        self._resolve(instance, now)
+        return instance
+
+    def _resolve(self, instance: AlertInstance, now: float) -> None:
+        instance.state = "resolved"
+        instance.resolved_at = now
+        del self.instances[instance.fingerprint]
+        self._annotate(instance)
+
+    def _condition(
+        self, fingerprint: str, instance: AlertInstance | None, value: float | None, now: float
+    ) -> tuple[bool | None, float | None]:
+        """Whether the condition holds (``None``: frozen by keep_state), and the anomaly score."""
+        rule = self.rule
+        if value is None:
+            policy = rule.no_data
+            return (None if policy == "keep_state" else policy == "alerting"), None
+        active = instance is not None
+        threshold = rule.threshold
+        if active and rule.resolve_threshold is not None:
+            threshold = rule.resolve_threshold
+        if rule.detector is None:
+            assert threshold is not None
+            return compare(rule.op, value, threshold), None
+        try:
+            result = self._detector(fingerprint).update(value, timestamp=now)
+            score = float(result.score)
+            if threshold is None:
+                return bool(result.is_anomaly), score
+            return compare(rule.op, score, threshold), score
+        except Exception as exc:
+            diagnostics.report(
+                f"alerts.detector.{rule.name}", f"rule {rule.name!r}: detector raised {exc!r}"
+            )
+            return False, None
+
+    def _detector(self, fingerprint: str) -> Any:
+        detector = self.detectors.get(fingerprint)
+        if detector is None:
+            prototype = self.rule.detector
+            if hasattr(prototype, "update") and not isinstance(prototype, type):
+                detector = copy.deepcopy(prototype)
+            else:
+                detector = prototype()
+            self.detectors[fingerprint] = detector
+        return detector
+
+    def _read(self, now: float) -> list[tuple[str, dict[str, str], float | None]]:
+        """(fingerprint, alert labels, window value) of every selected series."""
+        metric = self.store.metrics.get(self.rule.metric)
+        if metric is None:
+            return []
+        reader = self.reader
+        with metric.lock:
+            try:
+                index = metric.specs.index(self.spec)
+            except ValueError:
+                return []
+            if self._selection[0] != metric.version:
+                self._select(metric.version, metric.series)
+            return [
+                (fingerprint, labels, reader(ring, ring.slots(now)))
+                for series, fingerprint, labels in self._selection[1]
+                for ring in (series.rings[index],)
+            ]
+
+    def _select(self, version: int, series: list[Series]) -> None:
+        matchers = self.rule.matchers
+        chosen = []
+        for one in series:
+            if all(m.matches(one.labels) for m in matchers):
+                labels = self._alert_labels(one.labels)
+                chosen.append((one, fingerprint_of(labels), labels))
+        self._selection = (version, chosen)
+
+    def _alert_labels(self, series_labels: dict[str, str]) -> dict[str, str]:
+        rule = self.rule
+        context = {"labels": series_labels, "rule": rule.name, "metric": rule.metric}
+        rendered = {k: t.render(context) for k, t in self.label_templates.items()}
+        return {**series_labels, **rendered, "alertname": rule.name, "severity": rule.severity}
+
+    def _annotate(self, instance: AlertInstance) -> None:
+        if not self.templates:
+            return
+        rule = self.rule
+        context = {
+            "value": instance.value,
+            "threshold": rule.threshold,
+            "labels": instance.labels,
+            "rule": rule.name,
+            "metric": rule.metric,
+            "severity": rule.severity,
+            "aggregation": rule.aggregation,
+            "window_s": rule.window_s,
+            "score": instance.score,
+        }
+        instance.annotations = {k: t.render(context) for k, t in self.templates.items()}

@@ -1,0 +1,324 @@
+"""The detector seam: the ``AnomalyScore`` result, the ``Detector`` protocol, the shared base.
+
+:class:`BaseDetector` does what every detector needs and none should repeat: it turns bad input
+(NaN, inf, None, text, 1e300, timestamps going backwards) into a counted, skipped point instead
+of an exception, keeps the warm-up during which nothing is flagged, validates the range hint,
+and wraps the detector's own state in a versioned, JSON-safe envelope that ``from_state``
+checks field by field.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+
+from obskit import diagnostics
+from obskit.anomaly import _state
+from obskit.anomaly._state import StateError
+from obskit.config import ConfigError
+
+__all__ = ["MAX_MAGNITUDE", "AnomalyScore", "BaseDetector", "Detector", "ValueRange"]
+
+#: Values beyond this magnitude are skipped: squaring them would overflow a float.
+MAX_MAGNITUDE = 1e150
+
+ValueRange = tuple[float, float]
+_D = TypeVar("_D", bound="BaseDetector")
+_REGISTRY: dict[str, type[BaseDetector]] = {}
+
+
+@dataclass(slots=True)
+class AnomalyScore:
+    """What a detector says about one point.
+
+    ``score`` is in [0, 1] (0 = ordinary); ``is_anomaly`` is ``score >= threshold`` once the
+    warm-up is over; ``expected``, ``lower`` and ``upper`` give the band the detector expected
+    the value in (``None`` when it has no opinion yet). ``skipped`` marks a point that was not
+    used (a bad value): its score is 0.
+    """
+
+    score: float
+    is_anomaly: bool
+    value: float | None
+    expected: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    timestamp: float | None = None
+    skipped: bool = False
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """Anything that scores a stream point by point and can be saved and restored."""
+
+    def update(self, value: Any, timestamp: Any = None) -> AnomalyScore: ...
+
+    def update_many(
+        self, values: Iterable[Any], timestamps: Iterable[Any] | None = None
+    ) -> list[AnomalyScore]: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+
+class BaseDetector:
+    """Input hygiene, warm-up, threshold and state envelope shared by every detector.
+
+    Subclasses implement ``_step(value, timestamp) -> AnomalyScore`` for a clean finite value,
+    ``_config()`` (the constructor keywords) and ``_data()`` / ``_load(data)`` (the learned
+    state). ``_step`` returns raw scores; this class zeroes them during the warm-up, and for
+    ``cooldown`` points after each flagged point (one alert per incident, not per point).
+    """
+
+    name: ClassVar[str] = ""
+    __slots__ = (
+        "_quiet",
+        "cooldown",
+        "last_timestamp",
+        "problems",
+        "seen",
+        "threshold",
+        "value_range",
+        "warmup",
+    )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name:
+            _REGISTRY[cls.name] = cls
+
+    def __init__(
+        self,
+        *,
+        warmup: int,
+        threshold: float,
+        value_range: Sequence[float] | None,
+        cooldown: int = 0,
+    ) -> None:
+        self.warmup = _check_int("warmup", warmup, minimum=0)
+        self.threshold = _check_fraction("threshold", threshold)
+        self.cooldown = _check_int("cooldown", cooldown, minimum=0)
+        self._quiet = 0
+        self.value_range = check_value_range(value_range)
+        self.seen = 0
+        self.last_timestamp: float | None = None
+        self.problems: dict[str, int] = {}
+
+    # -- streaming ------------------------------------------------------------------------
+    def update(self, value: Any, timestamp: Any = None) -> AnomalyScore:
+        """Score one point, then learn from it. Never raises on bad input: it is skipped."""
+        if type(value) is not float:
+            value = self._coerce(value)
+            if value is None:
+                return AnomalyScore(0.0, False, None, skipped=True)
+        if not -MAX_MAGNITUDE < value < MAX_MAGNITUDE:
+            self._problem("value_not_finite", f"skipped a value that is not finite: {value!r}")
+            return AnomalyScore(0.0, False, None, skipped=True)
+        if timestamp is not None:
+            timestamp = self._check_time(timestamp)
+        return self._accept(value, timestamp)
+
+    def _accept(self, value: float, timestamp: float | None) -> AnomalyScore:
+        """Score a clean point (composite detectors feed their members through here)."""
+        self.seen += 1
+        result = self._step(value, timestamp)
+        if self.seen <= self.warmup:
+            result.score = 0.0
+            result.is_anomaly = False
+        elif self._quiet:
+            self._quiet -= 1
+            result.score = 0.0
+            result.is_anomaly = False
+        elif result.is_anomaly:
+            self._quiet = self.cooldown
+        return result
+
+    def update_many(
+        self, values: Iterable[Any], timestamps: Iterable[Any] | None = None
+    ) -> list[AnomalyScore]:
+        """Score a backfill in order; the same as calling :meth:`update` on each point."""
+        update = self.update
+        if timestamps is None:
+            return [update(value) for value in values]
+        return [update(value, moment) for value, moment in zip(values, timestamps, strict=True)]
+
+    def _result(
+        self,
+        score: float,
+        value: float,
+        expected: float | None,
+        half_width: float | None,
+        timestamp: float | None,
+    ) -> AnomalyScore:
+        """Build the result for a raw score and a symmetric band around ``expected``."""
+        if not score >= 0.0:  # NaN from a degenerate state scores as ordinary
+            score = 0.0
+        elif score > 1.0:
+            score = 1.0
+        if expected is None or half_width is None:
+            return AnomalyScore(score, score >= self.threshold, value, timestamp=timestamp)
+        return AnomalyScore(
+            score,
+            score >= self.threshold,
+            value,
+            expected,
+            expected - half_width,
+            expected + half_width,
+            timestamp,
+        )
+
+    def _step(self, value: float, timestamp: float | None) -> AnomalyScore:
+        raise NotImplementedError
+
+    # -- bad input ----------------------------------------------------------------------
+    def _coerce(self, value: Any) -> float | None:
+        """A float for ints, bools, Decimals and numpy scalars; ``None`` (counted) otherwise."""
+        if isinstance(value, (str, bytes)) or value is None:
+            self._problem("value_not_numeric", f"skipped a value that is not a number: {value!r}")
+            return None
+        try:
+            return float(value)
+        except (TypeError, ValueError, OverflowError):
+            self._problem("value_not_numeric", "skipped a value that is not a number")
+            return None
+
+    def _check_time(self, timestamp: Any) -> float | None:
+        """UNIX seconds; a timestamp going backwards is clamped to the last one and counted."""
+        moment: float
+        if type(timestamp) is float:
+            moment = timestamp
+        elif isinstance(timestamp, _dt.datetime):
+            moment = timestamp.timestamp()
+        else:
+            try:
+                moment = float(timestamp)
+            except (TypeError, ValueError, OverflowError):
+                moment = math.nan
+        if not math.isfinite(moment):
+            self._problem("timestamp_invalid", "ignored a timestamp that is not a finite number")
+            return self.last_timestamp
+        last = self.last_timestamp
+        if last is not None and moment <= last:
+            if moment < last:
+                self._problem("timestamp_backwards", "a timestamp went backwards; used the last")
+            else:
+                self._problem("timestamp_repeated", "a timestamp repeated")
+            return last
+        self.last_timestamp = moment
+        return moment
+
+    def _problem(self, kind: str, message: str) -> None:
+        self.problems[kind] = self.problems.get(kind, 0) + 1
+        diagnostics.report(f"anomaly.{kind}", f"anomaly detector {self.name}: {message}")
+
+    # -- state --------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue after a restart, as plain JSON-safe data."""
+        return {
+            "detector": self.name,
+            "version": _state.VERSION,
+            "config": self._config(),
+            "seen": self.seen,
+            "quiet": self._quiet,
+            "last_timestamp": self.last_timestamp,
+            "problems": dict(self.problems),
+            "data": self._data(),
+        }
+
+    @classmethod
+    def from_state(cls: type[_D], state: Any) -> _D:
+        """Rebuild a detector from :meth:`state`; a damaged blob raises :class:`StateError`."""
+        blob = _state.envelope(state, cls.name)
+        try:
+            detector = cls._from_config(blob["config"])
+        except StateError:
+            raise
+        except (ConfigError, TypeError) as exc:
+            raise StateError(f"{cls.name} state has a bad config: {exc}") from None
+        detector.seen = _state.read_int(blob, "seen")
+        detector._quiet = _state.read_int(blob, "quiet")
+        detector.last_timestamp = _state.read_optional_float(blob, "last_timestamp")
+        detector.problems = _state.read_counts(blob, "problems")
+        data = blob["data"]
+        if not isinstance(data, dict):
+            raise StateError(f"{cls.name} state: 'data' must be an object")
+        try:
+            detector._load(data)
+        except StateError:
+            raise
+        except Exception as exc:
+            raise StateError(f"{cls.name} state: 'data' is damaged ({exc!r})") from None
+        return detector
+
+    @classmethod
+    def _from_config(cls: type[_D], config: dict[str, Any]) -> _D:
+        """A fresh detector from ``_config()`` (composites rebuild their members here)."""
+        return cls(**config)
+
+    def _config(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _data(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _load(self, data: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _base_config(self) -> dict[str, Any]:
+        hint = None if self.value_range is None else list(self.value_range)
+        return {
+            "warmup": self.warmup,
+            "threshold": self.threshold,
+            "cooldown": self.cooldown,
+            "value_range": hint,
+        }
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{key}={value!r}" for key, value in self._config().items())
+        return f"{type(self).__name__}({settings})"
+
+
+def detector_from_state(state: Any) -> BaseDetector:
+    """Rebuild any obskit detector from its :meth:`~BaseDetector.state`."""
+    if not isinstance(state, dict) or not isinstance(state.get("detector"), str):
+        raise StateError("not a detector state: expected an object with a 'detector' name")
+    cls = _REGISTRY.get(state["detector"])
+    if cls is None:
+        known = ", ".join(sorted(_REGISTRY))
+        raise StateError(f"unknown detector {state['detector']!r} in state (known: {known})")
+    return cls.from_state(state)
+
+
+def check_value_range(value_range: Sequence[float] | None) -> ValueRange | None:
+    """Validate the ``value_range=(low, high)`` hint."""
+    if value_range is None:
+        return None
+    try:
+        low, high = (float(bound) for bound in value_range)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"value_range={value_range!r}: give two numbers (low, high), or None"
+        ) from None
+    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+        raise ConfigError(
+            f"value_range={value_range!r}: need finite low <= high, e.g. value_range=(0, 100)"
+        )
+    return (low, high)
+
+
+def _check_int(name: str, value: Any, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name}={value!r}: use an integer >= {minimum}")
+    return value
+
+
+def _check_fraction(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ConfigError(f"{name}={value!r}: use a number between 0 and 1")
+    return float(value)
+
+
+check_int = _check_int
+check_fraction = _check_fraction

@@ -1,0 +1,197 @@
+"""Context novelty: has this short sequence of (coarsely quantised) values ever happened before?"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from obskit.anomaly import _state
+from obskit.anomaly._base import AnomalyScore, BaseDetector, check_fraction, check_int
+from obskit.config import ConfigError
+
+__all__ = ["ContextNovelty"]
+
+_ORDER_BITS = 4  # a context key is (code << 4) | length
+
+
+class ContextNovelty(BaseDetector):
+    """Flags values whose recent context (the last few values, coarsely binned) is new.
+
+    The idea of the best non-HTM entry of the Numenta Anomaly Benchmark (CAD OSE, Smirnov
+    2016), kept to its core: values are cut into ``levels`` bins across the value range, and the
+    last 1, 2, ..., ``order`` bins form contexts. The score is the fraction of those contexts
+    never seen before: 0.2 (of 5) for a familiar value arriving in an unfamiliar order, 1.0 for
+    a value in a bin never visited. It learns every context at once, so a pattern is an anomaly
+    only the first time: no training, and it never tires of a repeated incident.
+
+    The bins need the value range: the ``value_range`` hint when given; otherwise the first
+    ``fit`` values, widened by ``margin`` of their span on each side (later values outside it
+    fall into the end bins). With ``scale > 1`` the detector bins the mean of each block of
+    ``scale`` points instead, to see slower patterns (it scores once per block). At most
+    ``capacity`` contexts are remembered; the least recently seen are forgotten first.
+
+    >>> from obskit.anomaly import ContextNovelty
+    >>> detector = ContextNovelty(levels=4, order=3, warmup=20, value_range=(0, 100))
+    >>> wave = [10.0, 40.0, 90.0, 40.0] * 10               # up, down, up, down
+    >>> any(result.is_anomaly for result in detector.update_many(wave))
+    False
+    >>> detector.update(10.0).score                         # the wave went on as usual
+    0.0
+    >>> detector.update(90.0).score                         # skipped a step: 2 of 3 contexts new
+    0.6666666666666666
+
+    Works badly when the range is unknown and the first ``fit`` values are not typical (a
+    series that ramps up after start-up crams into one end bin), on series whose level
+    drifts through the bins (every new bin is novel), and on noise that is fine compared with
+    the bins (invisible) or coarse compared with them (everything is novel for a long time).
+    Its memory is ``capacity`` contexts, not a fixed few floats.
+    """
+
+    name = "context"
+    __slots__ = (
+        "_block_count",
+        "_block_sum",
+        "_bounds",
+        "_fit_values",
+        "_history",
+        "_known",
+        "capacity",
+        "fit",
+        "levels",
+        "margin",
+        "order",
+        "scale",
+    )
+
+    def __init__(
+        self,
+        levels: int = 8,
+        order: int = 5,
+        *,
+        scale: int = 1,
+        fit: int = 400,
+        margin: float = 0.2,
+        capacity: int = 100_000,
+        warmup: int = 150,
+        threshold: float = 0.8,
+        cooldown: int = 0,
+        value_range: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__(
+            warmup=warmup, threshold=threshold, cooldown=cooldown, value_range=value_range
+        )
+        self.levels = check_int("levels", levels, minimum=2)
+        self.order = check_int("order", order, minimum=1)
+        if self.order >= 1 << _ORDER_BITS:
+            raise ConfigError(f"order={order!r}: use at most {(1 << _ORDER_BITS) - 1}")
+        self.scale = check_int("scale", scale, minimum=1)
+        self.fit = check_int("fit", fit, minimum=2)
+        self.margin = check_fraction("margin", margin)
+        self.capacity = check_int("capacity", capacity, minimum=self.order)
+        self._bounds: tuple[float, float] | None = self.value_range
+        self._fit_values: list[float] = []
+        self._history: list[int] = []
+        self._known: dict[int, None] = {}
+        self._block_sum = 0.0
+        self._block_count = 0
+
+    def _step(self, value: float, timestamp: float | None) -> AnomalyScore:
+        if self.scale > 1:
+            self._block_sum += value
+            self._block_count += 1
+            if self._block_count < self.scale:
+                return AnomalyScore(0.0, False, value, timestamp=timestamp)
+            point = self._block_sum / self._block_count
+            self._block_sum, self._block_count = 0.0, 0
+        else:
+            point = value
+        if self._bounds is None:
+            self._fit_values.append(point)
+            if len(self._fit_values) >= self.fit:
+                self._bounds = _widen(self._fit_values, self.margin)
+                for early in self._fit_values:
+                    self._learn(early)
+                self._fit_values = []
+            return AnomalyScore(0.0, False, value, timestamp=timestamp)
+        score = self._learn(point)
+        return AnomalyScore(score, score >= self.threshold, value, timestamp=timestamp)
+
+    def _learn(self, point: float) -> float:
+        """Bin the point, count the contexts ending here that are new, then remember them all."""
+        low, high = self._bounds or (0.0, 0.0)
+        levels = self.levels
+        span = high - low
+        level = int((point - low) / span * levels) if span > 0.0 else 0
+        level = 0 if level < 0 else levels - 1 if level >= levels else level
+        history = self._history
+        history.append(level)
+        if len(history) > self.order:
+            del history[0]
+        known = self._known
+        code = 0
+        new = 0
+        for length, past in enumerate(reversed(history), 1):
+            code = code * levels + past
+            key = (code << _ORDER_BITS) | length
+            if key in known:
+                del known[key]  # re-insert: most recently seen last
+            else:
+                new += 1
+            known[key] = None
+        while len(known) > self.capacity:
+            del known[next(iter(known))]
+        return new / self.order
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "levels": self.levels,
+            "order": self.order,
+            "scale": self.scale,
+            "fit": self.fit,
+            "margin": self.margin,
+            "capacity": self.capacity,
+            **self._base_config(),
+        }
+
+    def _data(self) -> dict[str, Any]:
+        return {
+            "bounds": None if self._bounds is None else list(self._bounds),
+            "fit_values": list(self._fit_values),
+            "history": list(self._history),
+            "known": list(self._known),
+            "block_sum": self._block_sum,
+            "block_count": self._block_count,
+        }
+
+    def _load(self, data: dict[str, Any]) -> None:
+        bounds = data.get("bounds")
+        if bounds is not None:
+            low, high = _state.read_float_list(data, "bounds", max_length=2)
+            if low > high:
+                raise _state.StateError("context state: 'bounds' must be [low, high]")
+            self._bounds = (low, high)
+        elif self.value_range is None:
+            self._bounds = None
+        self._fit_values = _state.read_float_list(data, "fit_values", max_length=self.fit)
+        history, known = data.get("history"), data.get("known")
+        if not isinstance(history, list) or len(history) > self.order:
+            raise _state.StateError(f"context state: 'history' must be at most {self.order} bins")
+        if not all(type(level) is int and 0 <= level < self.levels for level in history):
+            raise _state.StateError(f"context state: 'history' bins must be 0..{self.levels - 1}")
+        if not isinstance(known, list) or len(known) > self.capacity:
+            raise _state.StateError("context state: 'known' must be a list within capacity")
+        if not all(type(key) is int and key >= 0 for key in known):
+            raise _state.StateError("context state: 'known' must hold context keys")
+        self._history = list(history)
+        self._known = dict.fromkeys(known)
+        self._block_sum = _state.read_float(data, "block_sum")
+        self._block_count = _state.read_int(data, "block_count")
+        if self._block_count >= self.scale:
+            raise _state.StateError("context state: 'block_count' must be below 'scale'")
+
+
+def _widen(values: list[float], margin: float) -> tuple[float, float]:
+    """The range of the fit values plus ``margin`` of their span on each side."""
+    low, high = min(values), max(values)
+    span = high - low or abs(high) * 0.1 or 1.0
+    return low - margin * span, high + margin * span

@@ -1,0 +1,82 @@
+"""Source text at a crash site: the line for display, the whole statement for grouping.
+
+A traceback names one line, but a formatter may spread one statement over several (or join
+several into one), so the grouping key uses the whole statement that holds the line: for a
+simple statement all of its lines, for a compound one (``if``, ``for``, ``def``, ``except``,
+...) only its header. Statement boundaries come from parsing the file once with :mod:`ast`;
+the parse is cached while :mod:`linecache` holds the same text, so a module rewritten and
+reloaded is parsed again. Files that cannot be read or parsed fall back to the single line.
+"""
+
+from __future__ import annotations
+
+import ast
+import linecache
+import threading
+from typing import Any
+
+__all__ = ["source_at"]
+
+#: Files bigger than this are not parsed (one huge parse would stall the capture).
+MAX_PARSED_CHARS = 2_000_000
+_MAX_CACHED_FILES = 512
+
+_lock = threading.Lock()
+# filename -> (the linecache lines it was built from, {line: (first, last)} of multi-line spans)
+_spans_by_file: dict[str, tuple[list[str], dict[int, tuple[int, int]]]] = {}
+
+
+def source_at(
+    filename: str, lineno: int, module_globals: dict[str, Any] | None
+) -> tuple[str | None, str | None]:
+    """``(line, statement)`` at ``lineno`` of ``filename``, or ``(None, None)`` if unreadable."""
+    if lineno < 1:
+        return None, None
+    linecache.checkcache(filename)
+    lines = linecache.getlines(filename, module_globals)
+    if not lines or lineno > len(lines):
+        return None, None
+    line = lines[lineno - 1].strip()
+    first, last = _statement_spans(filename, lines).get(lineno, (lineno, lineno))
+    statement = "".join(lines[first - 1 : last]) if last > first else line
+    return line, statement
+
+
+def _statement_spans(filename: str, lines: list[str]) -> dict[int, tuple[int, int]]:
+    cached = _spans_by_file.get(filename)
+    if cached is not None and cached[0] is lines:
+        return cached[1]
+    spans = _parse_spans(lines)
+    with _lock:
+        if len(_spans_by_file) >= _MAX_CACHED_FILES:
+            _spans_by_file.clear()
+        _spans_by_file[filename] = (lines, spans)
+    return spans
+
+
+def _parse_spans(lines: list[str]) -> dict[int, tuple[int, int]]:
+    """For every line inside a multi-line statement (or header): that statement's line span."""
+    text = "".join(lines)
+    if len(text) > MAX_PARSED_CHARS:
+        return {}
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return {}
+    spans: dict[int, tuple[int, int]] = {}
+    # ast.walk goes outside-in, so an inner statement's span overwrites its parent's.
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.stmt, ast.ExceptHandler)):
+            continue
+        first = node.lineno
+        last = node.end_lineno or first
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.AST):
+            # A compound statement: only its header, up to the line before its body.
+            last = max(first, getattr(body[0], "lineno", first) - 1)
+        if last > first:
+            for number in range(first, last + 1):
+                spans[number] = (first, last)
+        elif first in spans and spans[first][0] != first:
+            del spans[first]  # a one-line statement inside a wider parent's span
+    return spans

@@ -1,0 +1,59 @@
+"""ConsoleExporter: pretty and coloured on a terminal, JSON lines when piped."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+from obskit.exporters import ConsoleExporter
+from obskit.signals import Alert, LogRecord, SpanRecord
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def log(event: str = "hello", **fields: object) -> LogRecord:
+    return LogRecord(timestamp=time.time(), level="warning", event=event, fields=dict(fields))
+
+
+def test_pipe_gets_json_lines() -> None:
+    stream = io.StringIO()
+    ConsoleExporter(stream).export([log(n=1), log("second")])
+    lines = stream.getvalue().splitlines()
+    assert [json.loads(line)["event"] for line in lines] == ["hello", "second"]
+
+
+def test_terminal_gets_coloured_pretty_lines() -> None:
+    stream = FakeTerminal()
+    ConsoleExporter(stream).export([log(user="ann")])
+    line = stream.getvalue()
+    assert "\x1b[33m" in line and "hello" in line and "user" in line and "ann" in line
+    assert not line.lstrip().startswith("{")
+
+
+def test_format_can_be_forced() -> None:
+    stream = FakeTerminal()
+    ConsoleExporter(stream, format="json").export([log()])
+    assert json.loads(stream.getvalue())["event"] == "hello"
+    piped = io.StringIO()
+    ConsoleExporter(piped, format="pretty").export([log()])
+    assert "[warning ]" in piped.getvalue() and "\x1b[" not in piped.getvalue()
+
+
+def test_spans_are_not_printed_by_default_but_alerts_are() -> None:
+    stream = io.StringIO()
+    span = SpanRecord(
+        timestamp=0,
+        name="s",
+        trace_id="0" * 32,
+        span_id="1" * 16,
+        parent_span_id=None,
+        duration_ms=1.0,
+    )
+    alert = Alert(timestamp=0, rule="high_errors", state="firing", severity="critical", value=0.3)
+    ConsoleExporter(stream).export([span, alert])
+    (line,) = stream.getvalue().splitlines()
+    assert json.loads(line)["rule"] == "high_errors"

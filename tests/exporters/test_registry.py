@@ -1,0 +1,72 @@
+"""Exporters by name: built-ins, and third-party ones found through entry points."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import obskit
+from obskit.exporters import _plugin_exporters, available_exporters
+
+
+def test_builtin_names_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = tmp_path / "env.jsonl"
+    monkeypatch.setenv("OBSKIT_EXPORTERS", "jsonl,memory")
+    monkeypatch.setenv("OBSKIT_JSONL_PATH", str(path))
+    obskit.init()
+    obskit.get_logger("env").info("by name")
+    obskit.flush()
+    assert set(obskit.pipeline_stats()["exporters"]) == {"JsonLinesExporter", "InMemoryExporter"}
+    assert "by name" in path.read_text()
+
+
+def test_third_party_exporter_found_by_entry_point(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    package = tmp_path / "acme_exporter.py"
+    package.write_text(
+        textwrap.dedent(
+            """
+            from obskit.exporters import ExportResult
+            SEEN = []
+
+            class AcmeExporter:
+                @classmethod
+                def from_settings(cls, settings):
+                    exporter = cls()
+                    exporter.service = settings.service
+                    return exporter
+
+                def export(self, batch):
+                    SEEN.extend(batch)
+                    return ExportResult.SUCCESS
+
+                def force_flush(self, timeout_s=5.0):
+                    return True
+
+                def shutdown(self, timeout_s=5.0):
+                    pass
+            """
+        )
+    )
+    dist = tmp_path / "acme_exporter-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-exporter\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[obskit.exporters]\nacme = acme_exporter:AcmeExporter\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _plugin_exporters.cache_clear()
+    try:
+        assert "acme" in available_exporters()
+        obskit.init(service="plugged", exporters=["acme"])
+        obskit.get_logger("p").info("to acme")
+        obskit.flush()
+        module = sys.modules["acme_exporter"]
+        assert [r.event for r in module.SEEN] == ["to acme"]
+    finally:
+        _plugin_exporters.cache_clear()
+        sys.modules.pop("acme_exporter", None)

@@ -1,0 +1,62 @@
+"""Health test set-up: a clean default registry per test, a controllable clock, a metric sink."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import obskit
+from obskit import metrics
+
+
+@pytest.fixture(autouse=True)
+def _clean_default_registry() -> Iterator[None]:
+    obskit.health.clear()
+    yield
+    obskit.health.clear()
+    obskit.health.close()
+
+
+class FakeClock:
+    """A clock the test moves by hand: ``clock()`` reads it, ``clock.advance(s)`` moves it."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+class RecordingSink:
+    """A metric sink keeping every observation as (name, value, labels)."""
+
+    def __init__(self) -> None:
+        self.observed: list[tuple[str, float, dict[str, Any]]] = []
+
+    def observe(
+        self, name: str, value: float, labels: dict[str, Any], timestamp: float | None
+    ) -> None:
+        self.observed.append((name, value, dict(labels)))
+
+    def increment(
+        self, name: str, amount: float, labels: dict[str, Any], timestamp: float | None
+    ) -> None:
+        pass
+
+
+@pytest.fixture
+def sink() -> Iterator[RecordingSink]:
+    recording = RecordingSink()
+    metrics.add_sink(recording)
+    yield recording
+    metrics.remove_sink(recording)
