@@ -35,7 +35,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from obskit import _runtime, diagnostics
-from obskit.config import ConfigError
+from obskit.diagnostics import ConfigError
 from obskit.exporters._otlp_config import SIGNALS, Destination, resolve
 from obskit.pipeline import ExportResult
 from obskit.signals import Signal

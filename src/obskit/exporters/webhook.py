@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from obskit import diagnostics
-from obskit.config import ConfigError
+from obskit.diagnostics import ConfigError
 from obskit.exporters._http import parse_retry_after, post, redact
 from obskit.exporters._render import _encode
 from obskit.pipeline import ExportResult
