@@ -12,6 +12,7 @@ import obskit
 from obskit import _runtime
 from obskit.config import ConfigError
 from obskit.exporters import OTLPExporter
+from obskit.pipeline import ExportResult
 from obskit.signals import ErrorEvent, MetricPoint
 
 
@@ -333,3 +334,36 @@ def test_spans_of_an_app_provider_go_through_the_app_and_logs_carry_its_resource
     assert received.wait_for(lambda r: len(r.logs) == 1)
     assert received.logs[0][0]["service.name"] == "app-own"
     assert received.spans == []  # the app's own processors deliver its spans
+
+
+def test_a_batch_too_large_for_one_request_is_split_and_each_part_sent_once(
+    receiver: Receiver,
+) -> None:
+    start(receiver, max_request_bytes=20_000)
+    log = obskit.get_logger("big")
+    for n in range(200):
+        log.info("padded", n=n, pad="x" * 500)
+    assert obskit.flush(timeout_s=10)
+    assert receiver.received.wait_for(lambda r: len(r.logs) == 200)
+    assert receiver.received.requests >= 200 * 500 // 20_000
+    numbers = sorted(attributes_of(r)["n"] for r in receiver.received.log_records())
+    assert numbers == list(range(200))
+
+
+def test_a_retried_batch_does_not_resend_the_parts_already_delivered(
+    http_receiver: Receiver,
+) -> None:
+    from obskit.signals import LogRecord, SpanRecord
+
+    exporter = OTLPExporter(http_receiver.endpoint, export_spans=True)
+    now = time.time()
+    batch = [
+        LogRecord(timestamp=now, level="info", event="inside"),
+        SpanRecord(now, "GET /", "ab" * 16, "cd" * 8, None, 1.0),
+    ]
+    http_receiver.script = [None, (503, {})]  # the logs are taken, the spans refused for now
+    assert exporter.export(batch) is ExportResult.RETRYABLE
+    assert exporter.export(batch) is ExportResult.SUCCESS  # the processor retries the same list
+    received = http_receiver.received
+    assert (len(received.logs), len(received.spans), received.requests) == (1, 1, 2)
+    exporter.shutdown()
