@@ -95,6 +95,11 @@ class OTLPExporter:
             }
         except ValueError as exc:
             raise ConfigError(f"OTLPExporter: {exc}") from None
+        for destination in self.destinations.values():
+            for what in ("certificate", "client_key", "client_certificate"):
+                path = getattr(destination, what)
+                if path and not os.access(path, os.R_OK):
+                    raise ConfigError(f"OTLPExporter: the {what} file {path!r} cannot be read")
         if any(d.protocol == "grpc" for d in self.destinations.values()):
             _require("grpc", "grpcio")
         _require("opentelemetry.proto", "opentelemetry-proto")
