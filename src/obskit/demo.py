@@ -100,6 +100,7 @@ def run_demo(
     bar.finish(handled, failures)
     obskit.flush(timeout_s=10)
     _print_summary(memory, handled, failures, jsonl_path)
+    _print_health(directory, seed)
     obskit.shutdown()
     return 0
 
@@ -178,3 +179,34 @@ def _print_errors(out: Any, records: list[Any]) -> None:
     if not errors:
         for event, count in Counter(r.event for r in logged).most_common(5):
             out.write(f"  {count:>5} x {event}\n")
+
+
+def _print_health(directory: Path, seed: int, runs: int = 8) -> None:
+    """Health checks of the shop, one dependency flaky; run a few times, print the report."""
+    import sqlite3
+
+    from obskit.health import CheckResult, HealthRegistry, checks
+
+    flaky = random.Random(seed)
+
+    def payments_api() -> CheckResult:
+        if flaky.random() < 0.45:
+            return CheckResult.fail("connection reset by peer")
+        return CheckResult.ok(observed_value=round(flaky.uniform(20, 80), 1), observed_unit="ms")
+
+    sqlite3.connect(directory / "shop.db").close()
+    registry = HealthRegistry(name="demo", cache_ttl_s=0)
+    registry.register("database", checks.SqlitePing(directory / "shop.db"), tags=["ready"])
+    registry.register("disk", checks.DiskFree(directory, fail_below=10 << 20))
+    registry.register("memory", checks.ProcessMemory(warn_above=2 << 30))
+    registry.register("payments-api", payments_api, critical=False, failure_threshold=2)
+    with registry:
+        for _ in range(runs):
+            report = registry.run()
+        history = registry.history("payments-api")
+    raw = " ".join(f"{r.raw_status}" for r in history)
+    shown = " ".join(f"{r.status}" for r in history)
+    out = sys.stdout
+    out.write(f"\nHealth ({runs} runs; payments-api is flaky, failure_threshold=2):\n")
+    out.write(f"  payments-api answered  {raw}\n  payments-api reported  {shown}\n\n")
+    out.write(obskit.health.format_report(report.to_dict(), report.http_status) + "\n")

@@ -29,7 +29,7 @@ from obskit.alerts.routing import Router
 from obskit.alerts.rules import AlertRule
 from obskit.alerts.state import AlertInstance, RuleState
 from obskit.alerts.store import MetricStore, WindowSpec
-from obskit.config import ConfigError
+from obskit.diagnostics import ConfigError
 from obskit.signals import Alert, MetricPoint
 
 __all__ = ["AlertEngine"]
