@@ -27,6 +27,9 @@ def test_report_on_the_demo_database_prints_a_summary(
     for heading in ("Log records by level", "Error groups", "Health", "Alerts", "Requests"):
         assert heading in out
     assert "demo-shop" in out and "POST /checkout" in out
+    groups = out.split("Error groups")[1].split("Health:")[0]
+    assert "KeyError: 'search index shard 3 is missing'" in groups  # the demo's error groups
+    assert "latest:" in out.split("Health:")[1].split("Alerts")[0]  # the demo's health checks
 
 
 @pytest.fixture
