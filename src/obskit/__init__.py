@@ -98,7 +98,7 @@ def shutdown(timeout_s: float = 5.0) -> None:
     """Flush and stop every exporter within ``timeout_s``. Logging afterwards starts defaults."""
     from obskit.logging import stdlib as stdlib_bridge
 
-    health._shutdown(timeout_s)
+    _runtime.run_shutdown_hooks(timeout_s / 2)  # background threads stop before the flush
     previous = _runtime.replace(None)
     stdlib_bridge.uninstall()
     errors.reset()

@@ -84,6 +84,7 @@ def run_demo(
         level="debug",
         exporters=[memory, JsonLinesExporter(jsonl_path), SQLiteExporter(db_path)],
     )
+    alerting = _start_alerting()
     print(f"obskit demo: simulating 'demo-shop' for {seconds:.0f}s at ~{rps:.0f} req/s", flush=True)
     handled = failures = 0
     start = time.monotonic()
@@ -98,11 +99,20 @@ def run_demo(
         bar.update(elapsed, handled, failures)
         time.sleep(max(0.0, handled / rps - (time.monotonic() - start)))
     bar.finish(handled, failures)
+    alerting.finish()
     obskit.flush(timeout_s=10)
     _print_summary(memory, handled, failures, jsonl_path)
+    alerting.report(sys.stdout)
     _print_health(directory, seed)
     obskit.shutdown()
     return 0
+
+
+def _start_alerting() -> Any:
+    """An error-rate alert rule, evaluated as the demo runs, notifying a local webhook."""
+    from obskit.alerts._demo import DemoAlerting
+
+    return DemoAlerting()
 
 
 class _ProgressBar:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from obskit import _runtime
 from obskit.health.model import Check, CheckResult, HealthReport, Status, aggregate
 from obskit.health.registry import HealthRegistry
 from obskit.health.registry import stop_all as _stop_all
@@ -91,6 +92,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'obskit.health' has no attribute {name!r}")
 
 
+@_runtime.on_shutdown
 def _shutdown(timeout_s: float = 2.0) -> None:
     """Stop every registry's background thread (called by ``obskit.shutdown``)."""
     _stop_all(timeout_s)
