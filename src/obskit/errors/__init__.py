@@ -190,7 +190,9 @@ def capture_exception(
         event = current().capture_exception(
             exc, level=level, fingerprint=fingerprint, context=context
         )
-        tracing.record_exception_on_span(exc)  # the exception event on the active span
+        # The exception event on the active span, linked to its error group.
+        link = {"obskit.fingerprint": event.fingerprint} if event is not None else None
+        tracing.record_exception_on_span(exc, link)
         return event
     except Exception as problem:
         diagnostics.report("capture_exception", f"could not capture an exception: {problem!r}")
