@@ -158,7 +158,8 @@ class BatchProcessor:
             self._drop(1, "shut down" if self._closed else "queue full")
             return False
         queue.append(signal)
-        if len(queue) >= self.max_batch_size:
+        # Event.set takes a lock; is_set does not: during an outage the queue stays long.
+        if len(queue) >= self.max_batch_size and not self._wake.is_set():
             self._wake.set()
         return True
 
