@@ -1,7 +1,7 @@
 """Sending one OTLP request, over gRPC or HTTP/protobuf, and judging the answer.
 
 A transport makes one attempt and says what happened; the exporter's
-:class:`~obskit.pipeline.BatchProcessor` does the retrying (with backoff, keeping the batch),
+:class:`~obskit.processor.BatchProcessor` does the retrying (with backoff, keeping the batch),
 so there is exactly one retry loop and one queue. The verdicts follow the OTLP specification:
 
 * gRPC: ``CANCELLED``, ``DEADLINE_EXCEEDED``, ``ABORTED``, ``OUT_OF_RANGE``, ``UNAVAILABLE``

@@ -6,7 +6,7 @@ HTTP/protobuf and honours the standard ``OTEL_EXPORTER_OTLP_*`` variables (see
 
 Design: the exporter encodes obskit's signals (already scrubbed by the pipeline) into OTLP
 protobuf messages itself and sends them with one attempt per call; the exporter's
-:class:`~obskit.pipeline.BatchProcessor` owns the queue and the retries. Handing spans and logs
+:class:`~obskit.processor.BatchProcessor` owns the queue and the retries. Handing spans and logs
 to the OpenTelemetry SDK's own processors instead would bypass obskit's scrubbing, add a second
 queue with its own drop policy, and hide whether a failure is worth retrying (the SDK exporters
 answer a plain FAILURE after their own retries), which is what "lose nothing" depends on.
