@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from obskit import _runtime, diagnostics, errors, health, metrics
+from obskit import _runtime, diagnostics, errors, metrics
 from obskit.contextstack import bind, context, current_context, unbind
 from obskit.diagnostics import ConfigError
 from obskit.errors import add_breadcrumb
@@ -23,7 +23,7 @@ from obskit.signals import ErrorEvent
 from obskit.tracing import instrument, request, timer
 
 if TYPE_CHECKING:
-    from obskit import alerts, anomaly
+    from obskit import alerts, anomaly, health
     from obskit.config import Settings
 
 __version__ = "0.1.0"
@@ -146,7 +146,7 @@ def __getattr__(name: str) -> Any:
         from obskit import config
 
         return getattr(config, name)
-    if name in ("alerts", "anomaly"):  # loaded on first use (alert rules need pydantic)
+    if name in ("alerts", "anomaly", "health"):  # loaded on first use (keeps import light)
         import importlib
 
         return importlib.import_module(f"obskit.{name}")

@@ -51,8 +51,7 @@ class Breadcrumb:
         self.category = category
         self.message = message
         self.level = level
-        self.data = data
-        self._frozen: ScrubbedMapping | None = None
+        self.data = data  # (_frozen is left unset until first frozen: one store less per crumb)
 
     def to_dict(self) -> dict[str, Any]:
         """The raw (unscrubbed) breadcrumb as a dict, as ``before_breadcrumb`` sees it."""
@@ -68,7 +67,7 @@ class Breadcrumb:
 
     def frozen(self, scrubber: Scrubber) -> ScrubbedMapping:
         """The scrubbed, read-only dict form (computed once per scrubber)."""
-        frozen = self._frozen
+        frozen: ScrubbedMapping | None = getattr(self, "_frozen", None)
         if frozen is None or frozen.scrubber is not scrubber:
             frozen = self._frozen = scrubber.freeze(self.to_dict())
         return frozen
@@ -122,15 +121,20 @@ def add_breadcrumb(
             crumb = _apply_hook(config.before_breadcrumb, crumb, hint or {})
             if crumb is None:
                 return
-        link = _trail.get()
-        if link is None:
-            _trail.set((crumb, None, 1))
-        elif link[2] < 2 * limit:
-            _trail.set((crumb, link, link[2] + 1))
-        else:
-            _trail.set(_rebuild([*_newest(link, limit - 1)[::-1], crumb]))
+        _append(crumb, limit)
     except Exception as exc:
         diagnostics.report("breadcrumb", f"could not add a breadcrumb: {exc!r}")
+
+
+def _append(crumb: Breadcrumb, limit: int) -> None:
+    """Put ``crumb`` at the end of the current context's trail (cut back at twice ``limit``)."""
+    link = _trail.get()
+    if link is None:
+        _trail.set((crumb, None, 1))
+    elif link[2] < 2 * limit:
+        _trail.set((crumb, link, link[2] + 1))
+    else:
+        _trail.set(_rebuild([*_newest(link, limit - 1)[::-1], crumb]))
 
 
 _in_hook = threading.local()
@@ -237,11 +241,16 @@ def on_log_record(record: LogRecord) -> None:
 
 
 def on_instrumented_call(name: str, duration_ms: float, exc: BaseException | None) -> None:
-    """A breadcrumb for each finished ``@obskit.instrument`` call."""
-    if exc is None:
-        add_breadcrumb("function", name, "info", {"duration_ms": round(duration_ms, 3)})
+    """A breadcrumb for each finished ``@obskit.instrument`` call (on its hot path: lean)."""
+    config = settings
+    if exc is None and config.before_breadcrumb is None and config.max_breadcrumbs > 0:
+        # add_breadcrumb's work without its hook and error handling, neither of which applies
+        crumb = Breadcrumb(config.clock(), "function", name, "info", {"duration_ms": duration_ms})
+        _append(crumb, config.max_breadcrumbs)
+    elif exc is None:
+        add_breadcrumb("function", name, "info", {"duration_ms": duration_ms})
     else:
-        data = {"duration_ms": round(duration_ms, 3), "error": type(exc).__name__}
+        data = {"duration_ms": duration_ms, "error": type(exc).__name__}
         add_breadcrumb("function", name, "error", data)
 
 
