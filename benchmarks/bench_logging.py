@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -35,8 +36,11 @@ from obskit.exporters import JsonLinesExporter
 N = 20_000
 
 
-def obskit_emitted(directory: Path) -> tuple[float, float]:
+def obskit_emitted(directory: Path, *, fast_json: bool) -> tuple[float, float]:
     """Best per-call cost on the calling thread, and end to end (calls + flush)."""
+    from obskit.exporters import _render
+
+    _render._encode = _render._orjson_encode if fast_json else _render._stdlib_encode
     obskit.init(
         service="bench",
         exporters=[JsonLinesExporter(directory / "obskit.jsonl")],
@@ -58,20 +62,31 @@ def obskit_emitted(directory: Path) -> tuple[float, float]:
     assert stats["dropped"] == 0 and stats["failed"] == 0, stats
     obskit.unbind("request_id")
     obskit.shutdown()
+    _render._encode = _render._orjson_encode if _render.orjson else _render._stdlib_encode
     return best_caller, best_total
 
 
-def structlog_emitted(directory: Path) -> float:
-    handle = open(directory / "structlog.jsonl", "w")  # noqa: SIM115
+def structlog_emitted(directory: Path, *, fast_json: bool) -> float:
+    if fast_json:  # structlog's documented fast set-up: orjson, bytes out
+        import orjson
+
+        handle: Any = open(directory / "structlog.jsonl", "wb")  # noqa: SIM115
+        renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
+        factory: Any = structlog.BytesLoggerFactory(file=handle)
+    else:
+        handle = open(directory / "structlog.jsonl", "w")  # noqa: SIM115
+        renderer = structlog.processors.JSONRenderer()
+        factory = structlog.WriteLoggerFactory(file=handle)
+    structlog.reset_defaults()
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso"),
-            structlog.processors.JSONRenderer(),
+            renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-        logger_factory=structlog.WriteLoggerFactory(file=handle),
+        logger_factory=factory,
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(request_id="r-1")
@@ -161,6 +176,12 @@ def instrument_calls() -> dict[str, float]:
     return out
 
 
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
 def import_ms(module: str) -> float | None:
     best = float("inf")
     for _ in range(5):
@@ -175,19 +196,43 @@ def import_ms(module: str) -> float | None:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        structlog_ns = structlog_emitted(directory)
-        obskit_caller, obskit_total = obskit_emitted(directory)
+        structlog_ns = structlog_emitted(directory, fast_json=False)
+        obskit_caller, obskit_total = obskit_emitted(directory, fast_json=False)
         stdlib_ns, stdlib_filtered = stdlib_emitted(directory)
         loguru_ns = loguru_emitted(directory)
+        fast = _has("orjson")
+        if fast:
+            structlog_fast = structlog_emitted(directory, fast_json=True)
+            obskit_fast_caller, obskit_fast_total = obskit_emitted(directory, fast_json=True)
     rows = [
-        ("structlog JSON pipeline", structlog_ns / 1000, 1.0),
-        ("obskit, calling thread", obskit_caller / 1000, obskit_caller / structlog_ns),
-        ("obskit, end to end (incl. flush)", obskit_total / 1000, obskit_total / structlog_ns),
+        ("structlog JSON pipeline (json)", structlog_ns / 1000, 1.0),
+        ("obskit, calling thread (json)", obskit_caller / 1000, obskit_caller / structlog_ns),
+        ("obskit, end to end incl. flush (json)", obskit_total / 1000, obskit_total / structlog_ns),
         ("stdlib logging + JSON formatter", stdlib_ns / 1000, stdlib_ns / structlog_ns),
     ]
     if loguru_ns is not None:
         rows.append(("loguru serialize=True", loguru_ns / 1000, loguru_ns / structlog_ns))
-    print_table("Emitted JSON log call to a file", ["logger", "µs/call", "x structlog"], rows)
+    if fast:
+        rows += [
+            (
+                "structlog JSON pipeline (orjson)",
+                structlog_fast / 1000,
+                structlog_fast / structlog_ns,
+            ),
+            (
+                "obskit[fast], calling thread (orjson)",
+                obskit_fast_caller / 1000,
+                obskit_fast_caller / structlog_ns,
+            ),
+            (
+                "obskit[fast], end to end (orjson)",
+                obskit_fast_total / 1000,
+                obskit_fast_total / structlog_ns,
+            ),
+        ]
+    print_table(
+        "Emitted JSON log call to a file", ["logger", "µs/call", "x structlog (json)"], rows
+    )
 
     filtered = filtered_calls()
     filtered["stdlib logger.debug (filtered)"] = stdlib_filtered

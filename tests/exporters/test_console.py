@@ -57,3 +57,17 @@ def test_spans_are_not_printed_by_default_but_alerts_are() -> None:
     ConsoleExporter(stream).export([span, alert])
     (line,) = stream.getvalue().splitlines()
     assert json.loads(line)["rule"] == "high_errors"
+
+
+def test_both_json_encoders_write_the_same_record() -> None:
+    from obskit.exporters import _render
+
+    from obskit.scrubbing import Scrubber
+
+    frozen = Scrubber().freeze({"trail": [{"step": 1}, {"step": 2}]})  # tuple and dict subclasses
+    record = log("héllo", n=2**70, ratio=0.5, nested={"a": [1, "b"]}, frozen=frozen)
+    stdlib = json.loads(_render._stdlib_encode(record.to_dict()))
+    fast = json.loads(_render._orjson_encode(record.to_dict()))  # falls back if orjson is absent
+    assert stdlib == fast
+    assert stdlib["n"] == 2**70 and stdlib["event"] == "héllo"
+    assert fast["frozen"] == {"trail": [{"step": 1}, {"step": 2}]}

@@ -229,8 +229,17 @@ def clear() -> None:
 
 
 def on_log_record(record: LogRecord) -> None:
-    """A breadcrumb for each emitted log record at INFO and above."""
-    if _LEVEL_NUMBERS.get(record.level, 20) >= 20:
+    """A breadcrumb for each emitted log record at INFO and above (on every log call: lean)."""
+    if _LEVEL_NUMBERS.get(record.level, 20) < 20:
+        return
+    config = settings
+    if config.before_breadcrumb is None and config.max_breadcrumbs > 0:
+        # add_breadcrumb's work without its hook (and so without the hint it would need)
+        crumb = Breadcrumb(
+            config.clock(), record.logger or "log", record.event, record.level, record.fields
+        )
+        _append(crumb, config.max_breadcrumbs)
+    else:
         add_breadcrumb(
             record.logger or "log",
             record.event,

@@ -14,11 +14,10 @@ import traceback
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
-from opentelemetry.trace import get_current_span
-
 from obskit import contextstack
 from obskit.scrubbing import safe_repr
 from obskit.signals import LogRecord
+from obskit.tracing import active_span
 
 __all__ = ["add_context", "format_exception", "make_record", "to_record", "trace_ids"]
 
@@ -41,7 +40,10 @@ def add_context(logger: Any, method_name: str, event_dict: EventDict) -> EventDi
 
 def trace_ids() -> tuple[str | None, str | None]:
     """Hex trace and span ids of the active OpenTelemetry span, or ``(None, None)``."""
-    context = get_current_span().get_span_context()
+    span = active_span()
+    if span is None:
+        return None, None
+    context = span.get_span_context()
     if not context.is_valid:
         return None, None
     return format(context.trace_id, "032x"), format(context.span_id, "016x")
