@@ -15,13 +15,13 @@ import inspect
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
 import wrapt
 from opentelemetry import trace
-from opentelemetry.trace import Span, Status, StatusCode, get_current_span
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, get_current_span
 
 from obskit import _runtime, contextstack, diagnostics, metrics
 from obskit.signals import SpanRecord
@@ -376,6 +376,10 @@ class Request:
     Use as ``with obskit.request("POST /checkout", method="POST") as req:`` (or ``async with``).
     ``req.request_id``, ``req.trace_id`` and, after exit, ``req.duration_ms`` are available;
     ``req.set_status(code)`` records an HTTP status (5xx marks the request failed).
+    Before entering, ``req.continue_trace(headers)`` makes the span continue a caller's W3C
+    trace (``req.parent_context`` is the OpenTelemetry context it starts in; ``None``: the
+    current one) and ``req.span_kind`` sets the span's kind; ``req.rename(name)`` names it once
+    more is known (a route template after routing), for the span and request metrics alike.
     """
 
     def __init__(self, name: str, request_id: str | None = None, **fields: Any) -> None:
@@ -390,6 +394,35 @@ class Request:
         self._span_scope: Any = None
         self._on_exit: list[Callable[[], None]] = []
         self._start = 0.0
+        self.parent_context: Any = None
+        self.span_kind = SpanKind.INTERNAL
+
+    def continue_trace(self, carrier: Mapping[str, str]) -> bool:
+        """Continue the W3C trace in ``carrier`` (``traceparent``, ``tracestate``) on entering.
+
+        Malformed, oversized or control-character values are ignored (the request starts a
+        fresh trace). Returns whether a valid parent was found.
+
+        >>> req = request("job")
+        >>> req.continue_trace({"traceparent": f"00-{'ab' * 16}-{'cd' * 8}-01"})
+        True
+        >>> req.continue_trace({"traceparent": "00-not-a-trace"})
+        False
+        """
+        from obskit.propagation import extract
+
+        parent = extract(carrier)
+        self.parent_context = parent
+        return parent is not None
+
+    def rename(self, name: str) -> None:
+        """Name the request (span and request metrics) now that more is known about it."""
+        self.name = name
+        try:
+            if self.span is not None:
+                self.span.update_name(name)
+        except Exception as exc:
+            diagnostics.report("request_span", f"could not rename a request span: {exc!r}")
 
     def set_status(self, code: int) -> None:
         self.status_code = code
@@ -406,7 +439,9 @@ class Request:
                 k: v for k, v in self.fields.items() if isinstance(v, (str, bool, int, float))
             }
             attributes["request.id"] = self.request_id
-            self.span = get_tracer().start_span(self.name, attributes=attributes)
+            self.span = get_tracer().start_span(
+                self.name, context=self.parent_context, kind=self.span_kind, attributes=attributes
+            )
             self._span_scope = trace.use_span(self.span, end_on_exit=False)
             self._span_scope.__enter__()
             context = self.span.get_span_context()
