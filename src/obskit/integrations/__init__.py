@@ -5,6 +5,7 @@ integration:
 
 ============================================  ===============================================
 ``asgi.ObskitASGIMiddleware``                 Starlette, FastAPI, any ASGI 3 app
+``wsgi.ObskitWSGIMiddleware``                 Flask, Django, any WSGI app
 ============================================  ===============================================
 
 Context into threads and executors: :mod:`obskit.contextstack` (``ContextExecutor``,
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ObskitASGIMiddleware"]
+__all__ = ["ObskitASGIMiddleware", "ObskitWSGIMiddleware"]
 
 
 def __getattr__(name: str) -> Any:
@@ -23,4 +24,8 @@ def __getattr__(name: str) -> Any:
         from obskit.integrations.asgi import ObskitASGIMiddleware
 
         return ObskitASGIMiddleware
+    if name == "ObskitWSGIMiddleware":
+        from obskit.integrations.wsgi import ObskitWSGIMiddleware
+
+        return ObskitWSGIMiddleware
     raise AttributeError(f"module 'obskit.integrations' has no attribute {name!r}")
