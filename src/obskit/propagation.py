@@ -61,7 +61,7 @@ def extract(carrier: Mapping[str, str]) -> Any:
         return None
 
 
-def inject(headers: MutableMapping[str, str], span: Any = None) -> None:
+def inject(headers: MutableMapping[str, Any], span: Any = None) -> None:
     """Write ``traceparent`` (and ``tracestate``) for ``span`` (default: the active one).
 
     Leaves ``headers`` alone when ``span`` has no valid context, and when they already carry

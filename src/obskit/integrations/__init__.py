@@ -3,10 +3,12 @@
 Nothing here patches anything at import, and no framework is imported until you use its
 integration:
 
-============================================  ===============================================
-``asgi.ObskitASGIMiddleware``                 Starlette, FastAPI, any ASGI 3 app
-``wsgi.ObskitWSGIMiddleware``                 Flask, Django, any WSGI app
-============================================  ===============================================
+===================================================  ======================================
+``asgi.ObskitASGIMiddleware``                        Starlette, FastAPI, any ASGI 3 app
+``wsgi.ObskitWSGIMiddleware``                        Flask, Django, any WSGI app
+``httpx.ObskitTransport``, ``ObskitAsyncTransport``  outgoing calls with httpx
+``requests.instrument_session``                      outgoing calls with a requests session
+===================================================  ======================================
 
 Context into threads and executors: :mod:`obskit.contextstack` (``ContextExecutor``,
 ``wrap``, ``run_in_executor``, ``to_thread``). The guide is docs/integrations.md.
