@@ -134,10 +134,13 @@ class Exchange:
         try:
             span = request.span
             if span is not None and span.is_recording():
-                span.set_attribute("http.request.method", self.method)
-                span.set_attribute("url.path", request.fields["path"])
+                attributes = {
+                    "http.request.method": self.method,
+                    "url.path": request.fields["path"],
+                }
                 for name, value in self.headers.items():
-                    span.set_attribute(f"http.request.header.{name}", value)
+                    attributes[f"http.request.header.{name}"] = value
+                span.set_attributes(attributes)  # one lock round trip, not one per attribute
         except Exception as exc:
             diagnostics.report("http_begin", f"could not annotate a request span: {exc!r}")
         return self
