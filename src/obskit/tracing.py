@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any, TypeVar, overload
 
 import wrapt
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, get_current_span
 
@@ -442,8 +443,9 @@ class Request:
             self.span = get_tracer().start_span(
                 self.name, context=self.parent_context, kind=self.span_kind, attributes=attributes
             )
-            self._span_scope = trace.use_span(self.span, end_on_exit=False)
-            self._span_scope.__enter__()
+            # A context token, not trace.use_span's generator: a request abandoned unfinished
+            # (a WSGI response never closed) is then garbage, not a detach error at collection.
+            self._span_scope = otel_context.attach(trace.set_span_in_context(self.span))
             context = self.span.get_span_context()
             if context.is_valid:
                 self.trace_id = format(context.trace_id, "032x")
@@ -480,7 +482,7 @@ class Request:
                     record_exception_on_span(exc, span=span)
                 elif server_error:
                     span.set_status(Status(StatusCode.ERROR, f"HTTP {self.status_code}"))
-                self._span_scope.__exit__(None, None, None)
+                otel_context.detach(self._span_scope)
                 span.end()
         except Exception as problem:
             diagnostics.report("request_span", f"could not end a request span: {problem!r}")

@@ -4,6 +4,7 @@ scope, route-named spans, request ids, trace continuation, error events, iterabl
 
 from __future__ import annotations
 
+import gc
 import random
 import threading
 import time
@@ -255,6 +256,25 @@ def test_wrapped_iterable_ends_once_whatever_the_server_does(
     assert body.closed == 1 and statuses == ["200 OK"]
     [span] = flushed(quiet_memory).spans
     assert span.attributes["http.response.status_code"] == 200
+
+
+def test_a_response_dropped_unclosed_is_garbage_not_an_error(
+    quiet_memory: InMemoryExporter, caplog: pytest.LogCaptureFixture
+) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [])
+        yield b"never read"
+
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/"}
+    result = ObskitWSGIMiddleware(app)(environ, lambda *a: None)  # type: ignore[arg-type]
+    next(iter(result))
+    cycle: list[Any] = [result]
+    cycle.append(cycle)  # collected by the cycle collector, finalizers in no set order
+    del result, cycle
+    gc.collect()
+    assert obskit.current_context() == {}
+    assert flushed(quiet_memory).spans == []  # never finished: not reported (PEP 3333 says close)
+    assert "Failed to detach context" not in caplog.text
 
 
 def test_len_is_passed_through_so_servers_can_set_content_length() -> None:

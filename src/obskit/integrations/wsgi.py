@@ -14,7 +14,9 @@ needs on top:
   server that never finishes a response cannot leak one request's scope into the next.
 * The response iterable is passed on wrapped: the request ends (and is timed) when iteration
   ends, fails or is closed; the app's ``close()`` is called exactly once, when the server
-  closes the response. ``len()`` is passed through, so servers still set Content-Length.
+  closes the response. ``len()`` is passed through, so servers still set Content-Length. A
+  response a server drops without closing it (against PEP 3333) leaves its request unfinished
+  and unreported, but in its own context: nothing leaks into the thread.
 * Flask turns a handler's exception into a 500 response before WSGI middleware sees anything;
   when the app is a Flask app (or its ``wsgi_app``), the middleware listens to that app's
   ``got_request_exception`` signal, so the event has the real exception. The route template
