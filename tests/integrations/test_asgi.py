@@ -447,3 +447,15 @@ def test_200_concurrent_requests_each_keep_their_own_context(
         ]
         assert event.breadcrumbs[0]["data"]["request_id"] == mine
     assert len({s.trace_id for s in memory.spans}) == 200
+    assert sorted(s.attributes["request.id"] for s in memory.spans) == sorted(
+        f"r{n}" for n in range(200)
+    )
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"record_headers": "user-agent"}, {"request_id_header": ""}, {"route_name": "/users"}],
+)
+def test_bad_options_fail_at_install(options: dict[str, Any]) -> None:
+    with pytest.raises(obskit.ConfigError):
+        ObskitASGIMiddleware(receive_nothing, **options)  # type: ignore[arg-type]

@@ -352,3 +352,6 @@ def test_200_concurrent_requests_each_keep_their_own_context(
         assert steps == [f"start {mine}", f"done {mine}"]
         assert event.breadcrumbs[0]["data"]["request_id"] == mine
     assert len({s.trace_id for s in memory.spans}) == 200
+    assert sorted(s.attributes["request.id"] for s in memory.spans) == sorted(
+        f"r{n}" for n in range(200)
+    )
