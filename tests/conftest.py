@@ -27,6 +27,7 @@ def _clean_obskit() -> Iterator[None]:
     diagnostics.reset()
     yield
     obskit.shutdown(timeout_s=2)
+    obskit.health.clear()  # the default registry outlives shutdown, as an app's checks do
     diagnostics.reset()
 
 

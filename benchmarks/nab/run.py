@@ -25,7 +25,7 @@ sys.path.insert(0, str(HERE))
 
 from corpus import DEFAULT_ROOT, Series, load_corpus  # noqa: E402
 from harness import PROTOCOLS, Run, run_detector, score_run, write_results  # noqa: E402
-from scoring import PROFILES, ProfileResult  # noqa: E402
+from scoring import PROFILES, ProfileResult, score_at, score_rows  # noqa: E402
 
 from obskit import anomaly  # noqa: E402
 
@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--protocols", default=",".join(PROTOCOLS), help="nab,strict")
     parser.add_argument("--results", type=Path, help="write NAB result files under this dir")
     parser.add_argument("--no-check", action="store_true", help="skip the scorer sanity rows")
+    parser.add_argument(
+        "--by-category", action="store_true", help="also break each run down by NAB category"
+    )
     args = parser.parse_args(argv)
 
     corpus = load_corpus(args.nab)
@@ -71,15 +74,40 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_check:
         for name, run in _scorer_checks(corpus):
             rows.append(("scorer check", name, score_run(run, corpus), "-"))
+    breakdowns = []
     for protocol in args.protocols.split(","):
         for name in args.detectors.split(","):
             run = run_detector(name, DETECTORS[name], corpus, protocol)
             if args.results is not None:
                 write_results(run, corpus, args.results / protocol)
             label = "nab (min/max hint)" if protocol == "nab" else "strict streaming"
-            rows.append((label, name, score_run(run, corpus), f"{run.points_per_second:,.0f}"))
+            scores = score_run(run, corpus)
+            rows.append((label, name, scores, f"{run.points_per_second:,.0f}"))
+            breakdowns.append((f"{name}, {label}", run, scores["standard"].threshold))
     _print_table(rows)
+    if args.by_category:
+        for title, run, threshold in breakdowns:
+            _print_categories(title, run, corpus, threshold)
     return 0
+
+
+def _print_categories(title: str, run: Run, corpus: list[Series], threshold: float) -> None:
+    """Standard-profile score per category, at the threshold chosen on the whole corpus."""
+    print(f"\n{title}: standard profile by category (corpus threshold {threshold:.4f})")
+    print(f"{'category':<24}{'files':>6}{'windows':>8}{'detected':>9}{'false pos':>10}{'score':>8}")
+    standard = PROFILES[0]
+    for category in sorted({series.name.split("/")[0] for series in corpus}):
+        members = [series for series in corpus if series.name.startswith(category + "/")]
+        files, base = [], 0
+        for series in members:
+            files.append(score_rows(run.scores[series.name], series.windows, base))
+            base += len(series.windows)
+        result = score_at(files, base, standard, threshold)
+        score = f"{result.normalised:8.2f}" if base else f"{'-':>8}"
+        print(
+            f"{category:<24}{len(members):>6}{base:>8}{result.detected_windows:>9}"
+            f"{result.false_positives:>10}{score}"
+        )
 
 
 def _scorer_checks(corpus: list[Series]) -> list[tuple[str, Run]]:

@@ -30,6 +30,7 @@ __all__ = [
     "ScoredRows",
     "probation_length",
     "scaled_sigmoid",
+    "score_at",
     "score_corpus",
     "score_rows",
 ]
@@ -182,3 +183,39 @@ def _sweep(
     perfect = profile.tp * total_windows
     normalised = 100.0 * (raw - null) / (perfect - null) if perfect != null else 0.0
     return ProfileResult(profile.name, threshold, raw, normalised, detected, false_positives)
+
+
+def score_at(
+    files: Sequence[ScoredRows], total_windows: int, profile: Profile, threshold: float
+) -> ProfileResult:
+    """The score of ``files`` at a fixed threshold (e.g. the corpus one, on one category)."""
+    rows = [
+        row
+        for scored in files
+        for row in zip(scored.scores, scored.sigmoids, scored.windows, strict=True)
+        if row[0] >= threshold
+    ]
+    scorable = sum(scored.window_count for scored in files)
+    raw, detected, false_positives = _total(rows, profile, scorable)
+    null, perfect = -profile.fn * total_windows, profile.tp * total_windows
+    normalised = 100.0 * (raw - null) / (perfect - null) if perfect != null else 0.0
+    return ProfileResult(profile.name, threshold, raw, normalised, detected, false_positives)
+
+
+def _total(
+    rows: list[tuple[float, float, int | None]], profile: Profile, scorable_windows: int
+) -> tuple[float, int, int]:
+    """Raw score, detected windows and false positives when every row in ``rows`` fires."""
+    best: dict[int, float] = {}
+    total = -profile.fn * scorable_windows
+    false_positives = 0
+    for _, sigmoid, window in rows:
+        if window is None:
+            total += sigmoid * profile.fp
+            false_positives += 1
+        elif window not in best:
+            best[window] = sigmoid * profile.tp
+        else:
+            best[window] = max(best[window], sigmoid * profile.tp)
+    total += sum(credit + profile.fn for credit in best.values())
+    return total, len(best), false_positives

@@ -23,7 +23,7 @@ from obskit.signals import ErrorEvent
 from obskit.tracing import instrument, request, timer
 
 if TYPE_CHECKING:
-    from obskit import alerts
+    from obskit import alerts, anomaly
     from obskit.config import Settings
 
 __version__ = "0.1.0"
@@ -35,6 +35,7 @@ __all__ = [
     "__version__",
     "add_breadcrumb",
     "alerts",
+    "anomaly",
     "bind",
     "capture_exception",
     "capture_message",
@@ -98,7 +99,7 @@ def shutdown(timeout_s: float = 5.0) -> None:
     """Flush and stop every exporter within ``timeout_s``. Logging afterwards starts defaults."""
     from obskit.logging import stdlib as stdlib_bridge
 
-    health._shutdown(timeout_s)
+    _runtime.run_shutdown_hooks(timeout_s / 2)  # background threads stop before the flush
     previous = _runtime.replace(None)
     stdlib_bridge.uninstall()
     errors.reset()
@@ -145,8 +146,8 @@ def __getattr__(name: str) -> Any:
         from obskit import config
 
         return getattr(config, name)
-    if name == "alerts":  # rules need pydantic: loaded on first use
-        import obskit.alerts
+    if name in ("alerts", "anomaly"):  # loaded on first use (alert rules need pydantic)
+        import importlib
 
-        return obskit.alerts
+        return importlib.import_module(f"obskit.{name}")
     raise AttributeError(f"module 'obskit' has no attribute {name!r}")

@@ -17,24 +17,19 @@ import dataclasses
 import json
 from typing import Any
 
+from obskit import signals as _signals
 from obskit.scrubbing import safe_repr
-from obskit.signals import (
-    Alert,
-    Anomaly,
-    ErrorEvent,
-    HealthReport,
-    LogRecord,
-    MetricPoint,
-    Signal,
-    SpanRecord,
-)
+from obskit.signals import Signal
 
 __all__ = ["SIGNAL_TYPES", "decode", "dumps", "encode", "loads"]
 
-#: Signal classes by ``kind``.
+#: Signal classes by ``kind``: every dataclass in :mod:`obskit.signals` with a ``kind``.
 SIGNAL_TYPES: dict[str, type[Any]] = {
-    cls.kind: cls
-    for cls in (LogRecord, ErrorEvent, SpanRecord, MetricPoint, HealthReport, Alert, Anomaly)
+    getattr(cls, "kind"): cls  # noqa: B009 - dataclass types do not declare it
+    for cls in vars(_signals).values()
+    if isinstance(cls, type)
+    and dataclasses.is_dataclass(cls)
+    and isinstance(getattr(cls, "kind", None), str)
 }
 
 _field_names: dict[type[Any], tuple[str, ...]] = {}

@@ -7,9 +7,12 @@ settings), so logging at import time works and nothing is silently lost.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from obskit import diagnostics
 from obskit import pipeline as _pipeline
 from obskit.pipeline import Pipeline
 from obskit.scrubbing import Scrubber
@@ -19,7 +22,7 @@ if TYPE_CHECKING:
     from obskit.config import Settings
     from obskit.pipeline import Exporter
 
-__all__ = ["Runtime", "current", "emit", "replace"]
+__all__ = ["Runtime", "current", "emit", "on_shutdown", "replace", "run_shutdown_hooks"]
 
 
 @dataclass(slots=True)
@@ -88,3 +91,25 @@ def emit(signal: Signal) -> None:
     if runtime is None:
         runtime = current()
     runtime.pipeline.emit(signal)
+
+
+#: What ``obskit.shutdown`` stops before the pipeline flushes: background threads of the
+#: capabilities (health schedulers, alert evaluators). Each is called with its time budget.
+_shutdown_hooks: list[Callable[[float], None]] = []
+
+
+def on_shutdown(hook: Callable[[float], None]) -> Callable[[float], None]:
+    """Register ``hook(timeout_s)`` to run at ``obskit.shutdown`` (idempotent; a decorator)."""
+    if hook not in _shutdown_hooks:
+        _shutdown_hooks.append(hook)
+    return hook
+
+
+def run_shutdown_hooks(timeout_s: float) -> None:
+    """Run every shutdown hook within ``timeout_s`` in total; a failing hook is reported."""
+    deadline = time.monotonic() + timeout_s
+    for hook in list(_shutdown_hooks):
+        try:
+            hook(max(0.0, deadline - time.monotonic()))
+        except Exception as exc:
+            diagnostics.report("shutdown_hook", f"shutdown hook {hook!r} raised {exc!r}")

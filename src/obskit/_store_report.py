@@ -104,22 +104,26 @@ def _health(store: Store, out: TextIO) -> None:
         return
     latest = reports[0]
     out.write(f"  latest: {latest.status} at {stamp(latest.timestamp)}\n")
+    width = max((len(name) for name in latest.checks), default=0) + 2
     for name, result in sorted(latest.checks.items()):
         status, detail = _check_status(result)
-        out.write(f"    {name:<24} {status:<8} {_short(detail, 60)}\n")
-    changes = [r for r in reports if r.changed][:5]
-    for report in changes:
-        out.write(f"  {stamp(report.timestamp)}  changed: {', '.join(report.changed)}\n")
+        out.write(f"    {name:<{width}}{status:<6}{_short(detail, 60)}\n")
+    for report in [r for r in reports if r.changed][:5]:
+        changed = ", ".join(report.changed)
+        out.write(f"  {stamp(report.timestamp)}  {report.status:<5} changed: {changed}\n")
 
 
 def _check_status(result: Any) -> tuple[str, str]:
+    """Status and a short detail from a check result (IETF health+json, or a plain dict)."""
     if isinstance(result, list) and result:
         result = result[0]
     if not isinstance(result, dict):
         return str(result), ""
     detail = next(
-        (str(result[k]) for k in ("message", "output", "error", "detail") if result.get(k)), ""
+        (str(result[k]) for k in ("output", "message", "error", "detail") if result.get(k)), ""
     )
+    if not detail and result.get("observedValue") is not None:
+        detail = f"{result['observedValue']} {result.get('observedUnit', '')}".strip()
     return str(result.get("status", "?")), detail
 
 

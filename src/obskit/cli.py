@@ -25,9 +25,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     _add_store_commands(commands)
 
+    health = commands.add_parser(
+        "health",
+        help="read a health endpoint; exit 1 unless it passes or warns (a HEALTHCHECK command)",
+    )
+    health.add_argument("url", help="the endpoint, e.g. http://127.0.0.1:8081/health")
+    health.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")
+    health.add_argument("--json", action="store_true", help="print the health+json document")
+
     args = parser.parse_args(argv)
     if args.command in ("report", "logs", "errors"):
         return _run_store_command(args)
+    if args.command == "health":
+        from obskit.health.client import check_endpoint
+
+        return check_endpoint(args.url, timeout_s=args.timeout, as_json=args.json, out=sys.stdout)
     if args.command == "demo":
         from obskit.demo import run_demo
 

@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     exporters: CommaList = Field(default_factory=lambda: ["console"])
     jsonl_path: str = "obskit.jsonl"
     sqlite_path: str = "obskit.db"
+    webhook_url: str | None = None
     queue_size: int = Field(10_000, gt=0)
     max_batch_size: int = Field(512, gt=0)
     schedule_delay_s: float = Field(0.2, gt=0)

@@ -84,6 +84,7 @@ def run_demo(
         level="debug",
         exporters=[memory, JsonLinesExporter(jsonl_path), SQLiteExporter(db_path)],
     )
+    alerting = _start_alerting()
     print(f"obskit demo: simulating 'demo-shop' for {seconds:.0f}s at ~{rps:.0f} req/s", flush=True)
     handled = failures = 0
     start = time.monotonic()
@@ -98,10 +99,20 @@ def run_demo(
         bar.update(elapsed, handled, failures)
         time.sleep(max(0.0, handled / rps - (time.monotonic() - start)))
     bar.finish(handled, failures)
+    alerting.finish()
     obskit.flush(timeout_s=10)
     _print_summary(memory, handled, failures, jsonl_path)
+    alerting.report(sys.stdout)
+    _print_health(directory, seed)
     obskit.shutdown()
     return 0
+
+
+def _start_alerting() -> Any:
+    """An error-rate alert rule, evaluated as the demo runs, notifying a local webhook."""
+    from obskit.alerts._demo import DemoAlerting
+
+    return DemoAlerting()
 
 
 class _ProgressBar:
@@ -169,12 +180,42 @@ def _print_summary(memory: InMemoryExporter, handled: int, failures: int, jsonl_
 
 
 def _print_errors(out: Any, records: list[Any]) -> None:
-    errors = [r for r in records if r.kind == "error"]
-    logged = [r for r in records if r.kind == "log" and r.exception]
-    out.write(f"\nErrors captured: {len(errors) or len(logged)}\n")
-    groups = Counter((e.title, e.fingerprint[:12]) for e in errors)
-    for (title, fingerprint), count in groups.most_common(5):
-        out.write(f"  {count:>5} x {title}  [{fingerprint}]\n")
-    if not errors:
-        for event, count in Counter(r.event for r in logged).most_common(5):
-            out.write(f"  {count:>5} x {event}\n")
+    events = sum(1 for r in records if r.kind == "error")
+    groups = sorted(obskit.errors.groups(), key=lambda group: -group.count)
+    out.write(f"\nErrors captured: {events} events in {len(groups)} groups\n")
+    for group in groups[:5]:
+        out.write(
+            f"  {group.count:>5} x {group.title}  [{group.fingerprint[:12]}]  "
+            f"{group.users} users, at {group.culprit}\n"
+        )
+
+
+def _print_health(directory: Path, seed: int, runs: int = 8) -> None:
+    """Health checks of the shop, one dependency flaky; run a few times, print the report."""
+    import sqlite3
+
+    from obskit.health import CheckResult, HealthRegistry, checks
+
+    flaky = random.Random(seed)
+
+    def payments_api() -> CheckResult:
+        if flaky.random() < 0.45:
+            return CheckResult.fail("connection reset by peer")
+        return CheckResult.ok(observed_value=round(flaky.uniform(20, 80), 1), observed_unit="ms")
+
+    sqlite3.connect(directory / "shop.db").close()
+    registry = HealthRegistry(name="demo", cache_ttl_s=0)
+    registry.register("database", checks.SqlitePing(directory / "shop.db"), tags=["ready"])
+    registry.register("disk", checks.DiskFree(directory, fail_below=10 << 20))
+    registry.register("memory", checks.ProcessMemory(warn_above=2 << 30))
+    registry.register("payments-api", payments_api, critical=False, failure_threshold=2)
+    with registry:
+        for _ in range(runs):
+            report = registry.run()
+        history = registry.history("payments-api")
+    raw = " ".join(f"{r.raw_status}" for r in history)
+    shown = " ".join(f"{r.status}" for r in history)
+    out = sys.stdout
+    out.write(f"\nHealth ({runs} runs; payments-api is flaky, failure_threshold=2):\n")
+    out.write(f"  payments-api answered  {raw}\n  payments-api reported  {shown}\n\n")
+    out.write(obskit.health.format_report(report.to_dict(), report.http_status) + "\n")

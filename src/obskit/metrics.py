@@ -15,22 +15,16 @@ Bad values never raise: NaN, infinities, non-numbers (strings included) and nega
 increments are counted (``obskit.pipeline_stats()["problems"]["metrics.bad_value"]``) and
 skipped.
 
-Built-in series, fed by the other capabilities:
+Built-in series, fed by the other capabilities (name, labels, what feeds it):
 
-===========================  ===========  ==================================================
-series                       labels       fed by
-===========================  ===========  ==================================================
-``request.count``            ``name``     ``obskit.request`` (increment per request)
-``request.errors``           ``name``     ``obskit.request`` (exception or status >= 500)
-``request.duration_ms``      ``name``     ``obskit.request`` (observe)
-``function.duration_ms``     ``function`` ``@obskit.instrument`` (observe)
-``function.errors``          ``function`` ``@obskit.instrument`` (increment on exception)
-``log.records``              ``level``    every emitted log record (increment), while any
-                                          sink is registered
-``errors.count``             ``fingerprint``  error capture: increment per captured event
-``health.status``            ``check``    health runner: observe 1 (up), 0.5 (degraded),
-                                          0 (down) per check and run
-===========================  ===========  ==================================================
+* ``request.count`` {name}, ``request.errors`` {name} (an exception, or a status >= 500) and
+  ``request.duration_ms`` {name}: ``obskit.request``.
+* ``function.duration_ms`` {function} and ``function.errors`` {function}: ``@obskit.instrument``.
+* ``log.records`` {level}: every emitted log record, counted while any sink is registered.
+* ``errors.count`` {fingerprint, level}: error capture, one increment per captured event (also
+  past a group's export rate limit).
+* ``health.status`` {check}: the health runner, one observation per check and run: 1 pass,
+  0.5 warn, 0 fail.
 """
 
 from __future__ import annotations
@@ -50,6 +44,7 @@ __all__ = [
     "check_value",
     "increment",
     "observe",
+    "refuse",
     "remove_sink",
     "sinks",
 ]
@@ -129,7 +124,7 @@ def increment(
         if amount is None:
             return
     if amount < 0 or amount - amount != 0:  # counters only go up; NaN and inf are refused
-        _refuse(name, amount, "a counter takes finite increments >= 0")
+        refuse(name, amount, "a counter takes finite increments >= 0")
         return
     for sink in sinks:
         try:
@@ -148,11 +143,12 @@ def check_value(name: str, value: Any) -> float | None:
         else:
             if number - number == 0:
                 return number
-    _refuse(name, value, "only finite numbers are recorded")
+    refuse(name, value, "only finite numbers are recorded")
     return None
 
 
-def _refuse(name: str, value: Any, why: str) -> None:
+def refuse(name: str, value: Any, why: str) -> None:
+    """Count (and report once) a point of ``name`` that is skipped because of ``why``."""
     diagnostics.report(
         "metrics.bad_value",
         f"metric {name!r} got {value!r} ({type(value).__name__}): {why}; the point was skipped",

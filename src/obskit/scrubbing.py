@@ -15,10 +15,9 @@ any exporter sees it. One walk does both jobs:
 
 Unlike sentry-sdk's default scrubber, the walk is recursive into nested dicts, lists and tuples.
 
-Three things keep it cheap on hot paths. Each value pattern runs only when a quick,
-conservative substring check finds something secret-shaped for it (a trigger word, ``@``, a
-long digit run, ...), which most strings do not have. Short strings are cached (log messages
-and enum-like values repeat endlessly). And :meth:`Scrubber.freeze` returns read-only
+Two things keep it cheap on hot paths. A string is only searched with the full pattern when a
+quick, conservative pre-check finds something secret-shaped in it (a trigger word, ``@``, a long
+digit run, ...), which most strings do not have. And :meth:`Scrubber.freeze` returns read-only
 :class:`ScrubbedMapping` / :class:`ScrubbedSequence` values that the walk passes through untouched
 when it meets them again, so data cleaned once (a cached stack frame, a breadcrumb) is not
 cleaned again for every event that carries it.
@@ -71,48 +70,78 @@ DEFAULT_DENY_KEYS: tuple[str, ...] = (
 
 _SECRET_WORDS = (
     r"password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|"
-    r"authorization|auth|session[_-]?id|cookie"
+    r"client[_-]?secret|authorization|auth|session|cookie|csrf|xsrf|credit[_ -]?card|"
+    r"card[_-]?number|cvv|cvc|ssn|signature"
 )
-#: Each value pattern, with the cheap substring tests (on the lower-cased text) one of which
-#: must pass before the regex runs at all: most strings trip none, so scrubbing them costs a
-#: few ``in`` checks. Non-ASCII text skips the tests (case folding can map other letters).
-_PATTERNS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
-    (name, triggers, re.compile(regex, re.DOTALL))
-    for name, triggers, regex in (
-        (
-            "pem",
-            ("-----begin",),
-            r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
-        ),
-        (
-            "bearer",
-            ("bearer", "basic", "token"),
-            r"(?P<keep>\b(?:[Bb]earer|[Bb]asic|[Tt]oken)\s+)[A-Za-z0-9\-._~+/]{8,}=*",
-        ),
-        ("jwt", ("eyj",), r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+"),
-        ("urlcred", ("://",), r"(?P<keep>://[^/\s:@]+:)[^/\s@]+(?=@)"),
-        (
-            "kv",
-            ("pass", "pwd", "secret", "token", "key", "auth", "session", "cookie"),
-            r"(?P<keep>(?i:(?:" + _SECRET_WORDS + r")[\w.-]*)[\"']?\s*[=:]\s*[\"']?)"
-            r"(?![\"'\s,;&]|\[Filtered\])[^\s,;&\"']+",
-        ),
-        (
-            "aws",
-            ("akia", "asia", "agpa", "aida", "aroa", "anpa"),
-            r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b",
-        ),
-        ("card", (), r"\b\d(?:[ -]?\d){12,18}\b"),
-        ("email", ("@",), r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"),
-    )
+_VALUE_PATTERN = re.compile(
+    r"(?P<pem>-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$))"
+    r"|(?P<bearer>\b(?:[Bb]earer|[Bb]asic|[Tt]oken)\s+)[A-Za-z0-9\-._~+/]{8,}=*"
+    r"|(?P<jwt>\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+)"
+    r"|(?P<urlcred>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)[^/\s@]+(?=@)"
+    # (the look-ahead skips quickly past words no "=" or ":" follows; a key has at most one
+    # space, as in "credit card")
+    r"|(?P<kv>(?i:\b(?=[\w.-]*(?:\x20[\w.-]+)?[\"']?\s*[=:])[\w.-]*(?:" + _SECRET_WORDS + r")"
+    r"[\w.-]*)"
+    r"[\"']?\s*[=:]\s*)"
+    # the value: quoted (spaces and all), or a word (after an optional quote or auth scheme)
+    r"(?:\"(?P<kv_dq>[^\"\n]*)\"|'(?P<kv_sq>[^'\n]*)'"
+    r"|(?P<kv_q>[\"'])?(?:(?:[Bb]earer|[Bb]asic|[Tt]oken|[Dd]igest)\s+)?"
+    r"(?![\s,;&]|\[Filtered\])[^\s,;&\"']+)"
+    r"|(?P<aws>\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b)"
+    r"|(?P<card>\b\d(?:[ -]?\d){12,18}\b)"
+    r"|(?P<email>\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b)",
+    re.DOTALL,
 )
-#: Card numbers need a run of 13+ digits (spaces and dashes allowed between them).
+
+# The pre-check. Every _VALUE_PATTERN match in ASCII text needs one of these (lower-cased):
+# a fragment only the pattern's other alternatives can start with ...
+_TRIGGERS = ("@", "://", "-----", "eyj", "akia", "asia", "agpa", "aida", "aroa", "anpa")
+# ... a key holding one of these right before a "=" or ":" (the key=value alternative) ...
+_KEY_WORDS = (
+    "pass", "pwd", "secret", "token", "key", "auth", "session", "cookie",
+    "csrf", "xsrf", "card", "cvv", "cvc", "ssn", "signature",
+)  # fmt: skip
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")
+# ... an auth scheme followed by a token, or a long run of digits (a card number).
+_SCHEME_TOKEN = re.compile(r"(?:bearer|basic|token)\s+[a-z0-9\-._~+/]{8}")
 _DIGIT_RUN = re.compile(r"\d(?:[ -]?\d){12}")
-#: Secrets straddling the truncation point are searched in this much extra text first.
+# Secrets straddling the truncation point are searched in this much extra text first.
 _SCAN_MARGIN = 1024
-#: Strings up to this length are remembered (messages and enum-like values repeat endlessly).
+# Strings up to this length are remembered, up to this many.
 _CACHEABLE = 256
 _CACHE_SIZE = 4096
+
+
+def _may_hold_secret(text: str) -> bool:
+    """A cheap, conservative check: ``False`` only if ``_VALUE_PATTERN`` cannot match."""
+    if not text.isascii():  # case-insensitive matching folds some non-ASCII letters
+        return True
+    low = text.lower()
+    for trigger in _TRIGGERS:
+        if trigger in low:
+            return True
+    if ("=" in text or ":" in text) and _secret_key_before_separator(low):
+        return True
+    if ("bearer" in low or "basic" in low or "token" in low) and _SCHEME_TOKEN.search(low):
+        return True
+    return _DIGIT_RUN.search(text) is not None
+
+
+def _secret_key_before_separator(low: str) -> bool:
+    """Whether a key containing a secret word comes right before some "=" or ":"."""
+    for separator in "=:":
+        index = low.find(separator)
+        while index != -1:
+            end = len(low[:index].rstrip(" \t\n\r\f\v\"'"))
+            start = end
+            while start and low[start - 1] in _KEY_CHARS:
+                start -= 1
+            # a key may hold one space ("credit card"): look one word further back
+            key = low[max(0, start - 12) : end]
+            if any(word in key for word in _KEY_WORDS):
+                return True
+            index = low.find(separator, index + 1)
+    return False
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -255,24 +284,15 @@ class Scrubber:
                 window = self._scrub_patterns(window)
             return f"{window[:limit]}...[truncated {len(text) - limit} chars]"
         clean = self._scrub_patterns(text) if self.enabled else text
-        if len(text) <= _CACHEABLE:
+        if len(text) <= _CACHEABLE:  # messages and enum-like values repeat endlessly
             if len(self._text_cache) >= _CACHE_SIZE:
                 self._text_cache.clear()
             self._text_cache[text] = clean
         return clean
 
     def _scrub_patterns(self, text: str) -> str:
-        lower = text.lower() if text.isascii() else None
-        for name, triggers, pattern in _PATTERNS:
-            if lower is not None:
-                if triggers:
-                    if not any(trigger in lower for trigger in triggers):
-                        continue
-                elif _DIGIT_RUN.search(text) is None:
-                    continue
-            if name == "email" and self.send_default_pii:
-                continue
-            text = pattern.sub(_replace, text)
+        if _may_hold_secret(text) and _VALUE_PATTERN.search(text) is not None:
+            return _VALUE_PATTERN.sub(self._replace, text)
         return text
 
     def clean_mapping(self, mapping: Mapping[Any, Any] | None) -> dict[str, Any]:
@@ -412,14 +432,22 @@ class Scrubber:
             return self.clean_text(str.__str__(value))
         return self.clean_text(safe_repr(value, self.max_string + _SCAN_MARGIN))
 
-
-def _replace(match: re.Match[str]) -> str:
-    if "keep" in match.re.groupindex:
-        return f"{match.group('keep')}{FILTERED}"
-    text = match.group(0)
-    if text[0].isdigit():  # a card-like number: only Luhn-valid ones are filtered
-        return FILTERED if _luhn_ok(text.replace(" ", "").replace("-", "")) else text
-    return FILTERED
+    def _replace(self, match: re.Match[str]) -> str:
+        group = match.lastgroup
+        text = match.group(0)
+        if group == "kv_dq" or group == "kv_sq":  # keep the quotes around the filtered value
+            quote = '"' if group == "kv_dq" else "'"
+            return f"{match.group('kv')}{quote}{FILTERED}{quote}"
+        if group == "kv_q":  # an unterminated quoted value
+            return f"{match.group('kv')}{match.group('kv_q')}{FILTERED}"
+        if group == "bearer" or group == "urlcred" or group == "kv":
+            return f"{match.group(group)}{FILTERED}"
+        if group == "card":
+            digits = text.replace(" ", "").replace("-", "")
+            return FILTERED if _luhn_ok(digits) else text
+        if group == "email" and self.send_default_pii:
+            return text
+        return FILTERED
 
 
 def _normalise_key(key: str) -> str:

@@ -129,15 +129,19 @@ class ErrorEvent:
     trace_id: str | None = None
     span_id: str | None = None
     regression: bool = False
+    #: The scrubber that already cleaned title, message, exceptions and breadcrumbs (set by
+    #: obskit's capture, cleared before user hooks edit the event); never exported.
+    scrubbed_by: Scrubber | None = field(default=None, repr=False, compare=False)
 
     def scrub(self, scrubber: Scrubber) -> None:
-        self.title = scrubber.clean_text(self.title)
-        self.message = scrubber.clean_text(self.message)
-        self.exceptions = scrubber.clean_value(self.exceptions)
+        if self.scrubbed_by is not scrubber:
+            self.title = scrubber.clean_text(self.title)
+            self.message = scrubber.clean_text(self.message)
+            self.exceptions = scrubber.clean_value(self.exceptions)
+            self.breadcrumbs = scrubber.clean_value(self.breadcrumbs)
         self.context = scrubber.clean_mapping(self.context)
         self.user = scrubber.clean_mapping(self.user) if self.user else self.user
         self.tags = scrubber.clean_mapping(self.tags)
-        self.breadcrumbs = scrubber.clean_value(self.breadcrumbs)
 
     def to_dict(self) -> dict[str, Any]:
         return {

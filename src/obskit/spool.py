@@ -1,6 +1,6 @@
 """The on-disk spool: signals an exporter could not deliver, kept until its backend takes them.
 
-A :class:`~obskit.pipeline.BatchProcessor` given ``spool_dir`` writes a batch here when its
+A :class:`~obskit.processor.BatchProcessor` given ``spool_dir`` writes a batch here when its
 exporter answers ``RETRYABLE`` (the backend is down), then moves everything that queues up
 behind it here too, and delivers the files oldest first once the backend answers again. A
 process that is restarted, or killed, during the outage finds the files at start and delivers

@@ -22,11 +22,12 @@ from typing import Any
 
 import obskit
 from obskit.exporters import InMemoryExporter
+from obskit.exporters.memory import SignalViews
 
 __all__ = ["CapturedSignals", "capture", "obskit_capture"]
 
 
-class CapturedSignals:
+class CapturedSignals(SignalViews):
     """What obskit emitted inside a :func:`capture` block, flushed on every read.
 
     >>> with capture(service="doc") as captured:
@@ -42,21 +43,6 @@ class CapturedSignals:
     def records(self) -> list[Any]:
         obskit.flush()
         return self.exporter.records
-
-    def of_kind(self, kind: str) -> list[Any]:
-        return [r for r in self.records if r.kind == kind]
-
-    @property
-    def logs(self) -> list[Any]:
-        return self.of_kind("log")
-
-    @property
-    def errors(self) -> list[Any]:
-        return self.of_kind("error")
-
-    @property
-    def spans(self) -> list[Any]:
-        return self.of_kind("span")
 
     def clear(self) -> None:
         obskit.flush()

@@ -28,7 +28,8 @@ def test_bad_values_are_counted_and_skipped_never_raised(bad: Any) -> None:
 def test_a_negative_counter_increment_is_refused() -> None:
     engine = obskit.alerts.default_engine()
     metrics.increment("orders", -1)
-    assert diagnostics.problem_counts()["metrics.bad_value"] == 1
+    engine.increment("orders", -1)
+    assert diagnostics.problem_counts()["metrics.bad_value"] == 2
     assert engine.store.stats()["series"] == 0
 
 
@@ -111,13 +112,17 @@ def test_series_are_exported_as_metric_points(
     assert points == {("orders", "counter", 2.0), ("latency_ms", "gauge", 30.0)}
 
 
-def test_idle_series_expire(make_engine: Callable[..., AlertEngine], clock: Clock) -> None:
+def test_idle_series_expire_but_not_before_the_longest_window(
+    make_engine: Callable[..., AlertEngine], clock: Clock
+) -> None:
     engine = make_engine(series_ttl_s=600)
+    engine.add_rule(name="r", metric="kept", window_s=3600, threshold=1)
     engine.increment("orders", shop="eu")
+    engine.increment("kept", shop="eu")
     engine.evaluate(clock.advance(599))
-    assert engine.store.stats()["series"] == 1
-    engine.evaluate(clock.advance(2))
-    assert engine.store.stats()["series"] == 0
+    assert engine.store.stats()["series"] == 2
+    engine.evaluate(clock.advance(62))  # idle series are looked for once a minute at most
+    assert [m.name for m in engine.store.metrics.values() if m.series] == ["kept"]
 
 
 def test_open_telemetry_sink_feeds_otel_instruments() -> None:

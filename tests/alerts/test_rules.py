@@ -180,3 +180,13 @@ def test_the_default_engine_takes_rules_from_the_module(tmp_path: Path) -> None:
     assert [r.name for r in obskit.alerts.rules()] == ["x", "high_error_rate"]
     obskit.alerts.remove_rule("x")
     assert [r.name for r in obskit.alerts.rules()] == ["high_error_rate"]
+
+
+def test_default_channels_must_exist_before_rules_rely_on_them(
+    make_engine: Callable[..., AlertEngine],
+) -> None:
+    engine = make_engine(default_channels=["log"])
+    with pytest.raises(RuleError, match="default_channels name 'log'"):
+        engine.add_rule(**GOOD)
+    engine.add_channel("log", LogChannel())
+    engine.add_rule(**GOOD)

@@ -114,3 +114,17 @@ def test_windows_are_counted_once_across_several_files() -> None:
     second = scoring.score_rows([0.0] * ROWS, WINDOWS, window_base=2)
     results = scoring.score_corpus([first, second], total_windows=4)
     assert results["standard"].normalised == pytest.approx(50.0)
+
+
+def test_scoring_at_the_swept_threshold_gives_the_swept_score() -> None:
+    scores = [0.0] * ROWS
+    scores[300], scores[710], scores[500], scores[180] = 0.9, 0.8, 0.85, 0.3
+    rows = scoring.score_rows(scores, WINDOWS)
+    for profile in scoring.PROFILES:
+        best = scoring.score_corpus([rows], total_windows=2)[profile.name]
+        fixed = scoring.score_at([rows], 2, profile, best.threshold)
+        assert fixed.normalised == pytest.approx(best.normalised)
+        assert (fixed.detected_windows, fixed.false_positives) == (
+            best.detected_windows,
+            best.false_positives,
+        )

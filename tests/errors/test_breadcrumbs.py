@@ -200,3 +200,22 @@ def test_concurrent_tasks_and_threads_never_mix_trails(memory: InMemoryExporter)
             assert trail == [f"{owner}-{n}" for n in range(4)] + [f"{owner}-logged"]
         else:
             assert len(trail) == 5  # the request, then this round's four steps
+
+
+def test_hooks_that_log_or_capture_do_not_recurse(memory: InMemoryExporter) -> None:
+    log = obskit.get_logger("hooks")
+
+    def chatty_breadcrumb(crumb: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+        log.info("saw a breadcrumb")  # would add a breadcrumb, which calls this hook, ...
+        return crumb
+
+    def chatty_send(event: ErrorEvent, hint: dict[str, Any]) -> ErrorEvent:
+        obskit.capture_message("before_send ran")  # would call before_send again, ...
+        return event
+
+    obskit.init(exporters=[memory], before_breadcrumb=chatty_breadcrumb, before_send=chatty_send)
+    obskit.add_breadcrumb("ui", "click")
+    event = obskit.capture_message("outer")
+    assert messages(event) == ["click"]
+    obskit.flush()
+    assert sorted(e.title for e in memory.errors) == ["before_send ran", "outer"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -280,3 +281,37 @@ def test_events_and_their_shared_parts_are_read_only(memory: InMemoryExporter) -
     with pytest.raises(TypeError, match="read-only"):
         event.breadcrumbs[0]["message"] = "changed"  # type: ignore[index]
     assert dict(event.breadcrumbs[0])["message"] == "SELECT 1"
+
+
+def test_capturing_the_same_exception_again_returns_its_first_event(
+    memory: InMemoryExporter,
+) -> None:
+    @obskit.instrument
+    def job() -> None:
+        raise ValueError("once")
+
+    try:
+        job()  # @instrument captures it on the way out
+    except ValueError as exc:
+        again = obskit.capture_exception(exc)
+        and_again = obskit.capture_exception()
+    assert again is not None and again is and_again
+    obskit.flush()
+    assert memory.errors == [again] and obskit.errors.groups()[0].count == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_captures_with_its_own_groups(memory: InMemoryExporter) -> None:
+    obskit.capture_exception(ValueError("in the parent"))
+    pid = os.fork()
+    if pid == 0:  # the child reports through its exit status
+        status = 1
+        try:
+            event = obskit.capture_exception(ValueError("in the child"))
+            status = 0 if event is not None and len(obskit.errors.groups()) == 1 else 2
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert obskit.errors.groups()[0].count == 1

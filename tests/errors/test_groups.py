@@ -125,3 +125,34 @@ def test_the_store_is_bounded_and_forgets_the_least_recently_seen() -> None:
         now[0] += 1
         store.record(name, title=name, culprit="", level="error", event_id=name, user=None)
     assert [g.fingerprint for g in store.groups()] == ["d", "a", "c"]
+
+
+def test_every_captured_event_feeds_the_errors_count_series() -> None:
+    import obskit
+    from obskit import metrics
+
+    seen: list[tuple[str, dict[str, object]]] = []
+
+    class Sink:
+        def observe(self, name: str, value: float, labels: dict[str, object], ts: object) -> None:
+            pass
+
+        def increment(
+            self, name: str, amount: float, labels: dict[str, object], ts: object
+        ) -> None:
+            seen.append((name, labels))
+
+    sink = Sink()
+    metrics.add_sink(sink)
+    try:
+        obskit.init(exporters=["memory"], install_hooks=False)
+        for _ in range(3):
+            try:
+                raise ValueError("bad")
+            except ValueError:
+                event = obskit.capture_exception()
+        assert event is not None
+        counted = [labels for name, labels in seen if name == "errors.count"]
+        assert counted == [{"fingerprint": event.fingerprint, "level": "error"}] * 3
+    finally:
+        metrics.remove_sink(sink)

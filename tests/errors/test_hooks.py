@@ -141,9 +141,10 @@ def test_asyncio_loop_errors_are_captured_then_the_loops_handler_runs(
 
     asyncio.run(main())
     obskit.flush()
-    titles = sorted(event.title for event in memory.errors)
-    assert titles == ["ArithmeticError: bad callback", "socket went away"]
-    assert len(handled) == 2
+    (event,) = memory.errors  # a report without an exception is a warning: not captured
+    assert event.title == "ArithmeticError: bad callback"
+    assert event.exceptions[0]["mechanism"]["type"] == "asyncio"
+    assert [context["message"] for context in handled][1] == "socket went away"
 
 
 def test_errors_already_captured_by_instrument_are_not_captured_twice(
@@ -201,3 +202,41 @@ def test_a_failing_capture_never_breaks_the_chain(
     sys.excepthook(ValueError, exc, None)
     assert len(previous.calls) == 1
     assert diagnostics.problem_counts()["hook.sys.excepthook"] == 1
+
+
+def test_loops_obskit_cannot_reach_can_use_its_exception_handler(
+    memory: InMemoryExporter,
+) -> None:
+    obskit.init(exporters=[memory], install_hooks=False)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.set_exception_handler(obskit.errors.asyncio_exception_handler)
+        loop.call_soon(lambda: 1 / 0)
+        loop.run_until_complete(asyncio.sleep(0.01))
+    finally:
+        loop.close()
+    obskit.flush()
+    (event,) = memory.errors
+    assert event.title == "ZeroDivisionError: division by zero"
+
+
+def test_a_task_exception_never_retrieved_is_captured(memory: InMemoryExporter) -> None:
+    obskit.init(exporters=[memory])
+    reported: list[str] = []
+
+    async def lost() -> None:
+        raise KeyError("nobody awaited me")
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda loop, context: reported.append(context["message"]))
+        task = loop.create_task(lost())
+        await asyncio.sleep(0.01)
+        del task
+        gc.collect()
+
+    asyncio.run(main())
+    obskit.flush()
+    (event,) = memory.errors
+    assert event.title == "KeyError: 'nobody awaited me'"
+    assert reported == ["Task exception was never retrieved"]

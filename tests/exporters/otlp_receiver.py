@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
+from google.rpc.error_details_pb2 import RetryInfo
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as logs_pb
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc as logs_grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metrics_pb
@@ -125,6 +126,13 @@ class GrpcReceiver(Receiver):
                 if receiver.delay_s:
                     time.sleep(receiver.delay_s)
                 answer = receiver.next_answer()
+                if isinstance(answer, tuple):  # (code, seconds): with a google.rpc.RetryInfo
+                    answer, seconds = answer
+                    info = RetryInfo()
+                    info.retry_delay.FromNanoseconds(int(seconds * 1e9))
+                    context.set_trailing_metadata(
+                        (("google.rpc.retryinfo-bin", info.SerializeToString()),)
+                    )
                 if answer is not None:
                     context.abort(answer, "scripted failure")
                 receiver.received.add(request, dict(context.invocation_metadata()))

@@ -12,6 +12,7 @@ import obskit
 from obskit import _runtime
 from obskit.config import ConfigError
 from obskit.exporters import OTLPExporter
+from obskit.pipeline import ExportResult
 from obskit.signals import ErrorEvent, MetricPoint
 
 
@@ -238,6 +239,30 @@ def test_throttling_is_retried_after_the_delay_the_collector_asked_for(
     assert {"otlp.logs.http_429", "otlp.logs.http_503"} <= set(stats["problems"])
 
 
+def test_grpc_resource_exhausted_is_retried_only_with_a_retry_delay() -> None:
+    import grpc
+    from otlp_receiver import GrpcReceiver
+
+    receiver = GrpcReceiver()
+    receiver.start()
+    exhausted = grpc.StatusCode.RESOURCE_EXHAUSTED
+    receiver.script = [exhausted, (exhausted, 0.8)]
+    try:
+        start(receiver)
+        log = obskit.get_logger("t")
+        log.info("refused")  # no RetryInfo: not retryable
+        obskit.flush(timeout_s=5)
+        log.info("throttled")  # retried after the server's 0.8 s RetryInfo delay
+        started = time.monotonic()
+        assert receiver.received.wait_for(lambda r: len(r.logs) == 1)
+        assert time.monotonic() - started >= 0.7
+        assert [value_of(r.body) for r in receiver.received.log_records()] == ["throttled"]
+        stats = obskit.pipeline_stats()["exporters"]["OTLPExporter"]
+        assert (stats["retried"], stats["failed"], stats["exported"]) == (1, 1, 1)
+    finally:
+        receiver.stop()
+
+
 def test_a_permanent_refusal_drops_the_batch_counts_it_and_warns_once(
     http_receiver: Receiver, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -278,14 +303,34 @@ def test_an_unreachable_collector_never_raises_or_blocks_the_app(
     assert err.count("OTLPExporter (logs") == 1  # one clear warning, not one per batch
 
 
-def test_a_hanging_collector_times_out_and_the_batch_is_retried(http_receiver: Receiver) -> None:
-    http_receiver.delay_s = 1.5
-    start(http_receiver, timeout_s=0.3)
+def test_a_hanging_collector_times_out_and_the_batch_is_retried(receiver: Receiver) -> None:
+    receiver.delay_s = 1.5
+    start(receiver, timeout_s=0.3)
     obskit.get_logger("t").info("slow")
     time.sleep(0.6)
-    http_receiver.delay_s = 0.0
-    assert http_receiver.received.wait_for(lambda r: len(r.logs) >= 1, timeout_s=15)
-    assert "otlp.logs.unreachable" in obskit.pipeline_stats()["problems"]
+    receiver.delay_s = 0.0
+    assert receiver.received.wait_for(lambda r: len(r.logs) >= 1, timeout_s=15)
+    problems = obskit.pipeline_stats()["problems"]
+    assert {"otlp.logs.unreachable", "otlp.logs.DEADLINE_EXCEEDED"} & set(problems)
+
+
+@pytest.mark.parametrize(
+    ("grpc_code", "http_status", "retried"),
+    [("UNAVAILABLE", 503, True), ("INVALID_ARGUMENT", 400, False)],
+)
+def test_a_collector_answering_an_error_is_retried_or_dropped_as_the_spec_says(
+    receiver: Receiver, grpc_code: str, http_status: int, retried: bool
+) -> None:
+    import grpc
+
+    answer = getattr(grpc.StatusCode, grpc_code) if receiver.protocol == "grpc" else http_status
+    receiver.script = [answer]
+    start(receiver)
+    obskit.get_logger("t").info("answered")
+    obskit.flush(timeout_s=10)
+    stats = obskit.pipeline_stats()["exporters"]["OTLPExporter"]
+    assert len(receiver.received.logs) == (1 if retried else 0)
+    assert (stats["retried"], stats["failed"]) == ((1, 0) if retried else (0, 1))
 
 
 def test_tls_to_a_plaintext_collector_is_a_warning_not_an_exception(
@@ -333,3 +378,41 @@ def test_spans_of_an_app_provider_go_through_the_app_and_logs_carry_its_resource
     assert received.wait_for(lambda r: len(r.logs) == 1)
     assert received.logs[0][0]["service.name"] == "app-own"
     assert received.spans == []  # the app's own processors deliver its spans
+
+
+def test_a_batch_too_large_for_one_request_is_split_and_each_part_sent_once(
+    receiver: Receiver,
+) -> None:
+    start(receiver, max_request_bytes=20_000)
+    log = obskit.get_logger("big")
+    for n in range(200):
+        log.info("padded", n=n, pad="x" * 500)
+    assert obskit.flush(timeout_s=10)
+    assert receiver.received.wait_for(lambda r: len(r.logs) == 200)
+    assert receiver.received.requests >= 200 * 500 // 20_000
+    numbers = sorted(attributes_of(r)["n"] for r in receiver.received.log_records())
+    assert numbers == list(range(200))
+
+
+def test_a_retried_batch_does_not_resend_the_parts_already_delivered(
+    http_receiver: Receiver,
+) -> None:
+    from obskit.signals import LogRecord, SpanRecord
+
+    exporter = OTLPExporter(http_receiver.endpoint, export_spans=True)
+    now = time.time()
+    batch = [
+        LogRecord(timestamp=now, level="info", event="inside"),
+        SpanRecord(now, "GET /", "ab" * 16, "cd" * 8, None, 1.0),
+    ]
+    http_receiver.script = [None, (503, {})]  # the logs are taken, the spans refused for now
+    assert exporter.export(batch) is ExportResult.RETRYABLE
+    assert exporter.export(batch) is ExportResult.SUCCESS  # the processor retries the same list
+    received = http_receiver.received
+    assert (len(received.logs), len(received.spans), received.requests) == (1, 1, 2)
+    exporter.shutdown()
+
+
+def test_an_unreadable_certificate_is_a_config_error(tmp_path: Any) -> None:
+    with pytest.raises(ConfigError, match="certificate"):
+        OTLPExporter("https://collector:4318", certificate=str(tmp_path / "missing.pem"))

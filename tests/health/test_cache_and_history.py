@@ -28,6 +28,15 @@ def test_results_are_served_from_cache_for_cache_ttl_s(clock: Any) -> None:
     assert len(calls) == 2
 
 
+def test_a_wall_clock_stepping_back_expires_the_cache(clock: Any) -> None:
+    registry = HealthRegistry(clock=clock, cache_ttl_s=5)
+    calls = counting(registry, "db")
+    registry.run()
+    clock.advance(-3600)  # NTP stepped back an hour: the cached result is "from the future"
+    registry.run()
+    assert len(calls) == 2
+
+
 def test_a_check_can_have_its_own_cache_time(clock: Any) -> None:
     registry = HealthRegistry(clock=clock, cache_ttl_s=1)
     cheap = counting(registry, "cheap")

@@ -22,7 +22,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 import pytest
 import uvicorn
 
-from obskit.health import HealthRegistry
+from obskit.health import CheckResult, HealthRegistry
 from obskit.health.http import make_asgi_app
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
@@ -259,4 +259,16 @@ async def test_the_asgi_app_answers_under_the_prefix_it_is_mounted_at() -> None:
         assert (status, list(doc["checks"])) == (200, ["db:responseTime"])
     status, doc = await call("/ops", "/ops")
     assert len(doc["checks"]) == 3
+    registry.close()
+
+
+def test_what_checks_write_is_scrubbed_before_it_is_served_but_names_are_not() -> None:
+    registry = HealthRegistry()
+    registry.register("auth", lambda: CheckResult.fail("login with password=hunter2 refused"))
+    with registry.serve() as server:
+        _, doc = health(f"{server.url}/health")
+    assert (
+        doc["checks"]["auth:responseTime"][0]["output"] == "login with password=[Filtered] refused"
+    )
+    assert "hunter2" not in doc["output"]
     registry.close()

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import obskit
-from obskit.config import ConfigError
+from obskit import ConfigError
 from obskit.health import CheckResult, HealthRegistry, Status
 
 

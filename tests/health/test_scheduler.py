@@ -66,6 +66,14 @@ def test_an_interval_check_is_due_at_once_then_every_interval() -> None:
     assert next_wakeup(specs, now) == MAX_SLEEP_S
 
 
+def test_a_wall_clock_stepping_back_makes_a_check_due_at_once() -> None:
+    specs = [spec("db", 60.0)]
+    specs[0].state.last_started = 1000.0
+    assert due_checks(specs, 1030.0) == []
+    assert due_checks(specs, 400.0) == specs  # NTP stepped back ten minutes
+    assert next_wakeup(specs, 400.0) == 0.0
+
+
 # -- the background thread -----------------------------------------------------------------------
 
 

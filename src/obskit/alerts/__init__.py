@@ -25,7 +25,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from obskit import metrics
+from obskit import _runtime, metrics
 from obskit.alerts.channels import (
     EmailChannel,
     LogChannel,
@@ -34,6 +34,7 @@ from obskit.alerts.channels import (
     WebhookChannel,
 )
 from obskit.alerts.engine import AlertEngine
+from obskit.alerts.engine import _live as _live_engines
 from obskit.alerts.matchers import Matcher, parse_matchers
 from obskit.alerts.notify import Channel, ChannelError, Notification
 from obskit.alerts.policies import EscalationLevel, EscalationPolicy, InhibitRule, Silence
@@ -72,6 +73,7 @@ __all__ = [
     "default_engine",
     "evaluate",
     "expire_silence",
+    "export_prometheus_rules",
     "flush",
     "history",
     "load_rules",
@@ -117,6 +119,14 @@ def configure(**options: Any) -> AlertEngine:
     return engine
 
 
+@_runtime.on_shutdown
+def _shutdown(timeout_s: float = 2.0) -> None:
+    """``obskit.shutdown``: stop every engine's evaluator, deliver what each has queued."""
+    reset()
+    for engine in list(_live_engines):
+        engine.close(timeout_s)
+
+
 def reset() -> None:
     """Forget the default engine (tests); the next use makes a fresh one."""
     global _engine
@@ -132,8 +142,8 @@ def add_rule(rule: AlertRule | dict[str, Any] | None = None, /, **fields: Any) -
     return default_engine().add_rule(rule, **fields)
 
 
-def remove_rule(name: str) -> None:
-    default_engine().remove_rule(name)
+def remove_rule(name: str) -> list[Alert]:
+    return default_engine().remove_rule(name)
 
 
 def rules() -> list[AlertRule]:
@@ -186,6 +196,11 @@ def acknowledge(alert: Alert | str, *, by: str = "", comment: str = "") -> Alert
 
 def resolve(alert: Alert | str, *, by: str = "", comment: str = "") -> Alert | None:
     return default_engine().resolve(alert, by=by, comment=comment)
+
+
+def export_prometheus_rules(**options: Any) -> str:
+    """The default engine's rules as a Prometheus rule file (YAML)."""
+    return default_engine().export_prometheus_rules(**options)
 
 
 def history(limit: int | None = None) -> list[dict[str, Any]]:

@@ -368,6 +368,11 @@ class EmailChannel:
                 if self.username is not None:
                     client.login(self.username, self._password or "")
                 client.send_message(self.message(notification))
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            raise ChannelError(
+                f"SMTP refused recipients: {exc.recipients!r}", retryable=min(codes) < 500
+            ) from exc
         except smtplib.SMTPResponseException as exc:
             raise ChannelError(
                 f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", retryable=exc.smtp_code < 500

@@ -14,38 +14,28 @@ whole engine; ``evaluation_interval_s`` starts a background thread calling ``eva
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
-from collections import Counter, deque
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from obskit import _runtime, diagnostics, metrics
+from obskit.alerts.history import History
 from obskit.alerts.loading import RuleSet, parse_rules, read_rule_file
 from obskit.alerts.notify import Channel, Dispatcher, Notification
 from obskit.alerts.policies import EscalationPolicy, InhibitRule, Silence
-from obskit.alerts.routing import Router
-from obskit.alerts.rules import AlertRule
+from obskit.alerts.publish import Publisher, snapshot
+from obskit.alerts.routing import Router, check_routing
+from obskit.alerts.rules import AlertRule, RuleError
 from obskit.alerts.state import AlertInstance, RuleState
 from obskit.alerts.store import MetricStore, WindowSpec
-from obskit.config import ConfigError
-from obskit.signals import Alert, MetricPoint
+from obskit.diagnostics import ConfigError
+from obskit.signals import Alert
 
 __all__ = ["AlertEngine"]
-
-
-def check_routing(group_wait_s: float, group_interval_s: float, repeat_interval_s: float) -> None:
-    """Refuse routing settings that cannot mean what they say (alertmanager#3370)."""
-    if group_wait_s < 0 or group_interval_s <= 0 or repeat_interval_s <= 0:
-        raise ConfigError("group_wait_s must be >= 0, group_interval_s and repeat_interval_s > 0")
-    if repeat_interval_s < group_interval_s:
-        raise ConfigError(
-            f"repeat_interval_s ({repeat_interval_s:g}) is shorter than group_interval_s "
-            f"({group_interval_s:g}): a group is only looked at every group_interval_s, so "
-            "notifications could not repeat that often. Set repeat_interval_s >= "
-            "group_interval_s."
-        )
 
 
 class AlertEngine:
@@ -122,14 +112,13 @@ class AlertEngine:
         )
         self._rules: dict[str, RuleState] = {}
         self._lock = threading.RLock()
-        self._history: deque[dict[str, Any]] = deque(maxlen=history_size)
-        self._fired: Counter[str] = Counter()
-        self._ack_delays: list[float] = []
-        self._resolve_delays: list[float] = []
+        self._history = History(history_size)
+        self._publisher = Publisher()
         self._next_export: float | None = None
+        self._next_expiry = -float("inf")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._log: Any = None
+        _live.add(self)
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -161,15 +150,49 @@ class AlertEngine:
         self._install(parsed)
         return parsed.rules
 
-    def remove_rule(self, name: str) -> None:
-        """Remove a rule; its alerts disappear without notification."""
+    def remove_rule(self, name: str) -> list[Alert]:
+        """Remove a rule. Its firing alerts resolve (channels that heard of them are told at
+        their groups' next look, as Alertmanager does when a rule stops sending an alert);
+        its pending ones just go. Returns the resolutions."""
         with self._lock:
             state = self._rules.pop(name, None)
-            if state is not None:
-                self.store.unwatch(state.rule.metric, state.spec)
+            if state is None:
+                return []
+            self.store.unwatch(state.rule.metric, state.spec)
+            now = self.clock()
+            resolved = []
+            for fingerprint, instance in list(state.instances.items()):
+                if instance.state == "firing":
+                    state.resolve(fingerprint, now, by="obskit", comment="rule removed")
+                    resolved.append(self._transition(instance, now))
+            state.instances.clear()
+        self._publisher.publish(resolved)
+        return resolved
 
     def rules(self) -> list[AlertRule]:
         return [state.rule for state in self._rules.values()]
+
+    def export_prometheus_rules(
+        self, *, kinds: Mapping[str, str] | None = None, group: str = "obskit", strict: bool = True
+    ) -> str:
+        """This engine's rules as a Prometheus rule file (YAML); see
+        :mod:`obskit.alerts.prometheus`. Metric kinds come from what the engine has seen
+        (``increment``: counter, ``observe``: histogram, as OpenTelemetry exports them)
+        unless ``kinds`` says otherwise."""
+        from obskit.alerts.prometheus import prometheus_rule_file
+
+        seen = {
+            name: "counter" if metric.kind == "counter" else "histogram"
+            for name, metric in self.store.metrics.items()
+            if metric.kind != "untyped"
+        }
+        return prometheus_rule_file(
+            self.rules(),
+            kinds={**seen, **(kinds or {})},
+            group=group,
+            interval_s=self.evaluation_interval_s,
+            strict=strict,
+        )
 
     def add_inhibit_rule(self, rule: InhibitRule | None = None, /, **fields: Any) -> InhibitRule:
         """Mute alerts matching ``target_matchers`` while one matching ``source_matchers`` fires."""
@@ -196,6 +219,12 @@ class AlertEngine:
         }
 
     def _install(self, parsed: RuleSet) -> None:
+        missing = sorted(set(self.default_channels) - set(self.channels))
+        if missing and any(not rule.channels for rule in parsed.rules):
+            raise RuleError(
+                f"default_channels name {', '.join(map(repr, missing))}, which no add_channel "
+                "registered; add them before rules without channels"
+            )
         with self._lock:
             for policy in parsed.escalation_policies:
                 self.router.policies[policy.name] = policy
@@ -230,7 +259,9 @@ class AlertEngine:
     ) -> None:
         """Add to the counter ``metric{labels}`` in this engine only."""
         number = metrics.check_value(metric, amount)
-        if number is not None and number >= 0:
+        if number is not None and number < 0:
+            metrics.refuse(metric, number, "a counter takes finite increments >= 0")
+        elif number is not None:
             self.store.increment(metric, number, labels, timestamp)
 
     # -- evaluation ----------------------------------------------------------------------------
@@ -255,157 +286,51 @@ class AlertEngine:
                 notifications = self.router.tick(now)
                 self._housekeeping(now)
             self._send(notifications)
-            self._publish(changes)
+            self._publisher.publish(changes)
             return changes
         except Exception as exc:  # never into the app
             diagnostics.report("alerts.evaluate", f"alert evaluation failed: {exc!r}")
             return []
 
-    def _transition(self, instance: AlertInstance, now: float) -> Alert:
+    def _transition(self, instance: AlertInstance, now: float, *, route: bool = True) -> Alert:
         rule = instance.rule
         alert = self._snapshot(instance, now)
-        self._remember(alert.state, alert, now)
-        if instance.state == "firing":
-            self._fired[rule.severity] += 1
-        elif instance.state == "resolved" and instance.fired_at is not None:
-            self._resolve_delays.append(now - instance.fired_at)
-        self.router.update(instance, rule.channels or self.default_channels, now)
+        self._history.alert(alert.state, alert, now)
+        if route:
+            self.router.update(instance, rule.channels or self.default_channels, now)
         return alert
 
     def _snapshot(self, instance: AlertInstance, now: float) -> Alert:
-        rule = instance.rule
-        details: dict[str, Any] = {
-            "metric": rule.metric,
-            "aggregation": rule.aggregation,
-            "window_s": rule.window_s,
-            "op": rule.op,
-            "threshold": rule.threshold,
-        }
-        if instance.score is not None:
-            details["score"] = instance.score
-        if instance.acknowledged_at is not None:
-            details.update(
-                acknowledged_by=instance.acknowledged_by, comment=instance.acknowledged_comment
-            )
-        if instance.resolved_by or instance.resolved_comment:
-            details.update(resolved_by=instance.resolved_by, comment=instance.resolved_comment)
-        muted = self.router.muted_by(instance.labels, now)
-        if muted is not None:
-            details["muted_by"] = muted
-        runtime = _runtime.peek()
-        return Alert(
-            timestamp=now,
-            rule=rule.name,
-            state=instance.state,
-            severity=rule.severity,
-            value=instance.value,
-            labels=dict(instance.labels),
-            annotations=dict(instance.annotations),
-            active_since=instance.active_at,
-            fingerprint=instance.fingerprint,
-            service=runtime.settings.service if runtime is not None else "",
-            fired_at=instance.fired_at,
-            resolved_at=instance.resolved_at,
-            details=details,
-        )
+        return snapshot(instance, now, self.router.muted_by(instance.labels, now))
 
     def _housekeeping(self, now: float) -> None:
         for silence_id, silence in list(self.router.silences.items()):
             if silence.ends_at < now - 86400.0:  # forget silences a day after they ended
                 del self.router.silences[silence_id]
-        if self.series_ttl_s is not None:
-            self.store.expire(now - self.series_ttl_s)
+        if self.series_ttl_s is not None and now >= self._next_expiry:
+            self._next_expiry = now + min(60.0, self.series_ttl_s / 10)  # a scan of every series
+            self.store.expire(now, self.series_ttl_s)
         if self.export_interval_s is not None and _runtime.peek() is not None:
             if self._next_export is None:
                 self._next_export = now + self.export_interval_s
             elif now >= self._next_export:
                 self._next_export = now + self.export_interval_s
-                self._export_points(now)
-
-    def _export_points(self, now: float) -> None:
-        runtime = _runtime.peek()
-        service = runtime.settings.service if runtime is not None else ""
-        for metric in list(self.store.metrics.values()):
-            with metric.lock:
-                points = [
-                    MetricPoint(
-                        timestamp=now,
-                        name=metric.name,
-                        value=series.total if metric.kind == "counter" else series.last,
-                        labels=dict(series.labels),
-                        metric_type="counter" if metric.kind == "counter" else "gauge",
-                        service=service,
-                    )
-                    for series in metric.series
-                    if series.count
-                ]
-            for point in points:
-                _runtime.emit(point)
-
-    # -- delivery and publication ----------------------------------------------------------------
+                self._publisher.export(self.store, now)
 
     def _send(self, notifications: list[Notification]) -> None:
         for notification in notifications:
             self.dispatcher.submit(notification)
-            self._history.append(
-                {
-                    "at": notification.timestamp,
-                    "event": "notified",
-                    "channel": notification.channel,
-                    "reason": notification.reason,
-                    "status": notification.status,
-                    "alerts": [a.fingerprint for a in notification.alerts],
-                }
-            )
-
-    def _publish(self, alerts: list[Alert]) -> None:
-        if not alerts:
-            return
-        if self._log is None:
-            from obskit.logging import get_logger
-
-            self._log = get_logger("obskit.alerts")
-        for alert in alerts:
-            _runtime.emit(
-                dataclasses.replace(alert, labels=dict(alert.labels), details=dict(alert.details))
-            )
-            level = {"firing": "warning", "pending": "info"}.get(alert.state, "info")
-            if alert.state == "firing" and alert.severity in ("error", "critical"):
-                level = "error"
-            self._log.log(
-                level,
-                f"alert {alert.rule} {alert.state}",
-                alert=alert.rule,
-                state=alert.state,
-                severity=alert.severity,
-                value=alert.value,
-                labels=alert.labels,
-                fingerprint=alert.fingerprint,
-            )
+            self._history.notified(notification)
 
     def _delivery_failed(self, notification: Notification, exc: BaseException) -> None:
-        self._history.append(
-            {
-                "at": self.clock(),
-                "event": "delivery_failed",
-                "channel": notification.channel,
-                "reason": notification.reason,
-                "error": repr(exc),
-            }
+        self._history.add(
+            "delivery_failed",
+            self.clock(),
+            channel=notification.channel,
+            reason=notification.reason,
+            error=repr(exc),
         )
-
-    def _remember(self, event: str, alert: Alert, now: float, **extra: Any) -> None:
-        self._history.append(
-            {
-                "at": now,
-                "event": event,
-                "rule": alert.rule,
-                "fingerprint": alert.fingerprint,
-                "severity": alert.severity,
-                "value": alert.value,
-                **extra,
-            }
-        )
+        self._publisher.log_failure(notification, exc)
 
     # -- operators: what is going on, and acting on it -----------------------------------------
 
@@ -445,7 +370,7 @@ class AlertEngine:
             raise ConfigError(f"silence: {exc}") from None
         with self._lock:
             self.router.silences[silence.id] = silence
-            self._history.append({"at": now, "event": "silenced", **silence.to_dict()})
+            self._history.add("silenced", now, **silence.to_dict())
         return silence
 
     def expire_silence(self, silence_id: str) -> None:
@@ -454,12 +379,13 @@ class AlertEngine:
             silence = self.router.silences.get(silence_id)
             if silence is not None:
                 silence.ends_at = min(silence.ends_at, self.clock())
-                self._history.append({"at": self.clock(), "event": "unsilenced", "id": silence_id})
+                self._history.add("unsilenced", self.clock(), id=silence_id)
 
     def silences(self) -> list[Silence]:
         """Silences not yet over (active or starting later)."""
         now = self.clock()
-        return [s for s in self.router.silences.values() if s.ends_at > now]
+        with self._lock:
+            return [s for s in self.router.silences.values() if s.ends_at > now]
 
     def acknowledge(self, alert: Alert | str, *, by: str = "", comment: str = "") -> Alert | None:
         """Someone took ``alert`` (an Alert or fingerprint): escalation stops, channels that
@@ -472,15 +398,13 @@ class AlertEngine:
                 return None
             instance.acknowledged_at = now
             instance.acknowledged_by, instance.acknowledged_comment = by, comment
-            start = instance.fired_at if instance.fired_at is not None else instance.active_at
-            self._ack_delays.append(now - start)
             self.router.acknowledge(instance, now)
-            snapshot = dataclasses.replace(self._snapshot(instance, now), state="acknowledged")
-            self._remember("acknowledged", snapshot, now, by=by, comment=comment)
+            taken = dataclasses.replace(self._snapshot(instance, now), state="acknowledged")
+            self._history.alert("acknowledged", taken, now, by=by, comment=comment)
             notifications = self.router.tick(now)
         self._send(notifications)
-        self._publish([snapshot])
-        return snapshot
+        self._publisher.publish([taken])
+        return taken
 
     def resolve(self, alert: Alert | str, *, by: str = "", comment: str = "") -> Alert | None:
         """Declare ``alert`` resolved by hand; if its condition still holds it starts again
@@ -494,12 +418,13 @@ class AlertEngine:
                     break
             else:
                 return None
-            snapshot = self._transition(instance, now)
-            self._history[-1].update(by=by, comment=comment)
+            self.router.resolve_now(instance, now)
+            resolved = self._transition(instance, now, route=False)
+            self._history.amend_last(by=by, comment=comment)
             notifications = self.router.tick(now)
         self._send(notifications)
-        self._publish([snapshot])
-        return snapshot
+        self._publisher.publish([resolved])
+        return resolved
 
     def _find(self, fingerprint: str) -> AlertInstance | None:
         for state in self._rules.values():
@@ -510,9 +435,7 @@ class AlertEngine:
 
     def history(self, limit: int | None = None) -> list[dict[str, Any]]:
         """The latest events (state changes, notifications, acknowledgements, silences)."""
-        with self._lock:
-            events = list(self._history)
-        return events[-limit:] if limit else events
+        return self._history.events(limit)
 
     def stats(self) -> dict[str, Any]:
         """Counts and times: alerts fired by severity, mean time to acknowledge and to resolve
@@ -521,9 +444,7 @@ class AlertEngine:
             return {
                 "rules": len(self._rules),
                 "active": sum(len(s.instances) for s in self._rules.values()),
-                "fired_by_severity": dict(self._fired),
-                "mean_time_to_acknowledge_s": _mean(self._ack_delays),
-                "mean_time_to_resolve_s": _mean(self._resolve_delays),
+                **self._history.summary(),
                 "notifications": {
                     name: dataclasses.asdict(stats) for name, stats in self.dispatcher.stats.items()
                 },
@@ -562,10 +483,30 @@ class AlertEngine:
         self.stop()
         self.dispatcher.close(timeout_s)
 
+    def _after_fork_in_child(self) -> None:
+        # Locks may have been held by the parent's threads, which do not exist here.
+        evaluating = self._thread is not None and not self._stop.is_set()
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread = None
+        self.store.after_fork_in_child()
+        self.dispatcher.after_fork_in_child()
+        self._history.after_fork_in_child()
+        if evaluating:
+            self.start()
+
     def _evaluate_periodically(self, interval: float) -> None:
         while not self._stop.wait(interval):
             self.evaluate()
 
 
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+_live: weakref.WeakSet[AlertEngine] = weakref.WeakSet()
+
+
+def _reinit_after_fork() -> None:
+    for engine in list(_live):
+        engine._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)

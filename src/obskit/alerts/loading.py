@@ -147,7 +147,7 @@ def describe_errors(
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = f"unknown field{_suggest(str(error['loc'][0]), list(model.model_fields))}"
-        elif error["type"] != "missing":
+        elif error["type"] != "missing" and error.get("input") is not None:
             message += f" (got {error.get('input')!r})"
         lines.append(f"{where}: field {location!r}: {message}")
     return lines

@@ -213,6 +213,13 @@ class Dispatcher:
         if self._worker is not None:
             self._worker.join(timeout_s)
 
+    def after_fork_in_child(self) -> None:
+        """Fresh lock and worker; what the parent had queued stays the parent's to send."""
+        self._condition = threading.Condition()
+        self._ready = []
+        self._busy = False
+        self._worker = None
+
     def _stats(self, channel: str) -> ChannelStats:
         stats = self.stats.get(channel)
         if stats is None:

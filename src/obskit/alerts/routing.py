@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 from obskit.alerts.notify import Notification
 from obskit.alerts.policies import EscalationPolicy, InhibitRule, Silence
 from obskit.alerts.state import AlertInstance
+from obskit.diagnostics import ConfigError
 from obskit.signals import Alert
 
-__all__ = ["AlertGroup", "LogEntry", "Router", "needs_update"]
+__all__ = ["AlertGroup", "LogEntry", "Router", "check_routing", "needs_update"]
 
 Snapshot = Callable[[AlertInstance, float], Alert]
 
@@ -97,6 +98,19 @@ def needs_update(
     return None
 
 
+def check_routing(group_wait_s: float, group_interval_s: float, repeat_interval_s: float) -> None:
+    """Refuse routing settings that cannot mean what they say (alertmanager#3370)."""
+    if group_wait_s < 0 or group_interval_s <= 0 or repeat_interval_s <= 0:
+        raise ConfigError("group_wait_s must be >= 0, group_interval_s and repeat_interval_s > 0")
+    if repeat_interval_s < group_interval_s:
+        raise ConfigError(
+            f"repeat_interval_s ({repeat_interval_s:g}) is shorter than group_interval_s "
+            f"({group_interval_s:g}): a group is only looked at every group_interval_s, so "
+            "notifications could not repeat that often. Set repeat_interval_s >= "
+            "group_interval_s."
+        )
+
+
 class Router:
     """Groups, silences, inhibition, escalation and acknowledgement of one engine's alerts."""
 
@@ -152,6 +166,27 @@ class Router:
                 group = AlertGroup(key, channel, labels, now + self.group_wait_s)
                 self.groups[key] = group
             group.alerts[fingerprint] = instance
+
+    def resolve_now(self, instance: AlertInstance, now: float) -> None:
+        """A resolution by hand: tell every channel that heard of it now, not at a flush.
+
+        The alert leaves its groups and their notification logs, so that if it fires again
+        it is news again.
+        """
+        fingerprint = instance.fingerprint
+        if self.firing.get(fingerprint) is instance:
+            del self.firing[fingerprint]
+        self._escalations.pop(fingerprint, None)
+        for channel in sorted(self.notified.pop(fingerprint, set())):
+            if self.sends_resolved(channel):
+                self._direct.append(self._single(channel, "resolved", instance, now))
+        for key, group in list(self.groups.items()):
+            if group.alerts.pop(fingerprint, None) is None:
+                continue
+            if group.entry is not None:
+                group.entry.firing = group.entry.firing - {fingerprint}
+            if not group.alerts:
+                del self.groups[key]
 
     def acknowledge(self, instance: AlertInstance, now: float) -> None:
         """Stop escalating ``instance`` and tell every channel that heard of it."""

@@ -33,7 +33,7 @@ from pydantic import (
 
 from obskit.alerts.matchers import Matcher, parse_matchers
 from obskit.alerts.window import AGGREGATIONS
-from obskit.config import ConfigError
+from obskit.diagnostics import ConfigError
 
 __all__ = [
     "AlertRule",

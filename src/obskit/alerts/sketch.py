@@ -19,15 +19,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-__all__ = ["MIN_MAGNITUDE", "QuantileSketch", "bucket_key"]
+__all__ = ["MIN_MAGNITUDE", "QuantileSketch", "add_counts", "quantile_of"]
 
 #: Magnitudes below this are counted in the zero bucket.
 MIN_MAGNITUDE = 1e-9
-
-
-def bucket_key(value: float, inverse_log_gamma: float) -> int:
-    """The log bucket of a positive ``value``: ``ceil(log_gamma(value))``."""
-    return math.ceil(math.log(value) * inverse_log_gamma)
 
 
 class QuantileSketch:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,15 @@ from obskit.alerts.store import MetricStore, Series, WindowSpec
 from obskit.alerts.window import _READERS, Ring
 
 __all__ = ["AlertInstance", "RuleState", "fingerprint_of"]
+
+_TESTS: dict[str, Callable[[Any, Any], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": lambda value, threshold: compare("==", value, threshold),
+    "!=": lambda value, threshold: compare("!=", value, threshold),
+}
 
 Reader = Callable[[Ring, Sequence[int] | None], float | None]
 
@@ -94,11 +104,11 @@ class RuleState:
         """Run one evaluation at ``now``; the instances whose state changed."""
         rule = self.rule
         self.last_evaluation = now
-        readings = self._read(now)
-        if not readings and rule.no_data == "alerting":
+        selected, readings = self._read(now)
+        if not selected and rule.no_data == "alerting":
             labels = self._no_series
             readings = [(fingerprint_of(labels), labels, None)]
-        elif not readings and rule.no_data == "keep_state":
+        elif not selected and rule.no_data == "keep_state":
             return []
         changed: list[AlertInstance] = []
         held: set[str] = set()  # condition true (or frozen): not resolving this time
@@ -199,24 +209,39 @@ class RuleState:
             self.detectors[fingerprint] = detector
         return detector
 
-    def _read(self, now: float) -> list[tuple[str, dict[str, str], float | None]]:
-        """(fingerprint, alert labels, window value) of every selected series."""
-        metric = self.store.metrics.get(self.rule.metric)
+    def _read(self, now: float) -> tuple[int, list[tuple[str, dict[str, str], float | None]]]:
+        """How many series the rule selects, and (fingerprint, alert labels, window value) of
+        those that can change state: without a detector, a series with no alert whose
+        condition is false is left out here (the common case, kept cheap)."""
+        rule = self.rule
+        metric = self.store.metrics.get(rule.metric)
         if metric is None:
-            return []
-        reader = self.reader
+            return 0, []
+        reader, instances = self.reader, self.instances
+        test = _TESTS[rule.op] if rule.detector is None else None
+        threshold = rule.threshold
+        alerting_on_no_data = rule.no_data != "ok"
+        current = int(now // self.spec.width)
+        readings: list[tuple[str, dict[str, str], float | None]] = []
         with metric.lock:
             try:
                 index = metric.specs.index(self.spec)
             except ValueError:
-                return []
+                return 0, []
             if self._selection[0] != metric.version:
                 self._select(metric.version, metric.series)
-            return [
-                (fingerprint, labels, reader(ring, ring.slots(now)))
-                for series, fingerprint, labels in self._selection[1]
-                for ring in (series.rings[index],)
-            ]
+            selection = self._selection[1]
+            for series, fingerprint, labels in selection:
+                ring = series.rings[index]
+                value = reader(ring, None if ring.head == current else ring.slots(now))
+                if test is not None and fingerprint not in instances:
+                    if value is None:
+                        if not alerting_on_no_data:
+                            continue
+                    elif not test(value, threshold):
+                        continue
+                readings.append((fingerprint, labels, value))
+        return len(selection), readings
 
     def _select(self, version: int, series: list[Series]) -> None:
         matchers = self.rule.matchers

@@ -209,11 +209,14 @@ class MetricStore:
                 for series in metric.series:
                     del series.rings[index]
 
-    def expire(self, older_than: float) -> int:
-        """Forget series whose last point is older than ``older_than``; how many went."""
+    def expire(self, now: float, idle_s: float) -> int:
+        """Forget series without a point for ``idle_s`` (and longer than any window on their
+        metric); how many went."""
         gone = 0
         for metric in list(self.metrics.values()):
             with metric.lock:
+                longest = max((spec.window_s for spec in metric.specs), default=0.0)
+                older_than = now - max(idle_s, longest)
                 keep = [s for s in metric.series if s.last_time >= older_than]
                 if len(keep) == len(metric.series):
                     continue
@@ -223,6 +226,11 @@ class MetricStore:
                 metric.lookup = {k: s for k, s in metric.lookup.items() if id(s) in kept}
                 metric.version += 1
         return gone
+
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+        for metric in self.metrics.values():
+            metric.lock = threading.Lock()
 
     def stats(self) -> dict[str, Any]:
         """Series per metric, label sets dropped by the guard, late points."""

@@ -16,16 +16,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from obskit.alerts.sketch import MIN_MAGNITUDE, add_counts, quantile_of
+from obskit.alerts.sketch import MIN_MAGNITUDE, add_counts
 
-__all__ = ["AGGREGATIONS", "PERCENTILES", "ZERO_KEY", "Ring"]
+__all__ = ["AGGREGATIONS", "KEY_OFFSET", "PERCENTILES", "Ring"]
 
 #: Percentile aggregations and their quantile.
 PERCENTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 #: Every aggregation a rule may ask of a window.
 AGGREGATIONS = ("avg", "sum", "min", "max", "count", "rate", "last", *PERCENTILES)
-#: Sketch key of the zero bucket (positive keys are ``2k``, negative ``2k + 1``).
-ZERO_KEY = 1 << 40
+#: Sketch keys sort like the values they count: ``KEY_OFFSET + k`` for a positive value in log
+#: bucket ``k``, ``-(KEY_OFFSET + k)`` for a negative one, ``0`` for (near) zero.
+KEY_OFFSET = 1 << 20
 _INF = math.inf
 _NEVER = -(1 << 62)
 
@@ -46,6 +47,7 @@ class Ring:
 
     __slots__ = (
         "counts",
+        "gamma",
         "head",
         "highs",
         "inverse_log_gamma",
@@ -58,6 +60,7 @@ class Ring:
         "sketches",
         "totals",
         "width",
+        "window_counts",
     )
 
     def __init__(
@@ -81,11 +84,13 @@ class Ring:
         self.last_times = [-_INF] * size
         self.relative_accuracy = relative_accuracy
         self.max_sketch_buckets = max_sketch_buckets
+        #: per bucket, and for the whole ring (kept in step), counts per sketch key
         self.sketches: list[dict[int, int]] | None = None
-        self.inverse_log_gamma = 0.0
+        self.window_counts: dict[int, int] = {}
+        self.inverse_log_gamma = self.gamma = 0.0
         if relative_accuracy is not None:
-            gamma = (1 + relative_accuracy) / (1 - relative_accuracy)
-            self.inverse_log_gamma = 1.0 / math.log(gamma)
+            self.gamma = (1 + relative_accuracy) / (1 - relative_accuracy)
+            self.inverse_log_gamma = 1.0 / math.log(self.gamma)
             self.sketches = [{} for _ in range(size)]
 
     @property
@@ -114,17 +119,19 @@ class Ring:
         sketches = self.sketches
         if sketches is not None:
             if value > MIN_MAGNITUDE:
-                key = math.ceil(math.log(value) * self.inverse_log_gamma) << 1
+                key = KEY_OFFSET + math.ceil(math.log(value) * self.inverse_log_gamma)
             elif value < -MIN_MAGNITUDE:
-                key = (math.ceil(math.log(-value) * self.inverse_log_gamma) << 1) | 1
+                key = -KEY_OFFSET - math.ceil(math.log(-value) * self.inverse_log_gamma)
             else:
-                key = ZERO_KEY
+                key = 0
+            window = self.window_counts
+            window[key] = window.get(key, 0) + 1
             counts = sketches[slot]
             seen = counts.get(key)
             if seen is None:
                 counts[key] = 1
                 if len(counts) > self.max_sketch_buckets:
-                    _collapse(counts, self.max_sketch_buckets)
+                    self._collapse(counts)
             else:
                 counts[key] = seen + 1
         return True
@@ -139,9 +146,31 @@ class Ring:
             self.lows[slot] = _INF
             self.highs[slot] = -_INF
             self.last_times[slot] = -_INF
-            if self.sketches is not None:
+            if self.sketches is not None and self.sketches[slot]:
+                window = self.window_counts
+                for key, count in self.sketches[slot].items():
+                    left = window[key] - count
+                    if left:
+                        window[key] = left
+                    else:
+                        del window[key]
                 self.sketches[slot] = {}
         self.head = index
+
+    def _collapse(self, counts: dict[int, int]) -> None:
+        """Merge one bucket's lowest sketch keys upwards until within ``max_sketch_buckets``."""
+        window = self.window_counts
+        keys = sorted(counts)
+        while len(counts) > self.max_sketch_buckets:
+            lowest, following = keys.pop(0), keys[0]
+            moved = counts.pop(lowest)
+            counts[following] += moved
+            window[following] += moved
+            left = window[lowest] - moved
+            if left:
+                window[lowest] = left
+            else:
+                del window[lowest]
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -190,37 +219,50 @@ class Ring:
         return self.total(slots) / (self.width * self.size)
 
     def last(self, slots: Sequence[int] | None) -> float | None:
-        order = range(self.size) if slots is None else slots
-        best, best_time = None, -_INF
+        # Buckets are in time order: the newest non-empty one holds the latest point.
+        counts, size = self.counts, self.size
+        order = (
+            (i % size for i in range(self.head, self.head - size, -1))
+            if slots is None
+            else reversed(slots)
+        )
         for slot in order:
-            if self.counts[slot] and self.last_times[slot] >= best_time:
-                best, best_time = self.lasts[slot], self.last_times[slot]
-        return best
+            if counts[slot]:
+                return self.lasts[slot]
+        return None
 
     def quantile(self, q: float, slots: Sequence[int] | None) -> float | None:
         """The ``q`` quantile of the window (``None`` without a sketch or without points)."""
         sketches = self.sketches
-        if sketches is None or self.relative_accuracy is None:
+        if sketches is None:
             return None
-        merged: dict[int, int] = {}
-        for slot in range(self.size) if slots is None else slots:
-            if sketches[slot]:
-                add_counts(merged, sketches[slot])
-        if not merged:
+        if slots is None:
+            counts = self.window_counts
+        else:
+            counts = {}
+            for slot in slots:
+                add_counts(counts, sketches[slot])
+        total = sum(counts.values())
+        if not total:
             return None
-        zero = merged.pop(ZERO_KEY, 0)
-        positive = {k >> 1: c for k, c in merged.items() if not k & 1}
-        negative = {k >> 1: c for k, c in merged.items() if k & 1}
-        accuracy = self.relative_accuracy
-        return quantile_of(positive, negative, zero, q, (1 + accuracy) / (1 - accuracy))
+        rank = math.floor(min(max(q, 0.0), 1.0) * (total - 1))
+        keys = sorted(counts)
+        if rank >= total // 2:  # walk from the nearer end: p90 to p99 from the top
+            keys.reverse()
+            rank = total - 1 - rank
+        seen = 0
+        for key in keys:
+            seen += counts[key]
+            if seen > rank:
+                return self.key_value(key)
+        return None  # pragma: no cover - the counts add up to total
 
-
-def _collapse(counts: dict[int, int], limit: int) -> None:
-    """Merge the lowest-magnitude positive buckets of one slot until within ``limit``."""
-    positive = sorted(k for k in counts if k != ZERO_KEY and not k & 1)
-    while len(counts) > limit and len(positive) >= 2:
-        lowest = positive.pop(0)
-        counts[positive[0]] += counts.pop(lowest)
+    def key_value(self, key: int) -> float:
+        """The value a sketch key stands for (the least relative error in its bucket)."""
+        if key == 0:
+            return 0.0
+        magnitude = 2.0 * self.gamma ** (abs(key) - KEY_OFFSET) / (self.gamma + 1.0)
+        return magnitude if key > 0 else -magnitude
 
 
 def _quantile_reader(q: float) -> Callable[[Ring, Sequence[int] | None], float | None]:

@@ -28,6 +28,7 @@ from obskit.anomaly.likelihood import AnomalyLikelihood
 from obskit.anomaly.mad import MedianMAD
 from obskit.anomaly.range_novelty import RangeNovelty
 from obskit.anomaly.seasonal import DAY, WEEK, Seasonal
+from obskit.anomaly.watching import Watch, watch
 from obskit.anomaly.zscore import RollingZScore
 
 __all__ = [
@@ -47,8 +48,10 @@ __all__ = [
     "RollingZScore",
     "Seasonal",
     "StateError",
+    "Watch",
     "default",
     "from_state",
+    "watch",
 ]
 
 

@@ -17,8 +17,7 @@ from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from obskit import diagnostics
 from obskit.anomaly import _state
-from obskit.anomaly._state import StateError
-from obskit.config import ConfigError
+from obskit.anomaly._state import ConfigError, StateError
 
 __all__ = ["MAX_MAGNITUDE", "AnomalyScore", "BaseDetector", "Detector", "ValueRange"]
 
@@ -114,7 +113,10 @@ class BaseDetector:
             if value is None:
                 return AnomalyScore(0.0, False, None, skipped=True)
         if not -MAX_MAGNITUDE < value < MAX_MAGNITUDE:
-            self._problem("value_not_finite", f"skipped a value that is not finite: {value!r}")
+            if value - value == 0.0:
+                self._problem("value_too_large", "skipped a value beyond 1e150 in magnitude")
+            else:
+                self._problem("value_not_finite", "skipped a NaN or infinite value")
             return AnomalyScore(0.0, False, None, skipped=True)
         if timestamp is not None:
             timestamp = self._check_time(timestamp)
@@ -123,7 +125,10 @@ class BaseDetector:
     def _accept(self, value: float, timestamp: float | None) -> AnomalyScore:
         """Score a clean point (composite detectors feed their members through here)."""
         self.seen += 1
-        result = self._step(value, timestamp)
+        return self._gate(self._step(value, timestamp))
+
+    def _gate(self, result: AnomalyScore) -> AnomalyScore:
+        """Silence the warm-up and the cooldown after a flag (``seen`` already counts it)."""
         if self.seen <= self.warmup:
             result.score = 0.0
             result.is_anomaly = False
@@ -175,14 +180,17 @@ class BaseDetector:
     # -- bad input ----------------------------------------------------------------------
     def _coerce(self, value: Any) -> float | None:
         """A float for ints, bools, Decimals and numpy scalars; ``None`` (counted) otherwise."""
-        if isinstance(value, (str, bytes)) or value is None:
-            self._problem("value_not_numeric", f"skipped a value that is not a number: {value!r}")
-            return None
-        try:
-            return float(value)
-        except (TypeError, ValueError, OverflowError):
-            self._problem("value_not_numeric", "skipped a value that is not a number")
-            return None
+        if not isinstance(value, (str, bytes)) and value is not None:
+            try:
+                return float(value)
+            except OverflowError:  # an int beyond any float
+                self._problem("value_too_large", "skipped a value beyond 1e150 in magnitude")
+                return None
+            except (TypeError, ValueError):
+                pass
+        # The type only: a value may carry data that must not reach stderr.
+        self._problem("value_not_numeric", f"skipped a {type(value).__name__}, not a number")
+        return None
 
     def _check_time(self, timestamp: Any) -> float | None:
         """UNIX seconds; a timestamp going backwards is clamped to the last one and counted."""
@@ -276,8 +284,17 @@ class BaseDetector:
         }
 
     def __repr__(self) -> str:
-        settings = ", ".join(f"{key}={value!r}" for key, value in self._config().items())
+        settings = ", ".join(f"{key}={_short(value)}" for key, value in self._config().items())
         return f"{type(self).__name__}({settings})"
+
+
+def _short(value: Any) -> str:
+    """A config value for ``repr``: nested detector states shown by name, not in full."""
+    if isinstance(value, dict) and isinstance(value.get("detector"), str):
+        return f"<{value['detector']}>"
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        return "[" + ", ".join(_short(item) for item in value) + "]"
+    return repr(value)
 
 
 def detector_from_state(state: Any) -> BaseDetector:

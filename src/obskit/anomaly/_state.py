@@ -10,10 +10,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from obskit.config import ConfigError
+# The one place obskit.anomaly imports ConfigError from (the core may move it out of config).
+from obskit.diagnostics import ConfigError
 
 __all__ = [
     "VERSION",
+    "ConfigError",
     "StateError",
     "envelope",
     "read_counts",

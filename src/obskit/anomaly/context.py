@@ -7,7 +7,7 @@ from typing import Any
 
 from obskit.anomaly import _state
 from obskit.anomaly._base import AnomalyScore, BaseDetector, check_fraction, check_int
-from obskit.config import ConfigError
+from obskit.anomaly._state import ConfigError
 
 __all__ = ["ContextNovelty"]
 
@@ -24,9 +24,11 @@ class ContextNovelty(BaseDetector):
     a value in a bin never visited. It learns every context at once, so a pattern is an anomaly
     only the first time: no training, and it never tires of a repeated incident.
 
-    The bins need the value range: the ``value_range`` hint when given; otherwise the first
-    ``fit`` values, widened by ``margin`` of their span on each side (later values outside it
-    fall into the end bins). With ``scale > 1`` the detector bins the mean of each block of
+    The bins need the value range: the ``value_range`` hint when given (values outside it fall
+    into the end bins); otherwise the range of the first ``fit`` values, widened by ``margin``
+    of their span on each side. Without a hint, a later value outside the bins re-cuts them over
+    everything seen so far (widened again) and scores 1.0: the contexts learned on the old bins
+    are forgotten and relearned. With ``scale > 1`` the detector bins the mean of each block of
     ``scale`` points instead, to see slower patterns (it scores once per block). At most
     ``capacity`` contexts are remembered; the least recently seen are forgotten first.
 
@@ -40,11 +42,12 @@ class ContextNovelty(BaseDetector):
     >>> detector.update(90.0).score                         # skipped a step: 2 of 3 contexts new
     0.6666666666666666
 
-    Works badly when the range is unknown and the first ``fit`` values are not typical (a
-    series that ramps up after start-up crams into one end bin), on series whose level
-    drifts through the bins (every new bin is novel), and on noise that is fine compared with
-    the bins (invisible) or coarse compared with them (everything is novel for a long time).
-    Its memory is ``capacity`` contexts, not a fixed few floats.
+    Works badly on series whose level drifts through the bins (every new bin is novel) or,
+    without a hint, keeps setting new extremes (each one re-cuts the bins and restarts the
+    learning); after one wild value the bins are wide and the usual values share few of them.
+    It is blind to noise that is fine compared with the bins and flags noise that is coarse
+    compared with them until every context has been seen. Its memory is ``capacity`` contexts,
+    not a fixed few floats.
     """
 
     name = "context"
@@ -52,6 +55,7 @@ class ContextNovelty(BaseDetector):
         "_block_count",
         "_block_sum",
         "_bounds",
+        "_extremes",
         "_fit_values",
         "_history",
         "_known",
@@ -94,6 +98,7 @@ class ContextNovelty(BaseDetector):
         self._known: dict[int, None] = {}
         self._block_sum = 0.0
         self._block_count = 0
+        self._extremes: tuple[float, float] | None = None  # min and max seen, without a hint
 
     def _step(self, value: float, timestamp: float | None) -> AnomalyScore:
         if self.scale > 1:
@@ -105,16 +110,36 @@ class ContextNovelty(BaseDetector):
             self._block_sum, self._block_count = 0.0, 0
         else:
             point = value
-        if self._bounds is None:
+        bounds = self._bounds
+        if bounds is None:
             self._fit_values.append(point)
             if len(self._fit_values) >= self.fit:
-                self._bounds = _widen(self._fit_values, self.margin)
+                self._extremes = (min(self._fit_values), max(self._fit_values))
+                self._bounds = _widen(self._extremes, self.margin)
                 for early in self._fit_values:
                     self._learn(early)
                 self._fit_values = []
             return AnomalyScore(0.0, False, value, timestamp=timestamp)
-        score = self._learn(point)
+        extremes = self._extremes
+        score = -1.0
+        if extremes is not None:  # bins learned, not hinted: keep them covering what is seen
+            if not bounds[0] <= point <= bounds[1]:
+                self._refit(point)
+                score = 1.0  # outside every bin there was: new in every context
+            elif point < extremes[0]:
+                self._extremes = (point, extremes[1])
+            elif point > extremes[1]:
+                self._extremes = (extremes[0], point)
+        score = max(score, self._learn(point))
         return AnomalyScore(score, score >= self.threshold, value, timestamp=timestamp)
+
+    def _refit(self, point: float) -> None:
+        """New bins over everything seen; what was learned on the old bins no longer applies."""
+        low, high = self._extremes or (point, point)
+        self._extremes = (min(low, point), max(high, point))
+        self._bounds = _widen(self._extremes, self.margin)
+        self._known.clear()
+        self._history.clear()
 
     def _learn(self, point: float) -> float:
         """Bin the point, count the contexts ending here that are new, then remember them all."""
@@ -156,6 +181,7 @@ class ContextNovelty(BaseDetector):
     def _data(self) -> dict[str, Any]:
         return {
             "bounds": None if self._bounds is None else list(self._bounds),
+            "extremes": None if self._extremes is None else list(self._extremes),
             "fit_values": list(self._fit_values),
             "history": list(self._history),
             "known": list(self._known),
@@ -172,6 +198,12 @@ class ContextNovelty(BaseDetector):
             self._bounds = (low, high)
         elif self.value_range is None:
             self._bounds = None
+        self._extremes = None
+        if data.get("extremes") is not None:
+            low, high = _state.read_float_list(data, "extremes", max_length=2)
+            if low > high or self.value_range is not None:
+                raise _state.StateError("context state: 'extremes' must be [low, high], no hint")
+            self._extremes = (low, high)
         self._fit_values = _state.read_float_list(data, "fit_values", max_length=self.fit)
         history, known = data.get("history"), data.get("known")
         if not isinstance(history, list) or len(history) > self.order:
@@ -190,8 +222,8 @@ class ContextNovelty(BaseDetector):
             raise _state.StateError("context state: 'block_count' must be below 'scale'")
 
 
-def _widen(values: list[float], margin: float) -> tuple[float, float]:
-    """The range of the fit values plus ``margin`` of their span on each side."""
+def _widen(values: Sequence[float], margin: float) -> tuple[float, float]:
+    """The range of ``values`` plus ``margin`` of its span on each side."""
     low, high = min(values), max(values)
     span = high - low or abs(high) * 0.1 or 1.0
     return low - margin * span, high + margin * span

@@ -8,8 +8,8 @@ from typing import Any
 
 from obskit.anomaly import _state
 from obskit.anomaly._base import AnomalyScore, BaseDetector, detector_from_state
+from obskit.anomaly._state import ConfigError
 from obskit.anomaly.likelihood import AnomalyLikelihood
-from obskit.config import ConfigError
 
 __all__ = ["Ensemble"]
 

@@ -9,7 +9,7 @@ from typing import Any
 from obskit.anomaly import _state
 from obskit.anomaly._base import AnomalyScore, BaseDetector, check_fraction
 from obskit.anomaly._scores import score_for_z, z_for_score
-from obskit.config import ConfigError
+from obskit.anomaly._state import ConfigError
 
 __all__ = ["EWMA", "resolution", "weight"]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from obskit.anomaly import _state
 from obskit.anomaly._base import AnomalyScore, BaseDetector, check_int, detector_from_state
-from obskit.config import ConfigError
+from obskit.anomaly._state import ConfigError
 
 __all__ = ["AnomalyLikelihood"]
 

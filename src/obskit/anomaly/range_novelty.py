@@ -7,8 +7,8 @@ from typing import Any
 
 from obskit.anomaly import _state
 from obskit.anomaly._base import AnomalyScore, BaseDetector
+from obskit.anomaly._state import ConfigError
 from obskit.anomaly.ewma import resolution
-from obskit.config import ConfigError
 
 __all__ = ["RangeNovelty"]
 

@@ -9,8 +9,8 @@ from typing import Any
 from obskit.anomaly import _state
 from obskit.anomaly._base import AnomalyScore, BaseDetector, check_fraction, check_int
 from obskit.anomaly._scores import score_for_z, z_for_score
+from obskit.anomaly._state import ConfigError
 from obskit.anomaly.ewma import resolution
-from obskit.config import ConfigError
 
 __all__ = ["DAY", "WEEK", "Seasonal"]
 

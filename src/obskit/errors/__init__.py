@@ -12,14 +12,17 @@
         print(group.count, group.title, group.fingerprint[:12])
     obskit.errors.resolve(group.fingerprint)        # seen again -> flagged as a regression
 
-The modules: :mod:`~obskit.errors.capture` builds events, :mod:`~obskit.errors.fingerprint`
-groups them, :mod:`~obskit.errors.frames` and :mod:`~obskit.errors.source` read stack frames,
-:mod:`~obskit.errors.breadcrumbs` keeps the trail, :mod:`~obskit.errors.groups` counts groups
-and :mod:`~obskit.errors.hooks` chains the interpreter's global hooks. See docs/errors.md.
+The modules: :mod:`~obskit.errors.capture` builds events; :mod:`~obskit.errors.chains` walks
+exception chains and caches what a crash site decides; :mod:`~obskit.errors.fingerprint` holds
+the grouping rules; :mod:`~obskit.errors.frames` and :mod:`~obskit.errors.source` read stack
+frames and source statements; :mod:`~obskit.errors.breadcrumbs` keeps the trail;
+:mod:`~obskit.errors.groups` counts groups; :mod:`~obskit.errors.hooks` chains the
+interpreter's global hooks. See docs/errors.md.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -27,7 +30,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from obskit import _runtime, diagnostics, logging, tracing
-from obskit.errors import breadcrumbs
+from obskit.errors import breadcrumbs, source
 from obskit.errors.breadcrumbs import add_breadcrumb
 from obskit.errors.capture import ErrorCapture, Fingerprint
 from obskit.errors.groups import ErrorGroup
@@ -45,12 +48,14 @@ __all__ = [
     "capture_exception",
     "capture_message",
     "configure",
+    "current",
     "get_group",
     "groups",
     "installed_hooks",
     "reset",
     "resolve",
     "set_clock",
+    "uninstall_hooks",
 ]
 
 _lock = threading.RLock()
@@ -88,7 +93,7 @@ def configure(settings: Settings) -> list[str]:
         uninstall_hooks()
         _rebuild(_runtime.current())
         if settings.install_hooks:
-            _hooks = HookSet(_capture_unhandled, _capture_loop_message)
+            _hooks = HookSet(_capture_unhandled)
             installed = _hooks.install()
             _announce(installed)
             return installed
@@ -185,7 +190,9 @@ def capture_exception(
         event = current().capture_exception(
             exc, level=level, fingerprint=fingerprint, context=context
         )
-        tracing.record_exception_on_span(exc)  # the exception event on the active span
+        # The exception event on the active span, linked to its error group.
+        link = {"obskit.fingerprint": event.fingerprint} if event is not None else None
+        tracing.record_exception_on_span(exc, link)
         return event
     except Exception as problem:
         diagnostics.report("capture_exception", f"could not capture an exception: {problem!r}")
@@ -230,9 +237,16 @@ def _capture_unhandled(
     current().capture_exception(exc, mechanism=mechanism, context=dict(context))
 
 
-def _capture_loop_message(message: str, context: dict[str, Any]) -> None:
-    current().capture_message(message, level="error", context=dict(context))
+def _after_fork_in_child() -> None:
+    """A forked child starts its own groups and caches, with fresh locks."""
+    global _capture, _lock
+    _lock = threading.RLock()
+    _capture = None
+    source.reset_after_fork()
 
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 # Automatic breadcrumbs: from log records, @instrument calls and obskit.request scopes.
 if breadcrumbs.on_log_record not in logging.record_listeners:

@@ -17,6 +17,7 @@ the first time an event carries them (:meth:`Breadcrumb.frozen`).
 from __future__ import annotations
 
 import contextvars
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -132,12 +133,20 @@ def add_breadcrumb(
         diagnostics.report("breadcrumb", f"could not add a breadcrumb: {exc!r}")
 
 
+_in_hook = threading.local()
+
+
 def _apply_hook(hook: Callable[..., Any], crumb: Breadcrumb, hint: dict[str, Any]) -> Any:
+    if getattr(_in_hook, "active", False):
+        return None  # a breadcrumb made by the hook itself (it logged): dropped, no recursion
+    _in_hook.active = True
     try:
         result = hook(crumb.to_dict(), hint)
     except Exception as exc:
         diagnostics.report("before_breadcrumb", f"before_breadcrumb raised {exc!r}; kept it")
         return crumb
+    finally:
+        _in_hook.active = False
     if result is None:
         return None
     if not isinstance(result, dict):
@@ -176,18 +185,35 @@ def current_trail(limit: int | None = None) -> list[Breadcrumb]:
     return _newest(_trail.get(), count)[::-1]
 
 
+# The frozen trail last built for a chain end: events captured with no breadcrumb added in
+# between (the usual case in an error loop) reuse it. Keyed by the link, which it holds.
+_frozen_trails: dict[int, tuple[_Link, Scrubber, int, ScrubbedSequence]] = {}
+
+
 def frozen_trail(scrubber: Scrubber) -> ScrubbedSequence:
     """The current trail as scrubbed, read-only dicts, oldest first (for an event)."""
-    link = _trail.get()
+    end = _trail.get()
     count = settings.max_breadcrumbs
+    if end is None:
+        return _EMPTY_TRAIL
+    cached = _frozen_trails.get(id(end))
+    if cached is not None and cached[0] is end and cached[1] is scrubber and cached[2] == count:
+        return cached[3]
     newest: list[ScrubbedMapping] = []
+    link: _Link | None = end
     while link is not None and len(newest) < count:
         newest.append(link[0].frozen(scrubber))
         link = link[1]
     newest.reverse()
     trail = ScrubbedSequence(newest)
     trail.scrubber = scrubber
+    if len(_frozen_trails) >= 256:
+        _frozen_trails.clear()
+    _frozen_trails[id(end)] = (end, scrubber, count, trail)
     return trail
+
+
+_EMPTY_TRAIL = ScrubbedSequence()
 
 
 def clear() -> None:

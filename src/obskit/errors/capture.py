@@ -4,9 +4,9 @@ One :class:`ErrorCapture` exists per obskit setup (rebuilt by ``init``); it hold
 the per-code-location frame cache and the group store. A capture:
 
 1. drops the event early if its type is in ``ignore_errors`` or ``sample_rate`` says so;
-2. walks the exception chain (``__cause__``, else ``__context__`` unless suppressed; cycles and
-   chains longer than :data:`MAX_CHAIN` are cut) and each traceback, using the frame cache;
-3. computes the fingerprint (see :mod:`obskit.errors.fingerprint`), title and culprit;
+2. walks the exception chain and each traceback (:mod:`obskit.errors.chains`), looking frames
+   up in the frame cache, and the chain's shape up in the shape cache;
+3. takes the fingerprint and culprit from the shape (:mod:`obskit.errors.fingerprint`);
 4. attaches context, user, tags, breadcrumbs, trace ids; lets ``before_send`` change or drop it;
 5. counts it in its group and, within the group's export budget, emits it to the pipeline.
 
@@ -19,36 +19,39 @@ from __future__ import annotations
 
 import random
 import sys
-import uuid
+import threading
 from collections.abc import Callable, Sequence
+from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from obskit import contextstack, diagnostics
+from obskit import contextstack, diagnostics, metrics
 from obskit.errors import breadcrumbs
-from obskit.errors.fingerprint import (
-    collapse_recursion,
-    fingerprint_for,
-    parameterise_message,
+from obskit.errors.chains import (
+    ChainKey,
+    ChainShape,
+    exception_chain,
+    frozen_sequence,
+    kept_indexes,
+    safe_str,
+    type_name,
 )
-from obskit.errors.frames import FrameCache, FrameInfo, walk_traceback
+from obskit.errors.fingerprint import fingerprint_for, parameterise_message
+from obskit.errors.frames import FrameCache, FrameInfo
 from obskit.errors.groups import GroupStore
 from obskit.logging.processors import trace_ids
-from obskit.scrubbing import ScrubbedMapping, ScrubbedSequence, safe_repr
+from obskit.scrubbing import ScrubbedMapping
 from obskit.signals import ErrorEvent
 
 if TYPE_CHECKING:
-    from types import FrameType
-
     from obskit._runtime import Runtime
 
-__all__ = ["MAX_CHAIN", "MAX_FRAMES", "ErrorCapture", "editable_copy"]
+__all__ = ["LEVELS", "ErrorCapture", "editable_copy"]
 
-#: Exceptions kept from one chain (``__cause__`` / ``__context__``).
-MAX_CHAIN = 10
-#: Frames kept per exception in the event (the first and last halves); grouping sees them all.
-MAX_FRAMES = 100
 LEVELS = frozenset({"debug", "info", "warning", "error", "critical", "fatal"})
 _TITLE_LENGTH = 200
+_NOT_YET = object()  # an exception not captured yet
+_in_before_send = threading.local()
+_MAX_SHAPES = 2048
 
 Fingerprint = Sequence[str] | str | None
 
@@ -72,6 +75,8 @@ class ErrorCapture:
         self._ignored_types = tuple(t for t in settings.ignore_errors if isinstance(t, type))
         self._ignored_names = frozenset(n for n in settings.ignore_errors if isinstance(n, str))
         self._ignore_cache: dict[type, bool] = {}
+        self._shapes: dict[ChainKey, ChainShape] = {}
+        self._lock = threading.Lock()
 
     # -- exceptions --------------------------------------------------------------------------
 
@@ -84,78 +89,110 @@ class ErrorCapture:
         context: dict[str, Any] | None = None,
         mechanism: dict[str, Any] | None = None,
     ) -> ErrorEvent | None:
-        """Build, group and emit an event for ``exc``; ``None`` if ignored, sampled or dropped."""
+        """Build, group and emit an event for ``exc``; ``None`` if ignored, sampled or dropped.
+
+        An exception is captured once: capturing it again returns its first event (as
+        sentry-sdk's dedupe does), so ``except: capture_exception()`` around instrumented code
+        does not double it.
+        """
+        first = getattr(exc, "__obskit_event__", _NOT_YET)
+        if first is None or isinstance(first, ErrorEvent):
+            return first
         if self._ignored(type(exc)) or self._sampled_out():
             return None
+        event = self._capture_exception(exc, level, fingerprint, context, mechanism)
         try:
             exc.__obskit_captured__ = True  # type: ignore[attr-defined]
+            exc.__obskit_event__ = event  # type: ignore[attr-defined]
         except Exception:
             pass
-        chain = _exception_chain(exc)
-        entries: list[ScrubbedMapping] = []
-        parts: list[str] = []
-        frame_lists = [self._frames_of(item) for item in chain]
-        any_in_app = any(info.in_app for infos in frame_lists for info, _ in infos)
-        culprit = ""
-        for position, (item, infos) in enumerate(zip(chain, frame_lists, strict=True)):
-            value = self.scrubber.clean_text(_safe_str(item))
-            parts.append("type:" + _type_name(type(item)))
-            keys = [info.group_key for info, _ in infos if info.in_app or not any_in_app]
-            if keys:
-                parts.extend(collapse_recursion(keys))
-            else:
-                parts.append("value:" + parameterise_message(value))
-            if position == 0:
-                culprit = _culprit(infos)
-            entries.append(self._exception_entry(item, value, infos, mechanism, position))
+        return event
+
+    def _capture_exception(
+        self,
+        exc: BaseException,
+        level: str,
+        fingerprint: Fingerprint,
+        context: dict[str, Any] | None,
+        mechanism: dict[str, Any] | None,
+    ) -> ErrorEvent | None:
+        chain = exception_chain(exc)
+        located = [self._locate(item.__traceback__) for item in chain]
+        key = tuple((type(item), infos) for item, (infos, _) in zip(chain, located, strict=True))
+        shape = self._shapes.get(key)
+        if shape is None:
+            shape = self._shape(key)
+        values = [self.scrubber.clean_text(safe_str(item)) for item in chain]
+        if shape.fingerprint is not None and fingerprint is None:
+            event_fingerprint = shape.fingerprint  # the common case: one hash per crash site
+        else:
+            event_fingerprint = fingerprint_for(shape.parts_with(values), fingerprint)
+        entries: list[dict[str, Any]] = [
+            self._exception_entry(item, values[index], shape, index, located[index], mechanism)
+            for index, item in enumerate(chain)
+        ]
+        outer_value = values[0]
         outer_type = type(exc).__name__
-        outer_value = entries[0]["value"]
         title = _first_line(f"{outer_type}: {outer_value}" if outer_value else outer_type)
-        event = self._event(level, fingerprint_for(parts, fingerprint), title, culprit, context)
+        event = self._event(level, event_fingerprint, title, shape.culprit, context)
         event.message = outer_value
-        event.exceptions = list(entries)
+        event.exceptions = entries
+        event.scrubbed_by = self.scrubber  # title, message, exceptions, breadcrumbs: all clean
         hint = {"exc_info": (type(exc), exc, exc.__traceback__), "mechanism": mechanism}
         return self._finish(event, hint)
 
-    def _frames_of(self, exc: BaseException) -> list[tuple[FrameInfo, FrameType]]:
+    def _locate(self, tb: TracebackType | None) -> tuple[tuple[FrameInfo, ...], list[FrameType]]:
+        """The cached frame facts of a traceback, and its live frames (for locals)."""
         info = self.frames.info
-        return [
-            (info(code, line, frame), frame)
-            for code, line, frame in walk_traceback(exc.__traceback__)
-        ]
+        infos: list[FrameInfo] = []
+        frames: list[FrameType] = []
+        while tb is not None:
+            frame = tb.tb_frame
+            infos.append(info(frame.f_code, tb.tb_lineno or 0, frame))
+            frames.append(frame)
+            tb = tb.tb_next
+        return tuple(infos), frames
+
+    def _shape(self, key: ChainKey) -> ChainShape:
+        shape = ChainShape.of(key, self.scrubber)
+        with self._lock:
+            if len(self._shapes) >= _MAX_SHAPES:
+                self._shapes.clear()
+            self._shapes[key] = shape
+        return shape
 
     def _exception_entry(
         self,
         exc: BaseException,
         value: str,
-        infos: list[tuple[FrameInfo, FrameType]],
+        shape: ChainShape,
+        index: int,
+        located: tuple[tuple[FrameInfo, ...], list[FrameType]],
         mechanism: dict[str, Any] | None,
-        position: int,
     ) -> ScrubbedMapping:
-        kept = infos
-        omitted: list[int] | None = None
-        if len(infos) > MAX_FRAMES:
-            half = MAX_FRAMES // 2
-            kept = infos[:half] + infos[-half:]
-            omitted = [half, len(infos) - half]
-        if self.include_locals:
+        frames = shape.frames[index]
+        if self.include_locals and frames:
+            infos, live = located
+            kept = kept_indexes(len(infos))
             with_locals = self.frames.with_locals
-            frames = [with_locals(i, f) if i.in_app else i.frame for i, f in kept]
-        else:
-            frames = [info.frame for info, _ in kept]
-        frame_tuple = ScrubbedSequence(frames)
-        frame_tuple.scrubber = self.scrubber
+            frames = frozen_sequence(
+                [
+                    with_locals(infos[i], live[i]) if infos[i].in_app else infos[i].frame
+                    for i in kept
+                ],
+                self.scrubber,
+            )
         kind = type(exc)
         entry: dict[str, Any] = {
             "type": kind.__qualname__,
             "module": kind.__module__,
             "value": value,
-            "frames": frame_tuple,
+            "frames": frames,
         }
+        omitted = shape.omitted[index]
         if omitted is not None:
-            entry["frames_omitted"] = ScrubbedSequence(omitted)
-            entry["frames_omitted"].scrubber = self.scrubber
-        if mechanism is not None and position == 0:
+            entry["frames_omitted"] = omitted
+        if mechanism is not None and index == 0:
             entry["mechanism"] = self.scrubber.freeze(mechanism)
         return ScrubbedMapping(entry, self.scrubber)
 
@@ -172,13 +209,14 @@ class ErrorCapture:
         """Build, group and emit an event for a message (grouped by its parameterised text)."""
         if self._sampled_out():
             return None
-        text = self.scrubber.clean_text(message if isinstance(message, str) else _safe_str(message))
+        text = self.scrubber.clean_text(message if isinstance(message, str) else safe_str(message))
         parts = ["message:" + parameterise_message(text)]
         culprit = _caller_culprit()
         event = self._event(
             level, fingerprint_for(parts, fingerprint), _first_line(text), culprit, context
         )
         event.message = text
+        event.scrubbed_by = self.scrubber
         return self._finish(event, {"message": message})
 
     # -- shared steps ------------------------------------------------------------------------
@@ -200,7 +238,7 @@ class ErrorCapture:
             merged.update(context)
         trace_id, span_id = trace_ids()
         return ErrorEvent(
-            event_id=uuid.UUID(int=random.getrandbits(128), version=4).hex,
+            event_id=f"{random.getrandbits(128):032x}",
             timestamp=self.clock(),
             level=_checked_level(level),
             fingerprint=fingerprint,
@@ -225,17 +263,18 @@ class ErrorCapture:
                 return None
             event = edited
             title = self.scrubber.clean_text(event.title)  # the hook may have put anything there
-        user = event.user.get("id") if isinstance(event.user, dict) else None
         recorded = self.groups.record(
             event.fingerprint,
             title=title,
             culprit=event.culprit,
             level=event.level,
             event_id=event.event_id,
-            user=None if user is None else str(user),
+            user=_user_key(event.user),
             timestamp=event.timestamp,
         )
         event.regression = recorded.regression
+        if metrics.sinks:  # counted even when the group's export budget is spent
+            metrics.increment("errors.count", fingerprint=event.fingerprint, level=event.level)
         if recorded.export:
             self.runtime.pipeline.emit(event)
         return event
@@ -243,12 +282,18 @@ class ErrorCapture:
     def _run_before_send(self, event: ErrorEvent, hint: dict[str, Any]) -> ErrorEvent | None:
         hook = self.before_send
         assert hook is not None
+        if getattr(_in_before_send, "active", False):
+            return event  # captured by the hook itself: sent without it, no recursion
         editable_copy(event)
+        event.scrubbed_by = None  # whatever the hook writes is scrubbed again on emit
+        _in_before_send.active = True
         try:
             result = hook(event, hint)
         except Exception as exc:
             diagnostics.report("before_send", f"before_send raised {exc!r}; sent the event as is")
             return event
+        finally:
+            _in_before_send.active = False
         if result is None or isinstance(result, ErrorEvent):
             return result
         diagnostics.report(
@@ -264,7 +309,7 @@ class ErrorCapture:
             ignored = issubclass(kind, self._ignored_types) or any(
                 name in self._ignored_names
                 for cls in kind.__mro__
-                for name in (cls.__qualname__, _type_name(cls))
+                for name in (cls.__qualname__, type_name(cls))
             )
             if len(self._ignore_cache) < 1000:
                 self._ignore_cache[kind] = ignored
@@ -290,28 +335,6 @@ def _thaw(value: Any) -> Any:
     return value
 
 
-def _exception_chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and its causes, outermost first; cycles and over-long chains are cut."""
-    chain: list[BaseException] = []
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen and len(chain) < MAX_CHAIN:
-        chain.append(current)
-        seen.add(id(current))
-        following = current.__cause__
-        if following is None and not current.__suppress_context__:
-            following = current.__context__
-        current = following if isinstance(following, BaseException) else None
-    return chain
-
-
-def _culprit(infos: list[tuple[FrameInfo, FrameType]]) -> str:
-    for info, _ in reversed(infos):
-        if info.in_app:
-            return info.culprit
-    return infos[-1][0].culprit if infos else ""
-
-
 def _caller_culprit() -> str:
     """``module in function`` of the first caller outside obskit."""
     try:
@@ -325,22 +348,6 @@ def _caller_culprit() -> str:
     except Exception:
         pass
     return ""
-
-
-def _type_name(kind: type) -> str:
-    module = getattr(kind, "__module__", "")
-    name = getattr(kind, "__qualname__", "?")
-    return name if module in ("builtins", "__builtin__", "exceptions") else f"{module}.{name}"
-
-
-def _safe_str(value: object) -> str:
-    try:
-        text = str(value)
-        if isinstance(text, str):
-            return text
-    except Exception:
-        pass
-    return f"<unprintable {safe_repr(type(value).__name__)}>"
 
 
 def _first_line(text: str) -> str:
@@ -368,4 +375,14 @@ def _user_from(user: Any, fields: dict[str, Any]) -> dict[str, Any] | None:
         return dict(found)
     if fields.get("user_id") is not None:
         return {"id": fields["user_id"]}
+    return None
+
+
+def _user_key(user: Any) -> str | None:
+    """What tells users apart in a group: id, else e-mail, else username, else IP."""
+    if not isinstance(user, dict):
+        return None
+    for field in ("id", "email", "username", "ip_address"):
+        if user.get(field) is not None:
+            return str(user[field])
     return None

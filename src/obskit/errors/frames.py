@@ -18,16 +18,16 @@ import os
 import re
 import sysconfig
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from types import CodeType, FrameType, TracebackType
+from types import CodeType, FrameType
 from typing import Any
 
 from obskit.errors.fingerprint import normalise_source
 from obskit.errors.source import source_at
-from obskit.scrubbing import ScrubbedMapping, Scrubber, safe_repr
+from obskit.scrubbing import FILTERED, ScrubbedMapping, Scrubber, safe_repr
 
-__all__ = ["FrameCache", "FrameInfo", "is_in_app", "module_in", "walk_traceback"]
+__all__ = ["FrameCache", "FrameInfo", "is_in_app", "module_in"]
 
 _EXTERNAL = re.compile(r"[\\/](?:site|dist)-packages[\\/]")
 _MAX_CACHED = 8192
@@ -79,9 +79,9 @@ def is_in_app(
     return not os.path.normcase(filename).startswith(_STDLIB)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class FrameInfo:
-    """What is known about one code location."""
+    """What is known about one code location (compared and hashed by identity)."""
 
     frame: ScrubbedMapping
     #: ``module|function|normalised statement``: the frame's part of the fingerprint.
@@ -142,30 +142,29 @@ class FrameCache:
 
     def with_locals(self, info: FrameInfo, frame: FrameType) -> ScrubbedMapping:
         """The frame dict plus its local variables, repr-truncated and scrubbed."""
+        scrubber = self.scrubber
+        variables: dict[str, Any] = {}
         try:
-            local_vars = dict(list(frame.f_locals.items())[:MAX_LOCALS])
+            items = list(frame.f_locals.items())[:MAX_LOCALS]
         except Exception:
-            local_vars = {}
-        # Scrub the long repr, then cut it: a secret straddling the cut cannot half-survive.
-        reprs = {
-            str(name): safe_repr(value, 4 * LOCAL_REPR_LIMIT) for name, value in local_vars.items()
-        }
-        cleaned = self.scrubber.clean_mapping(reprs)
-        clipped = {name: _clip(text) for name, text in cleaned.items()}
-        variables = ScrubbedMapping(clipped, self.scrubber)
-        return ScrubbedMapping({**info.frame, "vars": variables}, self.scrubber)
+            items = []
+        for name, value in items:
+            name = str(name)
+            if scrubber.is_denied_key(name):
+                variables[name] = FILTERED
+                continue
+            if isinstance(value, (str, dict, list, tuple, set, frozenset)):
+                # Scrub before repr: escapes like \n would hide secrets from the patterns,
+                # and denied keys inside containers are found by key.
+                value = scrubber.clean_value(value)
+            # Scrub the long repr, then cut it: no half of a secret survives the cut.
+            variables[name] = _clip(scrubber.clean_text(safe_repr(value, 4 * LOCAL_REPR_LIMIT)))
+        frozen = ScrubbedMapping(variables, scrubber)
+        return ScrubbedMapping({**info.frame, "vars": frozen}, scrubber)
 
 
-def walk_traceback(tb: TracebackType | None) -> Iterator[tuple[CodeType, int, FrameType]]:
-    """``(code, line, frame)`` for each traceback entry, outermost first."""
-    while tb is not None:
-        frame = tb.tb_frame
-        yield frame.f_code, tb.tb_lineno or 0, frame
-        tb = tb.tb_next
-
-
-def _clip(text: Any) -> Any:
-    if isinstance(text, str) and len(text) > LOCAL_REPR_LIMIT:
+def _clip(text: str) -> str:
+    if len(text) > LOCAL_REPR_LIMIT:
         return f"{text[:LOCAL_REPR_LIMIT]}...[truncated]"
     return text
 

@@ -14,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["ErrorGroup", "GroupStore", "Recorded"]
 
@@ -53,8 +54,7 @@ class ErrorGroup:
         return [counts.get(minute, 0) for minute in range(current - minutes + 1, current + 1)]
 
 
-@dataclass(frozen=True, slots=True)
-class Recorded:
+class Recorded(NamedTuple):
     """What recording one event decided."""
 
     new: bool

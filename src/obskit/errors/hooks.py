@@ -33,8 +33,6 @@ __all__ = ["ChainedHook", "HookSet", "asyncio_exception_handler"]
 
 #: Captures an exception with a mechanism: ``capture(exc, mechanism, context)``.
 Capture = Callable[[BaseException, dict[str, Any], dict[str, Any]], Any]
-#: Captures a message: ``capture_message(text, context)``.
-CaptureMessage = Callable[[str, dict[str, Any]], Any]
 
 
 class ChainedHook:
@@ -98,9 +96,8 @@ _SLOTS = (
 class HookSet:
     """The hooks one ``init`` installed; ``uninstall`` takes them out again."""
 
-    def __init__(self, capture: Capture, capture_message: CaptureMessage) -> None:
+    def __init__(self, capture: Capture) -> None:
         self.capture = capture
-        self.capture_message = capture_message
         self._installed: list[tuple[_Slot, ChainedHook, Any]] = []
 
     @property
@@ -156,20 +153,19 @@ class HookSet:
             self.capture(value, {"type": "sys.unraisablehook", "handled": False}, context)
 
     def _on_loop_exception(self, loop: Any, context: dict[str, Any]) -> None:
-        handle_loop_exception(context, self.capture, self.capture_message)
+        handle_loop_exception(context, self.capture)
 
 
-def handle_loop_exception(
-    context: dict[str, Any], capture: Capture, capture_message: CaptureMessage
-) -> None:
-    """Capture what an asyncio loop reports to its exception handler."""
-    extra = {"asyncio": str(context.get("message", ""))}
+def handle_loop_exception(context: dict[str, Any], capture: Capture) -> None:
+    """Capture the exception an asyncio loop reports to its exception handler.
+
+    Reports without an exception ("Task was destroyed but it is pending!", unclosed
+    resources) are warnings, not errors: they are left to the loop's own handler.
+    """
     value = context.get("exception")
-    if isinstance(value, BaseException):
-        if _should_capture(value):
-            capture(value, {"type": "asyncio", "handled": False}, extra)
-    else:
-        capture_message(str(context.get("message", "asyncio loop error")), extra)
+    if isinstance(value, BaseException) and _should_capture(value):
+        extra = {"asyncio": str(context.get("message", ""))}
+        capture(value, {"type": "asyncio", "handled": False}, extra)
 
 
 def asyncio_exception_handler(loop: Any, context: dict[str, Any]) -> None:
@@ -180,7 +176,7 @@ def asyncio_exception_handler(loop: Any, context: dict[str, Any]) -> None:
     from obskit import errors
 
     try:
-        handle_loop_exception(context, errors._capture_unhandled, errors._capture_loop_message)
+        handle_loop_exception(context, errors._capture_unhandled)
     except Exception as exc:
         diagnostics.report("hook.asyncio", f"asyncio capture failed: {exc!r}")
     loop.default_exception_handler(context)

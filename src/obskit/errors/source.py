@@ -15,7 +15,7 @@ import linecache
 import threading
 from typing import Any
 
-__all__ = ["source_at"]
+__all__ = ["reset_after_fork", "source_at"]
 
 #: Files bigger than this are not parsed (one huge parse would stall the capture).
 MAX_PARSED_CHARS = 2_000_000
@@ -80,3 +80,9 @@ def _parse_spans(lines: list[str]) -> dict[int, tuple[int, int]]:
         elif first in spans and spans[first][0] != first:
             del spans[first]  # a one-line statement inside a wider parent's span
     return spans
+
+
+def reset_after_fork() -> None:
+    """A fresh lock in a forked child (the parent's may have been held at the fork)."""
+    global _lock
+    _lock = threading.Lock()

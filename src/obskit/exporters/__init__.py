@@ -2,8 +2,8 @@
 
 Built in: :class:`ConsoleExporter`, :class:`JsonLinesExporter`, :class:`InMemoryExporter`,
 :class:`SQLiteExporter` (the embedded store), :class:`OTLPExporter` (an OpenTelemetry
-collector; the ``otlp`` extra). The heavier ones are imported on first use, so
-``import obskit`` stays cheap.
+collector; the ``otlp`` extra), :class:`WebhookExporter` (JSON over HTTP). The heavier ones
+are imported on first use, so ``import obskit`` stays cheap.
 Third-party exporters register under the entry point group ``obskit.exporters`` so that
 ``OBSKIT_EXPORTERS=console,mine`` finds them by name; a class there is built with
 ``Class.from_settings(settings)`` when it has that method, else with no arguments.
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from obskit.config import Settings
     from obskit.exporters.otlp import OTLPExporter
     from obskit.exporters.sqlite import SQLiteExporter
+    from obskit.exporters.webhook import WebhookExporter
 
 __all__ = [
     "ConsoleExporter",
@@ -34,6 +35,7 @@ __all__ = [
     "JsonLinesExporter",
     "OTLPExporter",
     "SQLiteExporter",
+    "WebhookExporter",
     "available_exporters",
     "create_exporter",
     "is_exporter",
@@ -46,12 +48,14 @@ BUILTIN_EXPORTERS: dict[str, str] = {
     "memory": "obskit.exporters.memory:InMemoryExporter",
     "sqlite": "obskit.exporters.sqlite:SQLiteExporter",
     "otlp": "obskit.exporters.otlp:OTLPExporter",
+    "webhook": "obskit.exporters.webhook:WebhookExporter",
 }
 
 #: Exporter classes importable from this package, loaded only when first used.
 _LAZY_CLASSES = {
     "SQLiteExporter": "obskit.exporters.sqlite",
     "OTLPExporter": "obskit.exporters.otlp",
+    "WebhookExporter": "obskit.exporters.webhook",
 }
 
 

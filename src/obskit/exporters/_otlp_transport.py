@@ -1,7 +1,7 @@
 """Sending one OTLP request, over gRPC or HTTP/protobuf, and judging the answer.
 
 A transport makes one attempt and says what happened; the exporter's
-:class:`~obskit.pipeline.BatchProcessor` does the retrying (with backoff, keeping the batch),
+:class:`~obskit.processor.BatchProcessor` does the retrying (with backoff, keeping the batch),
 so there is exactly one retry loop and one queue. The verdicts follow the OTLP specification:
 
 * gRPC: ``CANCELLED``, ``DEADLINE_EXCEEDED``, ``ABORTED``, ``OUT_OF_RANGE``, ``UNAVAILABLE``
@@ -14,16 +14,13 @@ so there is exactly one retry loop and one queue. The verdicts follow the OTLP s
 
 from __future__ import annotations
 
-import email.utils
 import gzip
-import http.client
 import ssl
-import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from obskit.exporters._http import parse_retry_after, post
 from obskit.exporters._otlp_config import Destination
 from obskit.pipeline import ExportResult
 
@@ -120,59 +117,29 @@ class HttpTransport:
         body = request.SerializeToString()
         if destination.compression == "gzip":
             body = gzip.compress(body, compresslevel=5)
-        post = urllib.request.Request(
-            destination.address, data=body, headers=self._headers, method="POST"
-        )
-        try:
-            with self._opener.open(post, timeout=destination.timeout_s) as answer:
-                payload = answer.read()
-        except urllib.error.HTTPError as error:
-            return _http_status(error.code, error.headers.get("Retry-After"), error.reason)
-        except (OSError, http.client.HTTPException) as error:  # URLError is an OSError
-            reason = getattr(error, "reason", None) or error
+        answer = post(self._opener, destination.address, body, self._headers, destination.timeout_s)
+        if answer.status is None:
             return Outcome(
                 ExportResult.RETRYABLE,
-                problem=f"cannot reach {destination.address}: {reason}",
+                problem=f"cannot reach {destination.address}: {answer.reason}",
                 code="unreachable",
             )
+        if not 200 <= answer.status < 300:
+            retryable = answer.status in _RETRYABLE_HTTP
+            return Outcome(
+                ExportResult.RETRYABLE if retryable else ExportResult.FAILURE,
+                problem=f"HTTP {answer.status} {answer.reason}",
+                code=f"http_{answer.status}",
+                retry_after_s=parse_retry_after(answer.retry_after) if retryable else None,
+            )
         try:
-            response = self._response.FromString(payload) if payload else self._response()
+            response = self._response.FromString(answer.body) if answer.body else self._response()
         except Exception:
-            return Outcome(ExportResult.SUCCESS)  # 200 with an unreadable body: it was taken
+            return Outcome(ExportResult.SUCCESS)  # 2xx with an unreadable body: it was taken
         return _partial(response)
 
     def close(self) -> None:
         return None
-
-
-def _http_status(status: int, retry_after: str | None, reason: object) -> Outcome:
-    retryable = status in _RETRYABLE_HTTP
-    return Outcome(
-        ExportResult.RETRYABLE if retryable else ExportResult.FAILURE,
-        problem=f"HTTP {status} {reason}",
-        code=f"http_{status}",
-        retry_after_s=parse_retry_after(retry_after) if retryable else None,
-    )
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delay seconds or an HTTP date).
-
-    >>> parse_retry_after("7"), parse_retry_after("Thu, 01 Jan 1970 00:01:40 GMT", now=40.0)
-    (7.0, 60.0)
-    """
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
 
 
 def _ssl_context(destination: Destination) -> ssl.SSLContext:

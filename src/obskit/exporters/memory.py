@@ -9,10 +9,34 @@ from typing import Any
 from obskit.pipeline import ExportResult
 from obskit.signals import Signal
 
-__all__ = ["InMemoryExporter"]
+__all__ = ["InMemoryExporter", "SignalViews"]
 
 
-class InMemoryExporter:
+class SignalViews:
+    """Read-only views by signal kind over ``records`` (shared by the exporter and testing)."""
+
+    @property
+    def records(self) -> list[Signal]:
+        raise NotImplementedError
+
+    def of_kind(self, kind: str) -> list[Any]:
+        """Records of one signal kind: "log", "error", "span", "metric", "health", ..."""
+        return [r for r in self.records if r.kind == kind]
+
+    @property
+    def logs(self) -> list[Any]:
+        return self.of_kind("log")
+
+    @property
+    def errors(self) -> list[Any]:
+        return self.of_kind("error")
+
+    @property
+    def spans(self) -> list[Any]:
+        return self.of_kind("span")
+
+
+class InMemoryExporter(SignalViews):
     """Collects exported signals in ``.records`` (call ``obskit.flush()`` before reading).
 
     >>> import obskit
@@ -35,22 +59,6 @@ class InMemoryExporter:
         """A copy of everything exported so far, in order."""
         with self._lock:
             return list(self._records)
-
-    def of_kind(self, kind: str) -> list[Any]:
-        """Records of one signal kind: "log", "error", "span", "metric", "health", ..."""
-        return [r for r in self.records if r.kind == kind]
-
-    @property
-    def logs(self) -> list[Any]:
-        return self.of_kind("log")
-
-    @property
-    def errors(self) -> list[Any]:
-        return self.of_kind("error")
-
-    @property
-    def spans(self) -> list[Any]:
-        return self.of_kind("span")
 
     def clear(self) -> None:
         with self._lock:

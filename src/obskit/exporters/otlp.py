@@ -6,7 +6,7 @@ HTTP/protobuf and honours the standard ``OTEL_EXPORTER_OTLP_*`` variables (see
 
 Design: the exporter encodes obskit's signals (already scrubbed by the pipeline) into OTLP
 protobuf messages itself and sends them with one attempt per call; the exporter's
-:class:`~obskit.pipeline.BatchProcessor` owns the queue and the retries. Handing spans and logs
+:class:`~obskit.processor.BatchProcessor` owns the queue and the retries. Handing spans and logs
 to the OpenTelemetry SDK's own processors instead would bypass obskit's scrubbing, add a second
 queue with its own drop policy, and hide whether a failure is worth retrying (the SDK exporters
 answer a plain FAILURE after their own retries), which is what "lose nothing" depends on.
@@ -35,7 +35,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from obskit import _runtime, diagnostics
-from obskit.config import ConfigError
+from obskit.diagnostics import ConfigError
 from obskit.exporters._otlp_config import SIGNALS, Destination, resolve
 from obskit.pipeline import ExportResult
 from obskit.signals import Signal
@@ -75,6 +75,7 @@ class OTLPExporter:
         resource_attributes: Mapping[str, Any] | None = None,
         export_spans: bool | None = None,
         kinds: Collection[str] | None = None,
+        max_request_bytes: int = 4_000_000,
     ) -> None:
         try:
             self.destinations: dict[str, Destination] = {
@@ -94,18 +95,26 @@ class OTLPExporter:
             }
         except ValueError as exc:
             raise ConfigError(f"OTLPExporter: {exc}") from None
+        for destination in self.destinations.values():
+            for what in ("certificate", "client_key", "client_certificate"):
+                path = getattr(destination, what)
+                if path and not os.access(path, os.R_OK):
+                    raise ConfigError(f"OTLPExporter: the {what} file {path!r} cannot be read")
         if any(d.protocol == "grpc" for d in self.destinations.values()):
             _require("grpc", "grpcio")
         _require("opentelemetry.proto", "opentelemetry-proto")
         self.resource_attributes = dict(resource_attributes or {})
         self.export_spans = export_spans
         self.kinds = frozenset(kinds) if kinds is not None else None
+        #: Requests larger than this are split (gRPC servers refuse over 4 MiB by default).
+        self.max_request_bytes = max_request_bytes
         #: After a RETRYABLE answer: the delay the collector asked for (read by the processor).
         self.retry_after_s: float | None = None
         self._transports: dict[str, Transport] = {}
         self._resource: Any = None
         self._start_time = time.time()
         self._pid = os.getpid()
+        #: The batch being retried, and which of its requests were already delivered.
         self._pending: tuple[Sequence[Signal], set[str]] | None = None
 
     @classmethod
@@ -125,15 +134,19 @@ class OTLPExporter:
         done = self._pending[1] if self._pending and self._pending[0] is batch else set()
         verdict = ExportResult.SUCCESS
         for signal, items in self._split(batch).items():
-            if not items or signal in done:
+            if not items:
                 continue
-            result = self._send(signal, items).result
-            if result is ExportResult.RETRYABLE:
-                verdict = ExportResult.RETRYABLE
-                continue
-            done.add(signal)
-            if result is ExportResult.FAILURE and verdict is ExportResult.SUCCESS:
-                verdict = ExportResult.FAILURE
+            for index, request in enumerate(self._requests(signal, items)):
+                key = f"{signal}#{index}"
+                if key in done:
+                    continue
+                result = self._send(signal, request).result
+                if result is ExportResult.RETRYABLE:
+                    verdict = ExportResult.RETRYABLE
+                    break
+                done.add(key)
+                if result is ExportResult.FAILURE and verdict is ExportResult.SUCCESS:
+                    verdict = ExportResult.FAILURE
         self._pending = (batch, done) if verdict is ExportResult.RETRYABLE else None
         return verdict
 
@@ -176,8 +189,23 @@ class OTLPExporter:
 
         return app_tracer_provider() is None
 
-    def _send(self, signal: str, items: list[Signal]) -> Outcome:
+    def _requests(self, signal: str, items: list[Signal]) -> list[Any]:
+        """The export requests for ``items``: one, or halves until each fits the size limit."""
         from obskit.exporters import _otlp_encode as encode
+
+        resource, version = self._resource_proto(), _version()
+        if signal == "logs":
+            request = encode.encode_logs(items, resource, version)
+        elif signal == "traces":
+            request = encode.encode_spans(items, resource, version)
+        else:
+            request = encode.encode_metrics(items, resource, version, self._start_time)
+        if len(items) < 2 or request.ByteSize() <= self.max_request_bytes:
+            return [request]
+        half = len(items) // 2
+        return self._requests(signal, items[:half]) + self._requests(signal, items[half:])
+
+    def _send(self, signal: str, request: Any) -> Outcome:
         from obskit.exporters._otlp_transport import Outcome
 
         destination = self.destinations[signal]
@@ -189,13 +217,6 @@ class OTLPExporter:
                 f"otlp.{signal}.setup", f"{where}: cannot set up the connection: {exc}"
             )
             return Outcome(ExportResult.FAILURE)
-        resource, version = self._resource_proto(), _version()
-        if signal == "logs":
-            request = encode.encode_logs(items, resource, version)
-        elif signal == "traces":
-            request = encode.encode_spans(items, resource, version)
-        else:
-            request = encode.encode_metrics(items, resource, version, self._start_time)
         outcome = transport.send(request)
         if outcome.result is ExportResult.SUCCESS:
             if outcome.rejected or outcome.problem:

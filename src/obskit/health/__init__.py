@@ -18,11 +18,18 @@ The whole story, with FastAPI, Flask and Kubernetes examples, is in docs/health.
 
 from __future__ import annotations
 
-from obskit.health.client import format_report
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from obskit import _runtime
 from obskit.health.model import Check, CheckResult, HealthReport, Status, aggregate
 from obskit.health.registry import HealthRegistry
 from obskit.health.registry import stop_all as _stop_all
 from obskit.health.runner import time_left
+
+if TYPE_CHECKING:
+    from obskit.health import checks
+    from obskit.health.client import format_report
 
 __all__ = [
     "Check",
@@ -33,6 +40,7 @@ __all__ = [
     "aggregate",
     "asgi_app",
     "check",
+    "checks",
     "clear",
     "close",
     "default_registry",
@@ -54,7 +62,7 @@ __all__ = [
 ]
 
 #: The registry the module-level functions below work on.
-default_registry = HealthRegistry()
+default_registry = HealthRegistry(name="default")
 
 check = default_registry.check
 register = default_registry.register
@@ -75,6 +83,16 @@ start = default_registry.start
 close = default_registry.close
 
 
+def __getattr__(name: str) -> Any:
+    # The built-in checks and the HTTP client pull in urllib, sqlite3...: loaded on first use.
+    if name == "checks":
+        return importlib.import_module("obskit.health.checks")
+    if name == "format_report":
+        return importlib.import_module("obskit.health.client").format_report
+    raise AttributeError(f"module 'obskit.health' has no attribute {name!r}")
+
+
+@_runtime.on_shutdown
 def _shutdown(timeout_s: float = 2.0) -> None:
     """Stop every registry's background thread (called by ``obskit.shutdown``)."""
     _stop_all(timeout_s)

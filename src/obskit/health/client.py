@@ -78,13 +78,23 @@ def format_report(doc: Mapping[str, Any], http_status: int | None = None) -> str
         for entry in entries if isinstance(entries, list) else [entries]:
             if not isinstance(entry, Mapping):
                 continue
-            value = entry.get("observedValue")
-            shown = "" if value is None else f"{value} {entry.get('observedUnit', '')}".rstrip()
+            shown = _observed(entry.get("observedValue"), entry.get("observedUnit"))
             line = f"  {entry.get('status', '?'):<4}  {key:<{width}}  {shown}"
             if entry.get("output"):
                 line += f"  {entry['output']}"
             lines.append(line.rstrip())
     return "\n".join(lines)
+
+
+def _observed(value: Any, unit: Any) -> str:
+    """An observed value for people: bytes in binary units, the rest as given."""
+    if value is None:
+        return ""
+    if unit == "bytes" and isinstance(value, int | float) and abs(value) >= 1024:
+        for scale, name in ((1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+            if abs(value) >= scale:
+                return f"{value / scale:.1f} {name}"
+    return f"{value} {unit or ''}".rstrip()
 
 
 def check_endpoint(url: str, *, timeout_s: float, as_json: bool, out: TextIO) -> int:

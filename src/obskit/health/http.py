@@ -25,9 +25,9 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, TypeAlias
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-from obskit import diagnostics
+from obskit import _runtime, diagnostics
 from obskit.health.model import HealthReport
-from obskit.scrubbing import safe_repr
+from obskit.scrubbing import Scrubber, safe_repr
 
 if TYPE_CHECKING:
     from obskit.health.registry import HealthRegistry
@@ -45,6 +45,7 @@ WSGIApp: TypeAlias = "Callable[[dict[str, Any], Callable[..., Any]], Iterable[by
 Response: TypeAlias = "tuple[int, list[tuple[str, str]], bytes]"
 
 _ALL = object()  # the route of the full report
+_DEFAULT_SCRUBBER = Scrubber()
 
 
 def route(path: str, known_tags: Callable[[], set[str]]) -> object | str | None:
@@ -60,9 +61,30 @@ def route(path: str, known_tags: Callable[[], set[str]]) -> object | str | None:
 
 
 def render(report: HealthReport, verbose: bool) -> Response:
-    """Status code, headers and JSON body for a report."""
-    body = json.dumps(report.to_dict(verbose=verbose), default=safe_repr).encode()
+    """Status code, headers and JSON body for a report (messages scrubbed of secrets)."""
+    doc = _scrubbed(report.to_dict(verbose=verbose))
+    body = json.dumps(doc, default=safe_repr).encode()
     return report.http_status, _headers(body), body
+
+
+def _scrubbed(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document with what checks wrote (outputs, details, values) through obskit's scrubber.
+
+    Only those: check names are not secrets, and a name like "auth:responseTime" must survive.
+    """
+    runtime = _runtime.peek()
+    scrubber = runtime.pipeline.scrubber if runtime is not None else _DEFAULT_SCRUBBER
+    if "output" in doc:
+        doc["output"] = scrubber.clean_text(doc["output"])
+    for entries in doc.get("checks", {}).values():
+        for entry in entries:
+            if "output" in entry:
+                entry["output"] = scrubber.clean_text(entry["output"])
+            if "details" in entry:
+                entry["details"] = scrubber.clean_mapping(entry["details"])
+            if "observedValue" in entry:
+                entry["observedValue"] = scrubber.clean_value(entry["observedValue"])
+    return doc
 
 
 def _headers(body: bytes) -> list[tuple[str, str]]:

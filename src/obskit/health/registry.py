@@ -20,11 +20,22 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, overload
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from obskit import _runtime, diagnostics, metrics
 from obskit.diagnostics import ConfigError
+from obskit.health._validate import (
+    Tags,
+    at_least_one,
+    non_negative,
+    positive,
+    require,
+    valid_callable,
+    valid_measurement,
+    valid_name,
+    valid_tags,
+)
 from obskit.health.model import CheckResult, HealthReport, Status, aggregate
 from obskit.health.runner import GRACE_S, Runner
 from obskit.health.scheduler import LoopThread
@@ -37,7 +48,6 @@ if TYPE_CHECKING:
 __all__ = ["HealthRegistry"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-Tags: TypeAlias = "str | Iterable[str] | None"
 
 log = get_logger("obskit.health")
 _live: weakref.WeakSet[HealthRegistry] = weakref.WeakSet()
@@ -65,10 +75,13 @@ class HealthRegistry:
         clock: Callable[[], float] = time.time,
         cache_ttl_s: float = 1.0,
         history_size: int = 50,
-        name: str = "default",
+        name: str = "registry",
     ) -> None:
-        _require(cache_ttl_s >= 0, f"cache_ttl_s must be >= 0, got {cache_ttl_s!r}")
-        _require(history_size >= 1, f"history_size must be >= 1, got {history_size!r}")
+        """``clock`` drives result times, the cache, history and the schedule; results are
+        reused for ``cache_ttl_s``; ``history_size`` results are kept per check; ``name`` names
+        the background thread (``obskit-health-loop-<name>``)."""
+        require(cache_ttl_s >= 0, f"cache_ttl_s must be >= 0, got {cache_ttl_s!r}")
+        require(history_size >= 1, f"history_size must be >= 1, got {history_size!r}")
         self.clock = clock
         self.cache_ttl_s = cache_ttl_s
         self.history_size = history_size
@@ -142,18 +155,18 @@ class HealthRegistry:
         report (``"name:measurement"``); ``cache_ttl_s`` overrides the registry's cache time.
         """
         spec = CheckSpec(
-            name=_valid_name(name),
-            fn=_valid_callable(name, fn),
+            name=valid_name(name),
+            fn=valid_callable(name, fn),
             is_async=_is_async(fn),
             critical=bool(critical),
-            timeout_s=_positive(name, "timeout_s", timeout_s),
-            interval_s=None if interval_s is None else _positive(name, "interval_s", interval_s),
-            tags=_valid_tags(name, tags),
-            failure_threshold=_at_least_one(name, "failure_threshold", failure_threshold),
-            success_threshold=_at_least_one(name, "success_threshold", success_threshold),
+            timeout_s=positive(name, "timeout_s", timeout_s),
+            interval_s=None if interval_s is None else positive(name, "interval_s", interval_s),
+            tags=valid_tags(name, tags),
+            failure_threshold=at_least_one(name, "failure_threshold", failure_threshold),
+            success_threshold=at_least_one(name, "success_threshold", success_threshold),
             component_type=component_type or getattr(fn, "component_type", None) or "component",
-            measurement=_valid_measurement(name, measurement or getattr(fn, "measurement", None)),
-            cache_ttl_s=_non_negative(name, "cache_ttl_s", cache_ttl_s),
+            measurement=valid_measurement(name, measurement or getattr(fn, "measurement", None)),
+            cache_ttl_s=non_negative(name, "cache_ttl_s", cache_ttl_s),
             history_size=self.history_size,
         )
         with self._lock:
@@ -227,7 +240,7 @@ class HealthRegistry:
         return self._report(specs, results, started)
 
     def force(self, name: str) -> CheckResult:
-        """Run one check now, cache or schedule notwithstanding; its (reported) result."""
+        """Run one check now, cache or schedule notwithstanding (sharing a call in flight)."""
         with self._lock:
             spec = self._get(name)
         return self._run_blocking([spec])[name]
@@ -323,7 +336,7 @@ class HealthRegistry:
                 ttl = spec.interval_s + spec.timeout_s + GRACE_S
             else:
                 ttl = self.cache_ttl_s if spec.cache_ttl_s is None else spec.cache_ttl_s
-            if now - latest.time < ttl:
+            if 0 <= now - latest.time < ttl:  # a clock stepped back expires the cache
                 cached[spec.name] = latest
             else:
                 todo.append(spec)
@@ -373,6 +386,7 @@ class HealthRegistry:
         """Emit the registry's current state as a signal when some check changed status."""
         if not changed:
             return
+        _runtime.current()  # the signal starts the default setup anyway: let it name the service
         specs = [s for s in self._specs() if s.enabled and s.state.latest is not None]
         results = {s.name: s.state.latest for s in specs if s.state.latest is not None}
         report = self._report(specs, results, None)
@@ -448,77 +462,3 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-# -- validation: configuration mistakes raise here, saying what to change -----------------
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
-
-
-def _valid_name(name: object) -> str:
-    _require(
-        isinstance(name, str) and bool(name.strip()) and ":" not in name,
-        f"a health check name must be a non-empty string without ':' (the IETF report uses "
-        f"'name:measurement' keys), got {name!r}",
-    )
-    assert isinstance(name, str)
-    return name
-
-
-def _valid_callable(name: str, fn: object) -> Callable[[], Any]:
-    _require(callable(fn), f"health check {name!r}: {fn!r} is not callable")
-    assert callable(fn)
-    return fn
-
-
-def _valid_measurement(name: str, measurement: object) -> str | None:
-    if measurement is None:
-        return None
-    _require(
-        isinstance(measurement, str) and bool(measurement) and ":" not in measurement,
-        f"health check {name!r}: measurement must be a non-empty string without ':', "
-        f"got {measurement!r}",
-    )
-    return str(measurement)
-
-
-def _positive(name: str, field: str, value: object) -> float:
-    _require(
-        isinstance(value, int | float) and not isinstance(value, bool) and value > 0,
-        f"health check {name!r}: {field} must be a number of seconds > 0, got {value!r}",
-    )
-    return float(value)  # type: ignore[arg-type]
-
-
-def _non_negative(name: str, field: str, value: object) -> float | None:
-    if value is None:
-        return None
-    _require(
-        isinstance(value, int | float) and not isinstance(value, bool) and value >= 0,
-        f"health check {name!r}: {field} must be a number of seconds >= 0, got {value!r}",
-    )
-    return float(value)  # type: ignore[arg-type]
-
-
-def _at_least_one(name: str, field: str, value: object) -> int:
-    _require(
-        isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-        f"health check {name!r}: {field} must be a whole number >= 1, got {value!r}",
-    )
-    assert isinstance(value, int)
-    return value
-
-
-def _valid_tags(name: str, tags: Tags) -> frozenset[str]:
-    if tags is None:
-        return frozenset()
-    items = [tags] if isinstance(tags, str) else list(tags)
-    _require(
-        all(isinstance(t, str) and t for t in items),
-        f"health check {name!r}: tags must be non-empty strings, e.g. tags=('ready',); "
-        f"got {tags!r}",
-    )
-    return frozenset(items)

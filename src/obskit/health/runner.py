@@ -86,41 +86,42 @@ class Runner:
     async def run_one(self, spec: CheckSpec) -> tuple[CheckResult, bool]:
         """Run one check (or join its call in flight); the result and whether its status changed."""
         now = time.monotonic()
-        with self._lock:
-            state = spec.state
-            last = state.execution
-            if last is not None and not last.result.done() and now < last.deadline + GRACE_S:
-                joined: Execution | None = last
-            else:
-                joined = None
-                stuck = last is not None and last.still_running()
-                if not stuck:
-                    execution = Execution(now, now + spec.timeout_s, concurrent.futures.Future())
-                    state.execution = execution
-                state.last_started = self._clock()
-        if joined is not None:
-            shared = await _wait_threadsafe(joined.result, joined.deadline + GRACE_S - now)
-            return (shared, False) if shared is not None else (self._timed_out(spec, now), False)
-        if stuck:
-            assert last is not None
-            raw = self._finish(
-                spec,
-                CheckResult.fail(
-                    f"timed out after {spec.timeout_s:g} s: its call from"
-                    f" {now - last.started:.1f} s ago is still running, so it was not started again"
-                ),
-                0.0,
+        role, execution = self._claim(spec, now)
+        if role == "join":
+            shared = await _wait_threadsafe(execution.result, execution.deadline + GRACE_S - now)
+            return (shared if shared is not None else self._timed_out(spec, now)), False
+        if role == "stuck":
+            message = (
+                f"timed out after {spec.timeout_s:g} s: its call from"
+                f" {now - execution.started:.1f} s ago is still running,"
+                " so it was not started again"
             )
-            return self._record(spec, raw)
+            return self._record(spec, self._finish(spec, CheckResult.fail(message), 0.0))
         try:
-            raw = await self._call(spec, execution)
-            result, changed = self._record(spec, raw)
+            result, changed = self._record(spec, await self._call(spec, execution))
         except BaseException:  # cancelled (the caller went away): release anyone waiting
             if not execution.result.done():
                 execution.result.set_result(self._timed_out(spec, now))
             raise
         execution.result.set_result(result)
         return result, changed
+
+    def _claim(self, spec: CheckSpec, now: float) -> tuple[str, Execution]:
+        """Decide, atomically, how this run gets its result.
+
+        "join": a call in flight will answer for us; "stuck": the last call hung in its thread
+        and must not be started again; "own": we start a new call (the returned execution).
+        """
+        with self._lock:
+            state = spec.state
+            last = state.execution
+            if last is not None and not last.result.done() and now < last.deadline + GRACE_S:
+                return "join", last
+            state.last_started = self._clock()
+            if last is not None and last.still_running():
+                return "stuck", last
+            state.execution = Execution(now, now + spec.timeout_s, concurrent.futures.Future())
+            return "own", state.execution
 
     async def _call(self, spec: CheckSpec, execution: Execution) -> CheckResult:
         start = time.perf_counter()

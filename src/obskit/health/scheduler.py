@@ -26,14 +26,19 @@ MAX_SLEEP_S = 30.0
 
 
 def due_checks(specs: Sequence[CheckSpec], now: float) -> list[CheckSpec]:
-    """The enabled interval checks whose next run is due at clock time ``now``."""
-    return [
-        spec
-        for spec in specs
-        if spec.enabled
-        and spec.interval_s is not None
-        and (spec.state.last_started is None or now >= spec.state.last_started + spec.interval_s)
-    ]
+    """The enabled interval checks whose next run is due at clock time ``now``.
+
+    A check whose last start lies in the future (the wall clock stepped back) is due at once,
+    rather than after the step.
+    """
+    due = []
+    for spec in specs:
+        if not spec.enabled or spec.interval_s is None:
+            continue
+        last = spec.state.last_started
+        if last is None or now >= last + spec.interval_s or now < last:
+            due.append(spec)
+    return due
 
 
 def next_wakeup(specs: Sequence[CheckSpec], now: float) -> float:
@@ -42,7 +47,9 @@ def next_wakeup(specs: Sequence[CheckSpec], now: float) -> float:
     for spec in specs:
         if spec.enabled and spec.interval_s is not None:
             last = spec.state.last_started
-            delay = min(delay, 0.0 if last is None else last + spec.interval_s - now)
+            if last is None or now < last:
+                return 0.0
+            delay = min(delay, last + spec.interval_s - now)
     return max(0.0, delay)
 
 
@@ -132,7 +139,8 @@ class LoopThread:
             for task in pending:
                 task.cancel()
             try:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+                if pending:  # a check ignoring its cancellation gets a second, not forever
+                    loop.run_until_complete(asyncio.wait(pending, timeout=1.0))
                 loop.close()
             except Exception:  # a task refusing to stop: leave the loop to the collector
                 pass
