@@ -138,6 +138,12 @@ def test_mounted_and_unmatched_paths_keep_low_cardinality_names(
     assert names == {"GET /api/items/{item_id}", "GET <unrouted>"}
 
 
+def test_a_huge_path_is_cut_in_the_record(server: str, quiet_memory: InMemoryExporter) -> None:
+    assert httpx.get(f"{server}/users/{'9' * 5000}").status_code == 200
+    [span] = spans_named(quiet_memory, "GET /users/{user_id}")
+    assert len(span.attributes["url.path"]) == 2048
+
+
 def test_fastapi_route_templates(quiet_memory: InMemoryExporter) -> None:
     app = FastAPI()
     app.add_middleware(ObskitASGIMiddleware)

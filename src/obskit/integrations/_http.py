@@ -40,6 +40,7 @@ KNOWN_METHODS = frozenset(
 )
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+=@/-]{0,127}")
 _MAX_HEADER = 1024
+_MAX_PATH = 2048
 
 
 def valid_request_id(value: Any) -> str | None:
@@ -123,6 +124,7 @@ class Exchange:
         if request_id is None and parent is not None:
             request_id = format(trace.get_current_span(parent).get_span_context().trace_id, "032x")
         # Named after the method until the route is known; renamed in finish().
+        path = path if len(path) <= _MAX_PATH else path[:_MAX_PATH]  # the client chose it
         self.request = tracing.Request(self.method, request_id, method=self.method, path=path)
         self.request.parent_context = parent
         self.request.span_kind = SpanKind.SERVER
