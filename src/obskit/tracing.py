@@ -15,14 +15,15 @@ import inspect
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
 import wrapt
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import get_current as _current_otel_context
-from opentelemetry.trace import Span, Status, StatusCode, get_current_span
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, get_current_span
 
 try:  # the key OpenTelemetry keeps the active span under (stable since API 1.0)
     from opentelemetry.trace.propagation import _SPAN_KEY as _span_key
@@ -430,6 +431,10 @@ class Request:
     Use as ``with obskit.request("POST /checkout", method="POST") as req:`` (or ``async with``).
     ``req.request_id``, ``req.trace_id`` and, after exit, ``req.duration_ms`` are available;
     ``req.set_status(code)`` records an HTTP status (5xx marks the request failed).
+    Before entering, ``req.continue_trace(headers)`` makes the span continue a caller's W3C
+    trace (``req.parent_context`` is the OpenTelemetry context it starts in; ``None``: the
+    current one) and ``req.span_kind`` sets the span's kind; ``req.rename(name)`` names it once
+    more is known (a route template after routing), for the span and request metrics alike.
     """
 
     def __init__(self, name: str, request_id: str | None = None, **fields: Any) -> None:
@@ -444,6 +449,35 @@ class Request:
         self._span_scope: Any = None
         self._on_exit: list[Callable[[], None]] = []
         self._start = 0.0
+        self.parent_context: Any = None
+        self.span_kind = SpanKind.INTERNAL
+
+    def continue_trace(self, carrier: Mapping[str, str]) -> bool:
+        """Continue the W3C trace in ``carrier`` (``traceparent``, ``tracestate``) on entering.
+
+        Malformed, oversized or control-character values are ignored (the request starts a
+        fresh trace). Returns whether a valid parent was found.
+
+        >>> req = request("job")
+        >>> req.continue_trace({"traceparent": f"00-{'ab' * 16}-{'cd' * 8}-01"})
+        True
+        >>> req.continue_trace({"traceparent": "00-not-a-trace"})
+        False
+        """
+        from obskit.propagation import extract
+
+        parent = extract(carrier)
+        self.parent_context = parent
+        return parent is not None
+
+    def rename(self, name: str) -> None:
+        """Name the request (span and request metrics) now that more is known about it."""
+        self.name = name
+        try:
+            if self.span is not None:
+                self.span.update_name(name)
+        except Exception as exc:
+            diagnostics.report("request_span", f"could not rename a request span: {exc!r}")
 
     def set_status(self, code: int) -> None:
         self.status_code = code
@@ -460,9 +494,12 @@ class Request:
                 k: v for k, v in self.fields.items() if isinstance(v, (str, bool, int, float))
             }
             attributes["request.id"] = self.request_id
-            self.span = get_tracer().start_span(self.name, attributes=attributes)
-            self._span_scope = trace.use_span(self.span, end_on_exit=False)
-            self._span_scope.__enter__()
+            self.span = get_tracer().start_span(
+                self.name, context=self.parent_context, kind=self.span_kind, attributes=attributes
+            )
+            # A context token, not trace.use_span's generator: a request abandoned unfinished
+            # (a WSGI response never closed) is then garbage, not a detach error at collection.
+            self._span_scope = otel_context.attach(trace.set_span_in_context(self.span))
             context = self.span.get_span_context()
             if context.is_valid:
                 self.trace_id = format(context.trace_id, "032x")
@@ -499,7 +536,7 @@ class Request:
                     record_exception_on_span(exc, span=span)
                 elif server_error:
                     span.set_status(Status(StatusCode.ERROR, f"HTTP {self.status_code}"))
-                self._span_scope.__exit__(None, None, None)
+                otel_context.detach(self._span_scope)
                 span.end()
         except Exception as problem:
             diagnostics.report("request_span", f"could not end a request span: {problem!r}")

@@ -61,7 +61,6 @@ def test_spans_are_not_printed_by_default_but_alerts_are() -> None:
 
 def test_both_json_encoders_write_the_same_record() -> None:
     from obskit.exporters import _render
-
     from obskit.scrubbing import Scrubber
 
     frozen = Scrubber().freeze({"trail": [{"step": 1}, {"step": 2}]})  # tuple and dict subclasses

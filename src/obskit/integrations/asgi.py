@@ -1,0 +1,158 @@
+"""``ObskitASGIMiddleware``: every HTTP request of an ASGI 3 app as an ``obskit.request``.
+
+Install it explicitly (nothing is patched at import)::
+
+    app.add_middleware(ObskitASGIMiddleware)        # Starlette, FastAPI
+    app = ObskitASGIMiddleware(app)                 # any ASGI 3 app
+
+Per HTTP request: a request id (a valid ``X-Request-ID``, else the trace id of a valid incoming
+``traceparent``, else a fresh one; returned in the response's ``X-Request-ID`` unless the app set
+one), a server span that continues the caller's W3C trace, the request's context and breadcrumb
+trail, the response status, and, when the app returns, the route template as the request's name
+(``GET /users/{user_id}``: span name and the ``name`` label of ``request.count``,
+``request.errors`` and ``request.duration_ms``), then an error event for an exception that
+escaped or else for a 5xx response. The timing ends when the app returns, which for a streaming
+response is after its last byte (and after any background task Starlette runs after it).
+
+Websocket and lifespan scopes pass through untouched. Bodies are never read. The app's messages,
+response and exceptions are passed on as they are; the one addition is the ``X-Request-ID``
+response header (``response_request_id=False`` turns it off).
+
+The route template comes from Starlette's ``scope["route"]`` (set by its router, so FastAPI and
+Starlette apps get it for free) with the mount prefixes in ``scope["root_path"]``; a request no
+route matched is named ``GET <unrouted>``. Other frameworks: pass ``route_name=``, a function of
+the scope returning the template or ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any, TypeAlias
+
+from obskit import diagnostics
+from obskit.integrations._http import (
+    DEFAULT_RECORD_HEADERS,
+    Exchange,
+    HTTPOptions,
+    begin,
+)
+
+__all__ = ["ObskitASGIMiddleware", "starlette_route"]
+
+Scope: TypeAlias = MutableMapping[str, Any]
+Message: TypeAlias = MutableMapping[str, Any]
+Receive: TypeAlias = Callable[[], Awaitable[Message]]
+Send: TypeAlias = Callable[[Message], Awaitable[None]]
+ASGIApp: TypeAlias = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class ObskitASGIMiddleware:
+    """ASGI 3 middleware: request scope, span, request id, route-named metrics, error events.
+
+    Options: ``request_id_header`` (read, and written back; default ``X-Request-ID``),
+    ``response_request_id`` (write it back), ``record_headers`` (request headers recorded on
+    the span and on error events, scrubbed; default user-agent, content-type and
+    content-length), ``route_name`` (a function of the scope giving the route template) and
+    ``capture_server_errors`` (an error event for a 5xx response with no exception).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        request_id_header: str = "X-Request-ID",
+        response_request_id: bool = True,
+        record_headers: Iterable[str] = DEFAULT_RECORD_HEADERS,
+        route_name: Callable[[Scope], str | None] | None = None,
+        capture_server_errors: bool = True,
+    ) -> None:
+        self.app = app
+        self.options = HTTPOptions(
+            request_id_header=request_id_header,
+            response_request_id=response_request_id,
+            record_headers=record_headers,
+            route_name=route_name,
+            capture_server_errors=capture_server_errors,
+        )
+        self._wanted = frozenset(name.encode("latin-1") for name in self.options.wanted)
+        self._id_header = self.options.request_id_header.encode("latin-1")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        exchange = self._begin(scope)
+        if exchange is None:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_status(message: Message) -> None:
+            if message.get("type") == "http.response.start":
+                message = self._response_start(exchange, scope, message)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        except BaseException as exc:
+            self._resolve(exchange, scope)
+            exchange.finish(exc)
+            raise
+        self._resolve(exchange, scope)
+        exchange.finish(None)
+
+    def _begin(self, scope: Scope) -> Exchange | None:
+        try:
+            headers: dict[str, str] = {}
+            wanted = self._wanted
+            for key, value in scope.get("headers") or ():
+                if key in wanted:
+                    headers.setdefault(key.decode("latin-1"), value.decode("latin-1"))
+            method = scope.get("method", "")
+            path = scope.get("path", "")
+        except Exception as exc:
+            diagnostics.report("asgi_scope", f"could not read an ASGI scope: {exc!r}")
+            return None
+        return begin(self.options, method, path, headers)
+
+    def _response_start(self, exchange: Exchange, scope: Scope, message: Message) -> Message:
+        """Note the status and route; add the request id header (to a copy of the message)."""
+        try:
+            exchange.response_started(message.get("status"))
+            self._resolve(exchange, scope)
+            if self.options.response_request_id:
+                headers = list(message.get("headers") or ())
+                name = self._id_header
+                if not any(key.lower() == name for key, _ in headers):
+                    headers.append((name, exchange.request_id.encode("latin-1")))
+                    return {**message, "headers": headers}
+        except Exception as exc:
+            diagnostics.report("asgi_response", f"could not annotate a response: {exc!r}")
+        return message
+
+    def _resolve(self, exchange: Exchange, scope: Scope) -> None:
+        if exchange.route is not None:
+            return
+        try:
+            hook = self.options.route_name
+            exchange.resolve(hook(scope) if hook is not None else starlette_route(scope))
+        except Exception as exc:
+            diagnostics.report("asgi_route", f"could not read the route template: {exc!r}")
+
+
+def starlette_route(scope: Scope) -> str | None:
+    """The route template Starlette's router left in ``scope``, mount prefixes included.
+
+    A request routed to a mounted app with no router of its own is named after the mount:
+    ``/static/{path}``. Mount prefixes come from ``root_path`` as matched, so a mount with
+    path parameters shows its values.
+    """
+    route = scope.get("route")
+    if route is None:
+        return None
+    root = scope.get("root_path") or ""
+    if hasattr(route, "routes"):  # a Mount (or Host) whose app did the rest of the routing
+        return f"{root}/{{path}}"
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not isinstance(template, str):
+        return None
+    return f"{root}{template}"
