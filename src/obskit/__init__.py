@@ -18,9 +18,9 @@ from obskit import _runtime, diagnostics, errors, metrics
 from obskit.contextstack import bind, context, current_context, unbind
 from obskit.diagnostics import ConfigError
 from obskit.errors import add_breadcrumb
+from obskit.instrumentation import instrument, request, timer
 from obskit.logging import Logger, get_logger
 from obskit.signals import ErrorEvent
-from obskit.tracing import instrument, request, timer
 
 if TYPE_CHECKING:
     from obskit import alerts, anomaly, health

@@ -1,29 +1,20 @@
-"""Spans and timing: ``@instrument``, ``request()`` and ``timer()``.
+"""OpenTelemetry plumbing: the tracer, finished spans into the pipeline, the active span.
 
 Spans are OpenTelemetry spans. If the application already set an SDK ``TracerProvider``,
 obskit uses it; otherwise it installs one whose finished spans become
-:class:`~obskit.signals.SpanRecord` signals in the pipeline.
-
-Cost model (as Sentry does with transactions): ``request()`` always opens a span;
-``@instrument`` opens a child span only inside a recording trace, so a decorated function called
-outside any request costs a duration measurement and nothing else.
+:class:`~obskit.signals.SpanRecord` signals in the pipeline. The user-facing side
+(``@instrument``, ``request()``, ``timer()``) is :mod:`obskit.instrumentation`.
 """
 
 from __future__ import annotations
 
-import inspect
 import threading
-import time
-import uuid
-from collections.abc import Callable, Mapping
-from types import TracebackType
-from typing import Any, TypeVar, overload
+from collections.abc import Callable
+from typing import Any
 
-import wrapt
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import get_current as _current_otel_context
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, get_current_span
+from opentelemetry.trace import Span, get_current_span
 
 try:  # the key OpenTelemetry keeps the active span under (stable since API 1.0)
     from opentelemetry.trace.propagation import _SPAN_KEY as _span_key
@@ -32,24 +23,20 @@ try:  # the key OpenTelemetry keeps the active span under (stable since API 1.0)
 except ImportError:  # pragma: no cover - a future API without it: the public, slower path
     _SPAN_KEY = None
 
-from obskit import _runtime, contextstack, diagnostics, metrics
+from obskit import _runtime, diagnostics
 from obskit.signals import SpanRecord
 
 __all__ = [
-    "Request",
     "active_span",
     "app_tracer_provider",
     "call_listeners",
     "capture_failure",
     "get_tracer",
-    "instrument",
+    "in_recording_trace",
+    "is_failure",
     "record_exception_on_span",
-    "request",
     "request_listeners",
-    "timer",
 ]
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 _tracer: trace.Tracer | None = None
 _tracer_lock = threading.Lock()
@@ -195,9 +182,18 @@ call_listeners: list[Callable[[str, float, BaseException | None], None]] = []
 request_listeners: list[Callable[[str, dict[str, Any]], Callable[[], None]]] = []
 
 
+def is_failure(exc: BaseException | None) -> bool:
+    """Whether an exception leaving instrumented code is a failure (not an exit or a cancel)."""
+    return (
+        exc is not None
+        and not isinstance(exc, _IGNORED)
+        and type(exc).__name__ != "CancelledError"  # asyncio's and concurrent.futures'
+    )
+
+
 def capture_failure(exc: BaseException, **context: Any) -> None:
     """Report an exception escaping instrumented code once, however many layers it crosses."""
-    if isinstance(exc, _IGNORED) or type(exc).__name__ == "CancelledError":
+    if not is_failure(exc):
         return
     try:
         if getattr(exc, "__obskit_captured__", False):
@@ -215,50 +211,6 @@ def capture_failure(exc: BaseException, **context: Any) -> None:
         )
 
 
-def _attributes_for(fn: Callable[..., Any], base: dict[str, Any] | None) -> dict[str, Any]:
-    code = getattr(fn, "__code__", None)
-    attributes = {
-        "code.function.name": getattr(fn, "__qualname__", repr(fn)),
-        "code.namespace": getattr(fn, "__module__", "") or "",
-    }
-    if code is not None:
-        attributes["code.file.path"] = code.co_filename
-        attributes["code.line.number"] = code.co_firstlineno
-    attributes.update(base or {})
-    return attributes
-
-
-def _arg_attributes(
-    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> dict[str, Any]:
-    from obskit.scrubbing import safe_repr
-
-    try:
-        bound = inspect.signature(fn).bind_partial(*args, **kwargs)
-        return {f"code.arg.{k}": safe_repr(v, 256) for k, v in bound.arguments.items()}
-    except Exception:
-        return {}
-
-
-def _call_ended(name: str, elapsed_ms: float, exc: BaseException | None) -> None:
-    """What every instrumented call does when it ends: capture, metrics, listeners."""
-    if exc is not None and not isinstance(exc, _IGNORED):
-        capture_failure(exc)
-    if metrics.sinks:
-        metrics.observe("function.duration_ms", elapsed_ms, function=name)
-        if exc is not None:
-            metrics.increment("function.errors", function=name)
-    if call_listeners:
-        for listener in call_listeners:
-            try:
-                listener(name, elapsed_ms, exc)
-            except Exception as problem:
-                diagnostics.report("call_listener", f"call listener raised {problem!r}")
-
-
-AttributesFor = Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any]]
-
-
 def active_span() -> Span | None:
     """The active OpenTelemetry span, or ``None``: ``get_current_span()`` without its layers.
 
@@ -270,338 +222,7 @@ def active_span() -> Span | None:
     return _current_otel_context().get(_SPAN_KEY)  # type: ignore[return-value]
 
 
-def _in_recording_trace() -> bool:
+def in_recording_trace() -> bool:
     """Whether a recording span is active."""
     span = active_span()
     return span is not None and span.is_recording()
-
-
-class _Call:
-    """One instrumented call: a child span when inside a recording trace, and the timing."""
-
-    __slots__ = ("name", "scope", "span", "start")
-
-    def __init__(
-        self, name: str, attributes: AttributesFor, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> None:
-        self.name = name
-        self.span: Span | None = None
-        self.scope: Any = None
-        if _in_recording_trace():  # attributes are only computed for a span
-            self.span = get_tracer().start_span(name, attributes=attributes(args, kwargs))
-            self.scope = trace.use_span(self.span, end_on_exit=False)
-            self.scope.__enter__()
-        self.start = time.perf_counter()
-
-    def end(self, exc: BaseException | None) -> None:
-        elapsed_ms = (time.perf_counter() - self.start) * 1000.0
-        span = self.span
-        if span is not None:
-            if exc is not None and not isinstance(exc, _IGNORED):
-                capture_failure(exc)  # first, so the span's exception event has the fingerprint
-                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                record_exception_on_span(exc, span=span)
-            self.scope.__exit__(None, None, None)
-            span.end()
-        _call_ended(self.name, elapsed_ms, exc)
-
-
-@overload
-def instrument(fn: F, /) -> F: ...
-
-
-@overload
-def instrument(
-    *,
-    name: str | None = None,
-    attributes: dict[str, Any] | None = None,
-    record_args: bool = False,
-) -> Callable[[F], F]: ...
-
-
-def instrument(
-    fn: Any = None,
-    /,
-    *,
-    name: str | None = None,
-    attributes: dict[str, Any] | None = None,
-    record_args: bool = False,
-) -> Any:
-    """Time a function, trace it inside a request, and capture exceptions it raises.
-
-    Works on functions, methods, async functions, generators and async generators, with or
-    without arguments (``@instrument`` or ``@instrument(name="charge")``). Exceptions are
-    re-raised unchanged.
-    """
-    if fn is None:
-        return lambda f: _decorate(f, name, attributes, record_args)
-    return _decorate(fn, name, attributes, record_args)
-
-
-def _decorate(
-    fn: Any, name: str | None, attributes: dict[str, Any] | None, record_args: bool
-) -> Any:
-    if not callable(fn):
-        raise TypeError(f"@instrument needs a function, got {fn!r}")
-    span_name = name or getattr(fn, "__qualname__", None) or repr(fn)
-    static = _attributes_for(fn, attributes)
-
-    def attrs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        return {**static, **_arg_attributes(fn, args, kwargs)} if record_args else static
-
-    if inspect.isasyncgenfunction(fn):
-
-        @wrapt.decorator
-        async def async_gen_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            call = _Call(span_name, attrs, args, kwargs)
-            try:
-                async for item in wrapped(*args, **kwargs):
-                    yield item
-            except BaseException as exc:
-                call.end(exc)
-                raise
-            call.end(None)
-
-        return async_gen_wrapper(fn)
-
-    if inspect.iscoroutinefunction(fn):
-
-        @wrapt.decorator
-        async def async_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            call = _Call(span_name, attrs, args, kwargs)
-            try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException as exc:
-                call.end(exc)
-                raise
-            call.end(None)
-            return result
-
-        return async_wrapper(fn)
-
-    if inspect.isgeneratorfunction(fn):
-
-        @wrapt.decorator
-        def gen_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            call = _Call(span_name, attrs, args, kwargs)
-            try:
-                result = yield from wrapped(*args, **kwargs)
-            except BaseException as exc:
-                call.end(exc)
-                raise
-            call.end(None)
-            return result
-
-        return gen_wrapper(fn)
-
-    @wrapt.decorator
-    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        if _in_recording_trace():
-            call = _Call(span_name, attrs, args, kwargs)
-            try:
-                result = wrapped(*args, **kwargs)
-            except BaseException as exc:
-                call.end(exc)
-                raise
-            call.end(None)
-            return result
-        # Outside a trace (the hot path): no span, no object, just the timing.
-        start = time.perf_counter()
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            _call_ended(span_name, (time.perf_counter() - start) * 1000.0, exc)
-            raise
-        elapsed_ms = (time.perf_counter() - start) * 1000.0
-        if metrics.sinks:
-            metrics.observe("function.duration_ms", elapsed_ms, function=span_name)
-        for listener in call_listeners:  # _call_ended's success path, inlined: one frame less
-            try:
-                listener(span_name, elapsed_ms, None)
-            except Exception as problem:
-                diagnostics.report("call_listener", f"call listener raised {problem!r}")
-        return result
-
-    return wrapper(fn)
-
-
-class Request:
-    """A request scope: request id and fields in the context, a span, timing, error capture.
-
-    Use as ``with obskit.request("POST /checkout", method="POST") as req:`` (or ``async with``).
-    ``req.request_id``, ``req.trace_id`` and, after exit, ``req.duration_ms`` are available;
-    ``req.set_status(code)`` records an HTTP status (5xx marks the request failed).
-    Before entering, ``req.continue_trace(headers)`` makes the span continue a caller's W3C
-    trace (``req.parent_context`` is the OpenTelemetry context it starts in; ``None``: the
-    current one) and ``req.span_kind`` sets the span's kind; ``req.rename(name)`` names it once
-    more is known (a route template after routing), for the span and request metrics alike.
-    """
-
-    def __init__(self, name: str, request_id: str | None = None, **fields: Any) -> None:
-        self.name = name
-        self.request_id = request_id or uuid.uuid4().hex
-        self.fields = fields
-        self.status_code: int | None = None
-        self.duration_ms: float | None = None
-        self.span: Span | None = None
-        self.trace_id: str | None = None
-        self._scope: contextstack.context | None = None
-        self._span_scope: Any = None
-        self._on_exit: list[Callable[[], None]] = []
-        self._start = 0.0
-        self.parent_context: Any = None
-        self.span_kind = SpanKind.INTERNAL
-
-    def continue_trace(self, carrier: Mapping[str, str]) -> bool:
-        """Continue the W3C trace in ``carrier`` (``traceparent``, ``tracestate``) on entering.
-
-        Malformed, oversized or control-character values are ignored (the request starts a
-        fresh trace). Returns whether a valid parent was found.
-
-        >>> req = request("job")
-        >>> req.continue_trace({"traceparent": f"00-{'ab' * 16}-{'cd' * 8}-01"})
-        True
-        >>> req.continue_trace({"traceparent": "00-not-a-trace"})
-        False
-        """
-        from obskit.propagation import extract
-
-        parent = extract(carrier)
-        self.parent_context = parent
-        return parent is not None
-
-    def rename(self, name: str) -> None:
-        """Name the request (span and request metrics) now that more is known about it."""
-        self.name = name
-        try:
-            if self.span is not None:
-                self.span.update_name(name)
-        except Exception as exc:
-            diagnostics.report("request_span", f"could not rename a request span: {exc!r}")
-
-    def set_status(self, code: int) -> None:
-        self.status_code = code
-        if self.span is not None:
-            self.span.set_attribute("http.response.status_code", code)
-
-    def set_attribute(self, key: str, value: Any) -> None:
-        if self.span is not None:
-            self.span.set_attribute(key, value)
-
-    def __enter__(self) -> Request:
-        try:
-            attributes = {
-                k: v for k, v in self.fields.items() if isinstance(v, (str, bool, int, float))
-            }
-            attributes["request.id"] = self.request_id
-            self.span = get_tracer().start_span(
-                self.name, context=self.parent_context, kind=self.span_kind, attributes=attributes
-            )
-            # A context token, not trace.use_span's generator: a request abandoned unfinished
-            # (a WSGI response never closed) is then garbage, not a detach error at collection.
-            self._span_scope = otel_context.attach(trace.set_span_in_context(self.span))
-            context = self.span.get_span_context()
-            if context.is_valid:
-                self.trace_id = format(context.trace_id, "032x")
-        except Exception as exc:
-            diagnostics.report("request_span", f"could not start a request span: {exc!r}")
-        self._scope = contextstack.context(request_id=self.request_id, **self.fields)
-        self._scope.__enter__()
-        self._on_exit = []
-        for listener in request_listeners:
-            try:
-                fields = {**self.fields, "request_id": self.request_id}
-                self._on_exit.append(listener(self.name, fields))
-            except Exception as exc:
-                diagnostics.report("request_listener", f"request listener raised {exc!r}")
-        self._start = time.perf_counter()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.duration_ms = (time.perf_counter() - self._start) * 1000.0
-        failed = exc is not None and not isinstance(exc, _IGNORED)
-        if failed and exc is not None:
-            capture_failure(exc)
-        server_error = self.status_code is not None and self.status_code >= 500
-        try:
-            span = self.span
-            if span is not None:
-                if failed and exc is not None:
-                    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                    record_exception_on_span(exc, span=span)
-                elif server_error:
-                    span.set_status(Status(StatusCode.ERROR, f"HTTP {self.status_code}"))
-                otel_context.detach(self._span_scope)
-                span.end()
-        except Exception as problem:
-            diagnostics.report("request_span", f"could not end a request span: {problem!r}")
-        for end_listener in reversed(self._on_exit):
-            try:
-                end_listener()
-            except Exception as problem:
-                diagnostics.report("request_listener", f"request listener raised {problem!r}")
-        if self._scope is not None:
-            self._scope.__exit__(exc_type, exc, tb)
-        if metrics.sinks:
-            metrics.increment("request.count", name=self.name)
-            metrics.observe("request.duration_ms", self.duration_ms, name=self.name)
-            if failed or server_error:
-                metrics.increment("request.errors", name=self.name)
-
-    async def __aenter__(self) -> Request:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
-
-
-def request(name: str, request_id: str | None = None, **fields: Any) -> Request:
-    """Open a request scope (sync or async context manager). See :class:`Request`."""
-    return Request(name, request_id, **fields)
-
-
-class timer:
-    """Measure a block or a function; the milliseconds go to ``obskit.metrics`` as ``name``.
-
-    >>> with timer("startup") as t:
-    ...     pass
-    >>> t.elapsed_ms >= 0
-    True
-    """
-
-    __slots__ = ("_start", "elapsed_ms", "labels", "name")
-
-    def __init__(self, name: str, **labels: Any) -> None:
-        self.name = name
-        self.labels = labels
-        self.elapsed_ms: float = 0.0
-        self._start = 0.0
-
-    def __enter__(self) -> timer:
-        self._start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.elapsed_ms = (time.perf_counter() - self._start) * 1000.0
-        if metrics.sinks:
-            metrics.observe(self.name, self.elapsed_ms, **self.labels)
-
-    def __call__(self, fn: F) -> F:
-        name, labels = self.name, self.labels
-
-        @wrapt.decorator
-        def timed(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            with timer(name, **labels):
-                return wrapped(*args, **kwargs)
-
-        return timed(fn)  # type: ignore[no-any-return,return-value]

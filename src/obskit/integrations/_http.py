@@ -16,7 +16,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from obskit import _runtime, diagnostics, errors, propagation, tracing
+from obskit import _runtime, diagnostics, errors, instrumentation, propagation, tracing
 from obskit.diagnostics import ConfigError
 from obskit.scrubbing import FILTERED
 
@@ -125,7 +125,9 @@ class Exchange:
             request_id = format(trace.get_current_span(parent).get_span_context().trace_id, "032x")
         # Named after the method until the route is known; renamed in finish().
         path = path if len(path) <= _MAX_PATH else path[:_MAX_PATH]  # the client chose it
-        self.request = tracing.Request(self.method, request_id, method=self.method, path=path)
+        self.request = instrumentation.Request(
+            self.method, request_id, method=self.method, path=path
+        )
         self.request.parent_context = parent
         self.request.span_kind = SpanKind.SERVER
         self.headers = _recorded(options.record_headers, headers)

@@ -161,3 +161,19 @@ def test_timer_as_context_manager_and_decorator(sink: RecordingSink) -> None:
 def test_instrument_refuses_non_callables() -> None:
     with pytest.raises(TypeError):
         obskit.instrument(42)
+
+
+def test_a_cancelled_request_is_not_a_failure(
+    memory: InMemoryExporter, sink: RecordingSink
+) -> None:
+    async def cancelled() -> None:
+        async with obskit.request("GET /slow"):
+            raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(cancelled())
+    obskit.flush()
+    (span,) = memory.spans
+    assert span.status != "error"
+    assert not memory.errors
+    assert not [p for p in sink.points if p[1] == "request.errors"]
