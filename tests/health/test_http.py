@@ -10,7 +10,6 @@ import asyncio
 import json
 import re
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -20,10 +19,11 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
-import uvicorn
 
 from obskit.health import CheckResult, HealthRegistry
 from obskit.health.http import make_asgi_app
+
+from ..loopback import uvicorn_server
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
@@ -75,22 +75,8 @@ def serve_wsgiref(registry: HealthRegistry, **options: Any) -> Iterator[str]:
 
 
 def serve_uvicorn(registry: HealthRegistry, **options: Any) -> Iterator[str]:
-    config = uvicorn.Config(
-        registry.asgi_app(**options), host="127.0.0.1", port=0, log_level="error", lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with uvicorn_server(registry.asgi_app(**options)) as url:
+        yield url
 
 
 SERVERS = {"serve": serve_stdlib, "uvicorn": serve_uvicorn, "wsgiref": serve_wsgiref}
