@@ -33,7 +33,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_demo_runs_and_reports(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["demo", "--seconds", "0.5", "--rps", "200", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "Log records by level" in out and "Pipeline" in out
+    assert "Log records by level" in out and "Pipeline" in out and "Anomalies" in out
     assert (tmp_path / "demo.jsonl").stat().st_size > 0
 
 
