@@ -14,7 +14,7 @@ from obskit.signals import (
     Alert,
     Anomaly,
     ErrorEvent,
-    HealthReport,
+    HealthRecord,
     LogRecord,
     MetricPoint,
     SpanRecord,
@@ -174,9 +174,9 @@ def signals(now: float = NOW) -> list[object]:
     }
     failing = {**checks, "payments:responseTime": [{"status": "fail", "output": "timed out"}]}
     out += [
-        HealthReport(now - 3000, "pass", checks, "shop", ["database", "payments"]),
-        HealthReport(now - 400, "fail", failing, "shop", ["payments"]),
-        HealthReport(now - 250, "pass", checks, "shop", ["payments"]),
+        HealthRecord(now - 3000, "pass", checks, "shop", ["database", "payments"]),
+        HealthRecord(now - 400, "fail", failing, "shop", ["payments"]),
+        HealthRecord(now - 250, "pass", checks, "shop", ["payments"]),
     ]
     alert = {
         "rule": "HighErrorRate",
