@@ -7,10 +7,11 @@ from typing import Any
 
 from obskit.dashboard._html import Html, join, number
 from obskit.dashboard._layout import Page, View, notice, section
+from obskit.dashboard._queries import series_labels
 from obskit.dashboard._svg import Series, line_chart
 from obskit.store import Store
 
-__all__ = ["AGGREGATIONS", "explore_page", "metric_names", "metric_series"]
+__all__ = ["AGGREGATIONS", "explore_page", "metric_names"]
 
 #: Aggregation name -> what it shows per slot.
 AGGREGATIONS = {
@@ -44,17 +45,6 @@ def metric_names(store: Store) -> list[tuple[str, str, str]]:
     return out
 
 
-def metric_series(store: Store, name: str) -> list[str]:
-    """The label sets (as stored, JSON text) of one metric, by index skip-scan."""
-    rows = store.query(
-        "WITH RECURSIVE s(labels) AS (SELECT min(labels) FROM metrics WHERE name = ? UNION ALL "
-        "SELECT (SELECT min(labels) FROM metrics WHERE name = ? AND labels > s.labels) FROM s "
-        "WHERE s.labels IS NOT NULL) SELECT labels FROM s WHERE labels IS NOT NULL LIMIT ?",
-        (name, name, _MAX_SERIES * 4),
-    )
-    return [labels for (labels,) in rows]
-
-
 def explore_page(store: Store, view: View, rest: str) -> Page:
     """Pick a metric, a label to split by, a filter and an aggregation."""
     names = metric_names(store)
@@ -76,7 +66,7 @@ def explore_page(store: Store, view: View, rest: str) -> Page:
     aggregation = p.get("agg") or ""
     if aggregation not in AGGREGATIONS:
         aggregation = _default_aggregation(kind)
-    all_series = [(text, _labels(text)) for text in metric_series(store, name)]
+    all_series = [(text, _labels(text)) for text in series_labels(store, name, _MAX_SERIES * 4)]
     keys = sorted({k for _, labels in all_series for k in labels})
     split = p.get("by") or ""
     if split not in keys:
