@@ -114,7 +114,7 @@ def _bulk_logs(conn: sqlite3.Connection, start: float, end: float, per_second: f
         "WHEN 2 THEN 'cache miss' WHEN 3 THEN 'order placed' WHEN 4 THEN 'price looked up' "
         "WHEN 5 THEN 'request finished' ELSE 'inventory reserved' END, "
         "'shop', 'prod', printf('%032x', i / 5 + ?), printf('%016x', i), "
-        "printf('{\"request_id\":\"r-%d\",\"user_id\":\"u-%d\",\"items\":%d}', "
+        'printf(\'{"request_id":"r-%d","user_id":"u-%d","items":%d}\', '
         "i / 5, i % 97, i % 9), "
         "NULL FROM n",
         (count - 1, start, step, int(start)),

@@ -64,9 +64,10 @@ def main() -> None:
         counts = db.counts()
         group = db.query("SELECT fingerprint FROM error_groups ORDER BY count DESC LIMIT 1")[0][0]
         trace = db.query("SELECT trace_id FROM spans ORDER BY ts DESC LIMIT 1")[0][0]
-    size_mb = sum(
-        os.path.getsize(str(path) + s) for s in ("", "-wal") if os.path.exists(str(path) + s)
-    ) / 1e6
+    size_mb = (
+        sum(os.path.getsize(str(path) + s) for s in ("", "-wal") if os.path.exists(str(path) + s))
+        / 1e6
+    )
     print(f"store: {path} ({size_mb:,.0f} MB), generated in {total:.1f} s")
     print_table(
         "What the store holds",

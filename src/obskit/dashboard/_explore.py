@@ -97,7 +97,8 @@ def explore_page(store: Store, view: View, rest: str) -> Page:
         start=window.start,
         end=window.end,
         step_s=window.step,
-        height=240,
+        height=300,
+        width=1200,
         label=f"{aggregation} of {name}",
     )
     legend = Html('<span class="legend">{}</span>').format(
@@ -147,19 +148,22 @@ def _aggregate(
         group = f"{split}={labels.get(split, '')}" if split else ""
         cells = acc.setdefault(group, [_empty_cell() for _ in range(slots)])
         own = [_empty_cell() for _ in range(slots)]
-        rows = store.query(
-            "SELECT minute, count, sum, min, max, last, last_ts FROM metrics "
-            "WHERE name = ? AND labels = ? AND minute >= ? AND minute < ?",
-            (name, text, window.start - 59.0, window.end),
-        )
-        for minute, count, total, low, high, last, last_ts in rows:
-            cell = own[window.slot_of(minute)]
-            cell[0] += count
-            cell[1] += total
-            cell[2] = min(cell[2], low)
-            cell[3] = max(cell[3], high)
-            if last_ts >= cell[5]:
-                cell[4], cell[5] = last, last_ts
+        bounds = (window.start, window.step, name, text, window.start - 59.0, window.end)
+        # per slot in SQL: one row per slot comes back, not one per minute
+        for slot, count, total, low, high in store.query(
+            "SELECT CAST((minute - ?) / ? AS INTEGER), sum(count), sum(sum), min(min), max(max) "
+            "FROM metrics WHERE name = ? AND labels = ? AND minute >= ? AND minute < ? "
+            "GROUP BY 1",
+            bounds,
+        ):
+            own[_clamp(slot, slots)][:4] = [count, total, low, high]
+        if aggregation == "last":  # the last value of the slot's newest minute
+            for slot, last, _ in store.query(
+                "SELECT CAST((minute - ?) / ? AS INTEGER), last, max(last_ts) FROM metrics "
+                "WHERE name = ? AND labels = ? AND minute >= ? AND minute < ? GROUP BY 1",
+                bounds,
+            ):
+                own[_clamp(slot, slots)][4] = last
         for cell, mine in zip(cells, own, strict=True):
             if mine[0]:  # a group's last value is the sum of its series' last values
                 cell[0] += mine[0]
@@ -175,6 +179,10 @@ def _aggregate(
         ]
         for group, cells in acc.items()
     }
+
+
+def _clamp(slot: int, slots: int) -> int:
+    return min(slots - 1, max(0, slot))
 
 
 def _empty_cell() -> list[float]:

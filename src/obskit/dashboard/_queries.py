@@ -336,15 +336,14 @@ def metric_means(
             if _loads(text) != labels:
                 continue
             rows = store.query(
-                "SELECT minute, sum, count FROM metrics "
-                "WHERE name = ? AND labels = ? AND minute >= ? AND minute < ?",
-                (name, text, window.start - 59.0, window.end),
+                "SELECT CAST((minute - ?) / ? AS INTEGER), sum(sum), sum(count) FROM metrics "
+                "WHERE name = ? AND labels = ? AND minute >= ? AND minute < ? GROUP BY 1",
+                (window.start, window.step, name, text, window.start - 59.0, window.end),
             )
-            for minute, total, count in rows:
-                if count:
-                    slot = window.slot_of(minute)
-                    sums[slot] += total
-                    counts[slot] += count
+            for slot, total, count in rows:
+                index = min(window.slots - 1, max(0, slot))
+                sums[index] += total
+                counts[index] += count
     return [
         (ts, sums[i] / counts[i] if counts[i] else None) for i, ts in enumerate(window.slot_times())
     ]
