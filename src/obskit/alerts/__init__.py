@@ -3,7 +3,8 @@
 The same semantics as Prometheus alerting rules plus Alertmanager, with no server: rules over
 sliding windows of ``obskit.metrics`` series, the pending/firing/resolved state machine with
 ``for`` and ``keep_firing_for``, grouping, repeat, silences, inhibition, escalation and
-acknowledgement, and channels (log, webhook, Slack, PagerDuty, email). See ``docs/alerts.md``.
+acknowledgement, and channels (log, webhook, Slack, PagerDuty, email, Alertmanager). See
+``docs/alerts.md``.
 
 The module-level functions use a default engine, wired to ``obskit.metrics`` when this module
 is imported and evaluating every 15 seconds once it has a rule::
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from obskit import _runtime, metrics
+from obskit.alerts.alertmanager import AlertmanagerChannel
 from obskit.alerts.channels import (
     EmailChannel,
     LogChannel,
@@ -46,6 +48,7 @@ __all__ = [
     "Alert",
     "AlertEngine",
     "AlertRule",
+    "AlertmanagerChannel",
     "Channel",
     "ChannelError",
     "Detector",

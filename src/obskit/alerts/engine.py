@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import threading
 import time
 import weakref
@@ -78,6 +79,7 @@ class AlertEngine:
         retry_initial_s: float = 0.5,
         retry_max_s: float = 30.0,
         max_queue: int = 1000,
+        external_labels: Mapping[str, str] | None = None,
     ) -> None:
         check_routing(group_wait_s, group_interval_s, repeat_interval_s)
         if evaluation_interval_s is not None and evaluation_interval_s <= 0:
@@ -101,6 +103,10 @@ class AlertEngine:
             sends_resolved=lambda name: bool(
                 getattr(self.channels.get(name), "send_resolved", True)
             ),
+            resend_interval=lambda name: getattr(
+                self.channels.get(name), "resend_interval_s", None
+            ),
+            evaluation_interval_s=evaluation_interval_s,
         )
         self.dispatcher = Dispatcher(
             self.channels,
@@ -111,6 +117,13 @@ class AlertEngine:
             on_failure=self._delivery_failed,
         )
         self._rules: dict[str, RuleState] = {}
+        if external_labels is not None and not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in external_labels.items()
+        ):
+            raise ConfigError("external_labels maps label names to string values")
+        self._given_external = dict(external_labels or {})
+        self._identity: tuple[str, int] | None = None
+        self._external: dict[str, str] = {}
         self._lock = threading.RLock()
         self._history = History(history_size)
         self._publisher = Publisher()
@@ -233,6 +246,7 @@ class AlertEngine:
                 spec = self._spec(rule)
                 self.store.watch(rule.metric, spec)
                 self._rules[rule.name] = RuleState(rule, spec, self.store)
+                self._rules[rule.name].set_external_labels(self._external)
         if parsed.rules:
             self.start()
 
@@ -243,6 +257,29 @@ class AlertEngine:
             size = self.window_buckets
         accuracy = self.relative_accuracy if rule.is_percentile else None
         return WindowSpec(rule.window_s / size, size, accuracy)
+
+    @property
+    def external_labels(self) -> dict[str, str]:
+        """Labels on every alert of this engine: by default ``service`` (``obskit.init``'s)
+        and ``instance`` (``host:pid``), then what ``external_labels=`` set (an empty value
+        removes a label). They tell replicas' alerts apart in Alertmanager."""
+        self._refresh_identity()
+        return dict(self._external)
+
+    def _refresh_identity(self) -> None:
+        runtime = _runtime.peek()
+        identity = (runtime.settings.service if runtime is not None else "", os.getpid())
+        if identity == self._identity:
+            return
+        self._identity = identity
+        defaults = {
+            "service": identity[0] or "unknown_service",
+            "instance": f"{socket.gethostname()}:{identity[1]}",
+        }
+        merged = {**defaults, **self._given_external}
+        self._external = {k: v for k, v in merged.items() if v != ""}
+        for state in self._rules.values():
+            state.set_external_labels(self._external)
 
     # -- metrics in ----------------------------------------------------------------------------
 
@@ -271,6 +308,7 @@ class AlertEngine:
         try:
             with self._lock:
                 now = self.clock() if now is None else now
+                self._refresh_identity()
                 changes: list[Alert] = []
                 for state in list(self._rules.values()):
                     try:

@@ -31,9 +31,45 @@ from typing import Any
 from obskit.alerts.rules import AlertRule, Template
 from obskit.alerts.window import PERCENTILES
 
-__all__ = ["prometheus_rule", "prometheus_rule_file", "prometheus_rules"]
+__all__ = [
+    "label_name",
+    "label_names",
+    "prometheus_rule",
+    "prometheus_rule_file",
+    "prometheus_rules",
+]
 
 _INVALID = re.compile(r"[^a-zA-Z0-9_:]")
+_INVALID_LABEL = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def label_name(name: str) -> str:
+    """A label name Prometheus and Alertmanager accept, as OpenTelemetry translates them:
+    other characters become ``_``, a leading digit gets ``key_``.
+
+    >>> label_name("team.name"), label_name("http.route"), label_name("2xx")
+    ('team_name', 'http_route', 'key_2xx')
+    """
+    sanitised = _INVALID_LABEL.sub("_", name)
+    if sanitised[:1].isdigit():
+        sanitised = "key_" + sanitised
+    return sanitised or "_"
+
+
+def label_names(labels: Mapping[str, str]) -> dict[str, str]:
+    """``labels`` with sanitised names; values of names that collide are joined with ``;``
+    (in the order of the original names), as OpenTelemetry's Prometheus translation does.
+
+    >>> label_names({"team.name": "a", "team_name": "b", "route": "/"})
+    {'route': '/', 'team_name': 'a;b'}
+    """
+    if all(_INVALID_LABEL.search(k) is None and not k[:1].isdigit() for k in labels):
+        return dict(labels)
+    out: dict[str, str] = {}
+    for key in sorted(labels):
+        name = label_name(key)
+        out[name] = f"{out[name]};{labels[key]}" if name in out else labels[key]
+    return out
 
 
 def prometheus_rule(rule: AlertRule, kind: str = "gauge", *, strict: bool = True) -> dict[str, Any]:
