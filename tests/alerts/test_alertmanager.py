@@ -27,10 +27,15 @@ def replica(make_engine: Callable[..., AlertEngine], name: str, channel: Any) ->
     engine = make_engine(clock=time.time, external_labels={"instance": name})
     engine.add_channel("am", channel)
     engine.add_rule(
-        name="high_error_ratio", metric="errors", aggregation="last", window_s=60,
-        threshold=0.05, severity="critical", channels=["am"],
+        name="high_error_ratio",
+        metric="errors",
+        aggregation="last",
+        window_s=60,
+        threshold=0.05,
+        severity="critical",
+        channels=["am"],
         annotations={"summary": "{{ labels.instance }} fails {{ value }}"},
-    )  # fmt: skip
+    )
     return engine
 
 
@@ -103,8 +108,14 @@ def test_firing_alerts_are_resent_every_resend_interval_with_ends_at_ahead(
     with http_receiver() as receiver:
         engine = make_engine(external_labels={"instance": "a"}, evaluation_interval_s=None)
         engine.add_channel("am", AlertmanagerChannel(receiver.url, resend_interval_s=60))
-        engine.add_rule(name="hot", metric="temp", aggregation="last", window_s=600,
-                        threshold=100, channels=["am"])  # fmt: skip
+        engine.add_rule(
+            name="hot",
+            metric="temp",
+            aggregation="last",
+            window_s=600,
+            threshold=100,
+            channels=["am"],
+        )
         for _ in range(9):  # every 15 s for two minutes: sent at 0, 60 and 120
             engine.observe("temp", 150.0)
             engine.evaluate()
@@ -130,8 +141,15 @@ def test_alertmanager_refusal_is_not_retried_and_keeps_its_message() -> None:
         alertmanager(alertmanager_webhook_config(receiver.url + "/am")) as am,
     ):
         channel = AlertmanagerChannel(am)
-        broken = Alert(timestamp=200.0, rule="x", state="resolved", severity="warning",
-                       labels={"alertname": "x"}, fired_at=300.0, resolved_at=200.0)  # fmt: skip
+        broken = Alert(
+            timestamp=200.0,
+            rule="x",
+            state="resolved",
+            severity="warning",
+            labels={"alertname": "x"},
+            fired_at=300.0,
+            resolved_at=200.0,
+        )
         with pytest.raises(ChannelError) as refused:
             channel.send(Notification("am", "update", [broken], timestamp=200.0))
         assert not refused.value.retryable
@@ -146,8 +164,11 @@ def test_server_errors_are_retried(make_engine: Callable[..., AlertEngine]) -> N
         engine = replica(make_engine, "a", AlertmanagerChannel(receiver.url))
         step(engine, 1.0)
         assert engine.stats()["notifications"]["am"] == {
-            "sent": 1, "failed": 0, "retried": 2, "dropped": 0
-        }  # fmt: skip
+            "sent": 1,
+            "failed": 0,
+            "retried": 2,
+            "dropped": 0,
+        }
 
 
 def test_webhook_body_is_the_one_alertmanager_sends(
@@ -160,8 +181,14 @@ def test_webhook_body_is_the_one_alertmanager_sends(
     ):
         engine = replica(make_engine, "a", AlertmanagerChannel(am))
         engine.add_channel("hook", WebhookChannel(receiver.url + "/hook"))
-        engine.add_rule(name="also", metric="errors", aggregation="last", window_s=60,
-                        threshold=0.05, channels=["hook"])  # fmt: skip
+        engine.add_rule(
+            name="also",
+            metric="errors",
+            aggregation="last",
+            window_s=60,
+            threshold=0.05,
+            channels=["hook"],
+        )
         step(engine, 1.0)
         (from_am,) = wait_for(lambda: notifications(receiver), 15, "Alertmanager's webhook")
         (ours,) = [r.body for r in receiver.received if r.path == "/hook"]

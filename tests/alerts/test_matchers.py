@@ -103,6 +103,8 @@ def test_the_re2_check_agrees_with_promtool(tmp_path: Path, pattern: str) -> Non
 def test_a_python_only_regex_is_refused_at_rule_load() -> None:
     with pytest.raises(ConfigError, match=r"not RE2.*use a !~ matcher instead"):
         AlertEngine().add_rule(
-            name="no_health", metric="request.count", matchers=['name=~"(?!/health).*"'],
+            name="no_health",
+            metric="request.count",
+            matchers=['name=~"(?!/health).*"'],
             threshold=1,
-        )  # fmt: skip
+        )

@@ -153,6 +153,11 @@ class WebhookChannel:
         self.timeout_s = timeout_s
         self.send_resolved = send_resolved
 
+    @property
+    def signs(self) -> bool:
+        """Whether bodies carry an HMAC signature."""
+        return self._secret is not None
+
     def signature(self, body: bytes) -> str:
         assert self._secret is not None
         return "sha256=" + hmac.new(self._secret, body, hashlib.sha256).hexdigest()
@@ -363,6 +368,10 @@ class EmailChannel:
         self.ssl_context = ssl_context
         self.timeout_s = timeout_s
         self.send_resolved = send_resolved
+
+    @property
+    def password(self) -> str | None:
+        return self._password
 
     def message(self, notification: Notification) -> EmailMessage:
         message = EmailMessage()

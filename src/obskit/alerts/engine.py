@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from obskit import _runtime, diagnostics, metrics
+from obskit.alerts.export import Export
 from obskit.alerts.history import History
 from obskit.alerts.loading import RuleSet, parse_rules, read_rule_file
 from obskit.alerts.notify import Channel, Dispatcher, Notification
@@ -153,13 +154,23 @@ class AlertEngine:
         self._install(parsed)
         return parsed.rules[0]
 
-    def load_rules(self, source: str | Path | Mapping[str, Any] | list[Any]) -> list[AlertRule]:
-        """Add every rule (and inhibit rule, escalation policy) of a file or data; all or none."""
+    def load_rules(
+        self,
+        source: str | Path | Mapping[str, Any] | list[Any],
+        *,
+        check_channels: bool = True,
+    ) -> list[AlertRule]:
+        """Add every rule (and inhibit rule, escalation policy) of a file or data; all or none.
+
+        ``check_channels=False`` accepts channel names not added yet (to export the rules)."""
         if isinstance(source, (str, Path)):
             data, name = read_rule_file(source), Path(source).name
         else:
             data, name = source, "rules"
-        parsed = parse_rules(data, source=name, **self._known())
+        known = self._known()
+        if not check_channels:
+            known["channels"] = None
+        parsed = parse_rules(data, source=name, **known)
         self._install(parsed)
         return parsed.rules
 
@@ -186,26 +197,49 @@ class AlertEngine:
         return [state.rule for state in self._rules.values()]
 
     def export_prometheus_rules(
-        self, *, kinds: Mapping[str, str] | None = None, group: str = "obskit", strict: bool = True
-    ) -> str:
-        """This engine's rules as a Prometheus rule file (YAML); see
-        :mod:`obskit.alerts.prometheus`. Metric kinds come from what the engine has seen
-        (``increment``: counter, ``observe``: histogram, as OpenTelemetry exports them)
-        unless ``kinds`` says otherwise."""
-        from obskit.alerts.prometheus import prometheus_rule_file
+        self,
+        *,
+        kinds: Mapping[str, str] | None = None,
+        group: str = "obskit",
+        strict: bool = False,
+    ) -> Export:
+        """This engine's rules as a Prometheus rule file, and what was skipped (see
+        :mod:`obskit.alerts.prometheus`); ``strict`` refuses any skipped rule."""
+        from obskit.alerts.prometheus import prometheus_rules
 
         seen = {
             name: "counter" if metric.kind == "counter" else "histogram"
             for name, metric in self.store.metrics.items()
             if metric.kind != "untyped"
         }
-        return prometheus_rule_file(
+        export = prometheus_rules(
             self.rules(),
             kinds={**seen, **(kinds or {})},
             group=group,
             interval_s=self.evaluation_interval_s,
-            strict=strict,
         )
+        return export.check_strict("Prometheus rules") if strict else export
+
+    def export_alertmanager_config(self, *, strict: bool = False) -> Export:
+        """This engine's routing as an Alertmanager configuration, and what could not move
+        (see :mod:`obskit.alerts.alertmanager_config`); ``strict`` refuses any such item."""
+        from obskit.alerts.alertmanager_config import alertmanager_config
+
+        with self._lock:
+            router = self.router
+            export = alertmanager_config(
+                rules=self.rules(),
+                channels=dict(self.channels),
+                default_channels=self.default_channels,
+                inhibit_rules=list(router.inhibit_rules),
+                policies=list(router.policies.values()),
+                silences=list(router.silences.values()),
+                group_wait_s=router.group_wait_s,
+                group_interval_s=router.group_interval_s,
+                repeat_interval_s=router.repeat_interval_s,
+                now=self.clock(),
+            )
+        return export.check_strict("Alertmanager configuration") if strict else export
 
     def add_inhibit_rule(self, rule: InhibitRule | None = None, /, **fields: Any) -> InhibitRule:
         """Mute alerts matching ``target_matchers`` while one matching ``source_matchers`` fires."""
