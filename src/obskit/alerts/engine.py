@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from obskit import _runtime, diagnostics, metrics
+from obskit import _runtime, diagnostics
+from obskit._numbers import finite_number, refuse
 from obskit.alerts.export import Export
 from obskit.alerts.history import History
 from obskit.alerts.loading import RuleSet, parse_rules, read_rule_file
@@ -77,9 +78,9 @@ class AlertEngine:
         series_ttl_s: float | None = 3600.0,
         history_size: int = 1000,
         max_attempts: int = 5,
-        retry_initial_s: float = 0.5,
-        retry_max_s: float = 30.0,
-        max_queue: int = 1000,
+        retry_initial_backoff_s: float = 0.5,
+        retry_max_backoff_s: float = 30.0,
+        max_queue_size: int = 1000,
         external_labels: Mapping[str, str] | None = None,
     ) -> None:
         check_routing(group_wait_s, group_interval_s, repeat_interval_s)
@@ -111,10 +112,10 @@ class AlertEngine:
         )
         self.dispatcher = Dispatcher(
             self.channels,
-            max_queue=max_queue,
+            max_queue_size=max_queue_size,
             max_attempts=max_attempts,
-            retry_initial_s=retry_initial_s,
-            retry_max_s=retry_max_s,
+            retry_initial_backoff_s=retry_initial_backoff_s,
+            retry_max_backoff_s=retry_max_backoff_s,
             on_failure=self._delivery_failed,
         )
         self._rules: dict[str, RuleState] = {}
@@ -302,7 +303,7 @@ class AlertEngine:
 
     def _refresh_identity(self) -> None:
         runtime = _runtime.peek()
-        identity = (runtime.settings.service if runtime is not None else "", os.getpid())
+        identity = (runtime.service if runtime is not None else "", os.getpid())
         if identity == self._identity:
             return
         self._identity = identity
@@ -321,7 +322,7 @@ class AlertEngine:
         self, metric: str, value: float, /, timestamp: float | None = None, **labels: Any
     ) -> None:
         """Record a sample of ``metric{labels}`` in this engine only (bad values are skipped)."""
-        number = metrics.check_value(metric, value)
+        number = finite_number(metric, value)
         if number is not None:
             self.store.observe(metric, number, labels, timestamp)
 
@@ -329,9 +330,9 @@ class AlertEngine:
         self, metric: str, amount: float = 1, /, timestamp: float | None = None, **labels: Any
     ) -> None:
         """Add to the counter ``metric{labels}`` in this engine only."""
-        number = metrics.check_value(metric, amount)
+        number = finite_number(metric, amount)
         if number is not None and number < 0:
-            metrics.refuse(metric, number, "a counter takes finite increments >= 0")
+            refuse(metric, number, "a counter takes finite increments >= 0")
         elif number is not None:
             self.store.increment(metric, number, labels, timestamp)
 
