@@ -124,6 +124,7 @@ def _run_export(args: argparse.Namespace) -> int:
         sys.stdout.write(export.text)
     if export.report():
         print(export.report(), file=sys.stderr)
+    return 0
 
 
 def _add_dashboard_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
