@@ -222,6 +222,8 @@ class Watch:
             labels=labels,
             detector=detector.name,
             service=runtime.settings.service,
+            member=result.member or detector.name,
+            reason=result.reason or "",
         )
         runtime.pipeline.emit(signal)
         if self.on_anomaly is not None:
