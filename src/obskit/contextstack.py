@@ -30,7 +30,9 @@ __all__ = [
     "bind",
     "context",
     "current_context",
+    "late_fields",
     "run_in_executor",
+    "set_late_fields",
     "to_thread",
     "unbind",
     "wrap",
@@ -45,9 +47,41 @@ _fields: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
 )
 
 
+#: Fields only known part-way through a scope (a route template once the framework has
+#: routed), computed when a record asks: a function returning them, set by the request scope.
+_late: contextvars.ContextVar[Callable[[], Mapping[str, Any]] | None] = contextvars.ContextVar(
+    "obskit_late_fields", default=None
+)
+
+
 def current_context() -> dict[str, Any]:
     """A copy of the fields in scope here (innermost values win)."""
-    return dict(_fields.get())
+    fields = dict(_fields.get())
+    fields.update(late_fields())
+    return fields
+
+
+def set_late_fields(
+    source: Callable[[], Mapping[str, Any]] | None,
+) -> contextvars.Token[Callable[[], Mapping[str, Any]] | None]:
+    """Make ``source()`` add fields to records of the current scope (``None``: stop)."""
+    return _late.set(source)
+
+
+def reset_late_fields(token: contextvars.Token[Callable[[], Mapping[str, Any]] | None]) -> None:
+    """Undo :func:`set_late_fields`."""
+    _late.reset(token)
+
+
+def late_fields() -> Mapping[str, Any]:
+    """The late fields of the current scope (empty when none, or when the source fails)."""
+    source = _late.get()
+    if source is None:
+        return _EMPTY
+    try:
+        return source()
+    except Exception:
+        return _EMPTY
 
 
 def get_fields() -> Mapping[str, Any]:

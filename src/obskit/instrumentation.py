@@ -257,6 +257,13 @@ class Request:
         self._start = 0.0
         self.parent_context: Any = None
         self.span_kind = SpanKind.INTERNAL
+        self.joined = False
+
+    def join(self, span: Span) -> None:
+        """Before entering: use ``span`` (already active, owned by someone else) as this
+        request's span instead of starting one. It is annotated and renamed, never ended."""
+        self.span = span
+        self.joined = True
 
     def continue_trace(self, carrier: Mapping[str, str]) -> bool:
         """Continue the W3C trace in ``carrier`` (``traceparent``, ``tracestate``) on entering.
@@ -280,18 +287,18 @@ class Request:
         """Name the request (span and request metrics) now that more is known about it."""
         self.name = name
         try:
-            if self.span is not None:
+            if self.span is not None and self.span.is_recording():
                 self.span.update_name(name)
         except Exception as exc:
             diagnostics.report("request_span", f"could not rename a request span: {exc!r}")
 
     def set_status(self, code: int) -> None:
         self.status_code = code
-        if self.span is not None:
+        if self.span is not None and self.span.is_recording():
             self.span.set_attribute("http.response.status_code", code)
 
     def set_attribute(self, key: str, value: Any) -> None:
-        if self.span is not None:
+        if self.span is not None and self.span.is_recording():
             self.span.set_attribute(key, value)
 
     def __enter__(self) -> Request:
@@ -300,12 +307,19 @@ class Request:
                 k: v for k, v in self.fields.items() if isinstance(v, (str, bool, int, float))
             }
             attributes["request.id"] = self.request_id
-            self.span = get_tracer().start_span(
-                self.name, context=self.parent_context, kind=self.span_kind, attributes=attributes
-            )
-            # A context token, not trace.use_span's generator: a request abandoned unfinished
-            # (a WSGI response never closed) is then garbage, not a detach error at collection.
-            self._span_scope = otel_context.attach(trace.set_span_in_context(self.span))
+            if self.joined and self.span is not None:
+                self.span.set_attributes(attributes)
+            else:
+                self.span = get_tracer().start_span(
+                    self.name,
+                    context=self.parent_context,
+                    kind=self.span_kind,
+                    attributes=attributes,
+                )
+                # A context token, not trace.use_span's generator: a request abandoned
+                # unfinished (a WSGI response never closed) is then garbage, not a detach
+                # error at collection.
+                self._span_scope = otel_context.attach(trace.set_span_in_context(self.span))
             context = self.span.get_span_context()
             if context.is_valid:
                 self.trace_id = format(context.trace_id, "032x")
@@ -336,14 +350,15 @@ class Request:
         server_error = self.status_code is not None and self.status_code >= 500
         try:
             span = self.span
-            if span is not None:
+            if span is not None and (not self.joined or span.is_recording()):
                 if failed and exc is not None:
                     span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
                     record_exception_on_span(exc, span=span)
                 elif server_error:
                     span.set_status(Status(StatusCode.ERROR, f"HTTP {self.status_code}"))
-                otel_context.detach(self._span_scope)
-                span.end()
+                if not self.joined:  # a joined span is ended by its owner
+                    otel_context.detach(self._span_scope)
+                    span.end()
         except Exception as problem:
             diagnostics.report("request_span", f"could not end a request span: {problem!r}")
         for end_listener in reversed(self._on_exit):

@@ -205,13 +205,14 @@ class ErrorCapture:
         level: str = "info",
         fingerprint: Fingerprint = None,
         context: dict[str, Any] | None = None,
+        culprit: str | None = None,
     ) -> ErrorEvent | None:
         """Build, group and emit an event for a message (grouped by its parameterised text)."""
         if self._sampled_out():
             return None
         text = self.scrubber.clean_text(message if isinstance(message, str) else safe_str(message))
         parts = ["message:" + parameterise_message(text)]
-        culprit = _caller_culprit()
+        culprit = culprit or _caller_culprit()
         event = self._event(
             level, fingerprint_for(parts, fingerprint), _first_line(text), culprit, context
         )
@@ -229,8 +230,8 @@ class ErrorCapture:
         culprit: str,
         context: dict[str, Any] | None,
     ) -> ErrorEvent:
-        fields = contextstack.get_fields()
-        merged = dict(fields)
+        merged = dict(contextstack.get_fields())
+        merged.update(contextstack.late_fields())
         user = tags = None
         if context:
             user = context.pop("user", None)

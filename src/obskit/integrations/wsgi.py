@@ -118,8 +118,8 @@ class ObskitWSGIMiddleware:
     ) -> list[tuple[str, str]]:
         """Note status and route; a copy of ``headers`` with the request id, if it was added."""
         try:
-            exchange.response_started(status.split(None, 1)[0])
             _resolve(exchange, environ, self.options.route_name)
+            exchange.response_started(status.split(None, 1)[0])
             if self.options.response_request_id:
                 name = self.options.request_id_header
                 if not any(key.lower() == name for key, _ in headers):

@@ -34,6 +34,7 @@ class ObskitHandler(logging.Handler):
             return
         try:
             fields = dict(contextstack.get_fields())
+            fields.update(contextstack.late_fields())
             for key, value in record.__dict__.items():
                 if key not in _STANDARD_ATTRS and not key.startswith("_"):
                     fields[key] = value
