@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from obskit import _runtime, diagnostics, errors, metrics
-from obskit.contextstack import bind, context, current_context, unbind
+from obskit import _runtime, diagnostics, errors, instrumentation, metrics
+from obskit.contextstack import bind, context, current_context, set_tags, unbind
 from obskit.diagnostics import ConfigError
 from obskit.errors import add_breadcrumb
 from obskit.instrumentation import instrument, request, timer
@@ -49,6 +49,7 @@ __all__ = [
     "metrics",
     "pipeline_stats",
     "request",
+    "set_tags",
     "shutdown",
     "timer",
     "unbind",
@@ -67,7 +68,7 @@ def init(**settings: Any) -> None:
     """
     from obskit.config import load_settings
     from obskit.exporters import create_exporter
-    from obskit.logging import configure_chain, processors, set_level
+    from obskit.logging import configure_chain, processors, set_level, set_sample_rates
     from obskit.logging import stdlib as stdlib_bridge
 
     resolved = load_settings(**settings)
@@ -77,6 +78,7 @@ def init(**settings: Any) -> None:
     ]
     runtime = _runtime.build(resolved, exporters)
     set_level(resolved.level)
+    set_sample_rates(resolved.log_sample_rate)
     configure_chain(list(resolved.processors))
     processors.resource.update(service=resolved.service, environment=resolved.environment)
     previous = _runtime.replace(runtime)
@@ -87,6 +89,11 @@ def init(**settings: Any) -> None:
     else:
         stdlib_bridge.uninstall()
     errors.configure(resolved)
+    instrumentation.configure(
+        slow_ms=resolved.slow_ms,
+        slow_capture=resolved.slow_capture,
+        instrument_root=resolved.instrument_root,
+    )
 
 
 def flush(timeout_s: float = 5.0) -> bool:
@@ -108,10 +115,17 @@ def shutdown(timeout_s: float = 5.0) -> None:
 
 
 def pipeline_stats() -> dict[str, Any]:
-    """Self-metrics: per exporter accepted/exported/dropped/failed/retried/queued, and problems."""
+    """Self-metrics: per exporter accepted/exported/dropped/failed/retried/queued, problems,
+    and log records sampled out per level (``log_sample_rate``)."""
+    from obskit.logging import sampled_out
+
     runtime = _runtime.peek()
     exporters = runtime.pipeline.stats() if runtime is not None else {}
-    return {"exporters": exporters, "problems": diagnostics.problem_counts()}
+    return {
+        "exporters": exporters,
+        "problems": diagnostics.problem_counts(),
+        "logs": {"sampled_out": dict(sampled_out)},
+    }
 
 
 def capture_exception(

@@ -21,6 +21,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from obskit import contextstack, diagnostics, metrics
 from obskit.tracing import (
+    active_span,
     call_listeners,
     capture_failure,
     get_tracer,
@@ -30,9 +31,71 @@ from obskit.tracing import (
     request_listeners,
 )
 
-__all__ = ["Request", "instrument", "request", "timer"]
+__all__ = ["Request", "check_slow", "configure", "instrument", "request", "timer"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Defaults from ``obskit.init``: ``slow_ms`` (None: no threshold), ``slow_capture`` and
+#: ``instrument_root``; each call's own argument wins.
+defaults: dict[str, Any] = {"slow_ms": None, "slow_capture": False, "instrument_root": False}
+_slow_log: Any = None
+
+
+def configure(*, slow_ms: float | None, slow_capture: bool, instrument_root: bool) -> None:
+    """Set the defaults (``obskit.init`` calls this)."""
+    defaults.update(slow_ms=slow_ms, slow_capture=slow_capture, instrument_root=instrument_root)
+
+
+def check_slow(
+    kind: str,
+    name: str,
+    elapsed_ms: float,
+    slow_ms: float | None,
+    *,
+    capture: bool | None = None,
+    fields: dict[str, Any] | None = None,
+) -> None:
+    """Warn (one log record, so one breadcrumb) if a ``kind`` call took ``slow_ms`` or more.
+
+    ``slow_ms=None`` uses the ``slow_ms`` setting. With ``capture`` (default: the
+    ``slow_capture`` setting) the slow call is also an event, one group per call site.
+    """
+    threshold = slow_ms if slow_ms is not None else defaults["slow_ms"]
+    if threshold is None or elapsed_ms < threshold:
+        return
+    try:
+        _report_slow(kind, name, elapsed_ms, threshold, capture, fields)
+    except Exception as exc:
+        diagnostics.report("slow_call", f"could not report a slow call: {exc!r}")
+
+
+def _report_slow(
+    kind: str,
+    name: str,
+    elapsed_ms: float,
+    threshold: float,
+    capture: bool | None,
+    fields: dict[str, Any] | None,
+) -> None:
+    global _slow_log
+    if _slow_log is None:
+        from obskit.logging import get_logger
+
+        _slow_log = get_logger("obskit.slow")
+    details = {kind: name, "duration_ms": round(elapsed_ms, 3), "threshold_ms": threshold}
+    if fields:
+        details.update(fields)
+    _slow_log.warning(f"slow {kind}: {name}", **details)
+    if capture if capture is not None else defaults["slow_capture"]:
+        from obskit import errors  # the capability beside this one, asked at run time
+
+        errors.capture_message(
+            f"slow {kind}: {name}",
+            level="warning",
+            fingerprint=["obskit.slow", kind, name],
+            culprit=name,
+            slow=details,
+        )
 
 
 def _attributes_for(fn: Callable[..., Any], base: dict[str, Any] | None) -> dict[str, Any]:
@@ -60,8 +123,14 @@ def _arg_attributes(
         return {}
 
 
-def _call_ended(name: str, elapsed_ms: float, exc: BaseException | None) -> None:
-    """What every instrumented call does when it ends: capture, metrics, listeners."""
+def _call_ended(
+    name: str,
+    elapsed_ms: float,
+    exc: BaseException | None,
+    slow_ms: float | None = None,
+    slow_capture: bool | None = None,
+) -> None:
+    """What every instrumented call does when it ends: capture, metrics, listeners, slowness."""
     failed = is_failure(exc)
     if failed and exc is not None:
         capture_failure(exc)
@@ -75,6 +144,7 @@ def _call_ended(name: str, elapsed_ms: float, exc: BaseException | None) -> None
                 listener(name, elapsed_ms, exc)
             except Exception as problem:
                 diagnostics.report("call_listener", f"call listener raised {problem!r}")
+    check_slow("function", name, elapsed_ms, slow_ms, capture=slow_capture)
 
 
 AttributesFor = Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any]]
@@ -83,15 +153,21 @@ AttributesFor = Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any]]
 class _Call:
     """One instrumented call: a child span when inside a recording trace, and the timing."""
 
-    __slots__ = ("name", "scope", "span", "start")
+    __slots__ = ("name", "options", "scope", "span", "start")
 
     def __init__(
-        self, name: str, attributes: AttributesFor, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        name: str,
+        attributes: AttributesFor,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: _Options,
     ) -> None:
         self.name = name
+        self.options = options
         self.span: Span | None = None
         self.scope: Any = None
-        if in_recording_trace():  # attributes are only computed for a span
+        if in_recording_trace() or options.opens_root():  # attributes only for a span
             self.span = get_tracer().start_span(name, attributes=attributes(args, kwargs))
             # A context token, not trace.use_span's generator (see Request.__enter__).
             self.scope = otel_context.attach(trace.set_span_in_context(self.span))
@@ -109,7 +185,28 @@ class _Call:
                 otel_context.detach(self.scope)
             finally:
                 span.end()
-        _call_ended(self.name, elapsed_ms, exc)
+        options = self.options
+        _call_ended(self.name, elapsed_ms, exc, options.slow_ms, options.slow_capture)
+
+
+class _Options:
+    """What an ``@instrument`` decoration asked for beyond its name and attributes."""
+
+    __slots__ = ("root", "slow_capture", "slow_ms")
+
+    def __init__(self, slow_ms: float | None, slow_capture: bool | None, root: bool | None):
+        if slow_ms is not None and not (isinstance(slow_ms, (int, float)) and slow_ms >= 0):
+            from obskit.diagnostics import ConfigError
+
+            raise ConfigError(f"slow_ms must be a number of milliseconds >= 0, got {slow_ms!r}")
+        self.slow_ms = slow_ms
+        self.slow_capture = slow_capture
+        self.root = root
+
+    def opens_root(self) -> bool:
+        """Whether to open a root span here: asked for, and no trace is active."""
+        root = self.root if self.root is not None else defaults["instrument_root"]
+        return bool(root) and active_span() is None
 
 
 @overload
@@ -122,6 +219,10 @@ def instrument(
     name: str | None = None,
     attributes: dict[str, Any] | None = None,
     record_args: bool = False,
+    slow_ms: float | None = None,
+    slow_capture: bool | None = None,
+    root: bool | None = None,
+    tags: dict[str, Any] | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -132,25 +233,39 @@ def instrument(
     name: str | None = None,
     attributes: dict[str, Any] | None = None,
     record_args: bool = False,
+    slow_ms: float | None = None,
+    slow_capture: bool | None = None,
+    root: bool | None = None,
+    tags: dict[str, Any] | None = None,
 ) -> Any:
     """Time a function, trace it inside a request, and capture exceptions it raises.
 
     Works on functions, methods, async functions, generators and async generators, with or
     without arguments (``@instrument`` or ``@instrument(name="charge")``). Exceptions are
-    re-raised unchanged.
+    re-raised unchanged. ``slow_ms``: a call taking that long or longer logs one warning
+    (``slow_capture=True``: and an event grouped per function); default the ``slow_ms``
+    setting. ``root=True`` (default the ``instrument_root`` setting) opens a root span when no
+    trace is active, for jobs and scripts. ``tags`` go on the span as attributes.
     """
+    options = _Options(slow_ms, slow_capture, root)
+    static_attributes = {**(attributes or {}), **(tags or {})}
     if fn is None:
-        return lambda f: _decorate(f, name, attributes, record_args)
-    return _decorate(fn, name, attributes, record_args)
+        return lambda f: _decorate(f, name, static_attributes, record_args, options)
+    return _decorate(fn, name, static_attributes, record_args, options)
 
 
 def _decorate(
-    fn: Any, name: str | None, attributes: dict[str, Any] | None, record_args: bool
+    fn: Any,
+    name: str | None,
+    attributes: dict[str, Any] | None,
+    record_args: bool,
+    options: _Options,
 ) -> Any:
     if not callable(fn):
         raise TypeError(f"@instrument needs a function, got {fn!r}")
     span_name = name or getattr(fn, "__qualname__", None) or repr(fn)
     static = _attributes_for(fn, attributes)
+    slow_ms, slow_capture = options.slow_ms, options.slow_capture
 
     def attrs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         return {**static, **_arg_attributes(fn, args, kwargs)} if record_args else static
@@ -159,7 +274,7 @@ def _decorate(
 
         @wrapt.decorator
         async def async_gen_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            call = _Call(span_name, attrs, args, kwargs)
+            call = _Call(span_name, attrs, args, kwargs, options)
             try:
                 async for item in wrapped(*args, **kwargs):
                     yield item
@@ -174,7 +289,7 @@ def _decorate(
 
         @wrapt.decorator
         async def async_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            call = _Call(span_name, attrs, args, kwargs)
+            call = _Call(span_name, attrs, args, kwargs, options)
             try:
                 result = await wrapped(*args, **kwargs)
             except BaseException as exc:
@@ -189,7 +304,7 @@ def _decorate(
 
         @wrapt.decorator
         def gen_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            call = _Call(span_name, attrs, args, kwargs)
+            call = _Call(span_name, attrs, args, kwargs, options)
             try:
                 result = yield from wrapped(*args, **kwargs)
             except BaseException as exc:
@@ -202,8 +317,8 @@ def _decorate(
 
     @wrapt.decorator
     def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        if in_recording_trace():
-            call = _Call(span_name, attrs, args, kwargs)
+        if in_recording_trace() or options.opens_root():
+            call = _Call(span_name, attrs, args, kwargs, options)
             try:
                 result = wrapped(*args, **kwargs)
             except BaseException as exc:
@@ -216,7 +331,8 @@ def _decorate(
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            _call_ended(span_name, (time.perf_counter() - start) * 1000.0, exc)
+            elapsed_ms = (time.perf_counter() - start) * 1000.0
+            _call_ended(span_name, elapsed_ms, exc, slow_ms, slow_capture)
             raise
         elapsed_ms = (time.perf_counter() - start) * 1000.0
         if metrics.sinks:
@@ -226,6 +342,9 @@ def _decorate(
                 listener(span_name, elapsed_ms, None)
             except Exception as problem:
                 diagnostics.report("call_listener", f"call listener raised {problem!r}")
+        threshold = slow_ms if slow_ms is not None else defaults["slow_ms"]
+        if threshold is not None and elapsed_ms >= threshold:
+            check_slow("function", span_name, elapsed_ms, threshold, capture=slow_capture)
         return result
 
     return wrapper(fn)
@@ -243,8 +362,20 @@ class Request:
     more is known (a route template after routing), for the span and request metrics alike.
     """
 
-    def __init__(self, name: str, request_id: str | None = None, **fields: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        request_id: str | None = None,
+        *,
+        slow_ms: float | None = None,
+        slow_capture: bool | None = None,
+        tags: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> None:
         self.name = name
+        self.slow_ms = slow_ms
+        self.slow_capture = slow_capture
+        self.tags = tags
         self.request_id = request_id or uuid.uuid4().hex
         self.fields = fields
         self.status_code: int | None = None
@@ -307,6 +438,10 @@ class Request:
                 k: v for k, v in self.fields.items() if isinstance(v, (str, bool, int, float))
             }
             attributes["request.id"] = self.request_id
+            if self.tags:  # the request's own tags win over the scope's on its span
+                attributes.update(
+                    {k: v for k, v in self.tags.items() if isinstance(v, (str, bool, int, float))}
+                )
             if self.joined and self.span is not None:
                 self.span.set_attributes(attributes)
             else:
@@ -325,7 +460,9 @@ class Request:
                 self.trace_id = format(context.trace_id, "032x")
         except Exception as exc:
             diagnostics.report("request_span", f"could not start a request span: {exc!r}")
-        self._scope = contextstack.context(request_id=self.request_id, **self.fields)
+        self._scope = contextstack.context(
+            tags=self.tags, request_id=self.request_id, **self.fields
+        )
         self._scope.__enter__()
         self._on_exit = []
         for listener in request_listeners:
@@ -373,6 +510,14 @@ class Request:
             metrics.observe("request.duration_ms", self.duration_ms, name=self.name)
             if failed or server_error:
                 metrics.increment("request.errors", name=self.name)
+        check_slow(
+            "request",
+            self.name,
+            self.duration_ms,
+            self.slow_ms,
+            capture=self.slow_capture,
+            fields={"request_id": self.request_id},
+        )
 
     async def __aenter__(self) -> Request:
         return self.__enter__()
@@ -386,13 +531,30 @@ class Request:
         self.__exit__(exc_type, exc, tb)
 
 
-def request(name: str, request_id: str | None = None, **fields: Any) -> Request:
-    """Open a request scope (sync or async context manager). See :class:`Request`."""
-    return Request(name, request_id, **fields)
+def request(
+    name: str,
+    request_id: str | None = None,
+    *,
+    slow_ms: float | None = None,
+    slow_capture: bool | None = None,
+    tags: dict[str, Any] | None = None,
+    **fields: Any,
+) -> Request:
+    """Open a request scope (sync or async context manager). See :class:`Request`.
+
+    ``slow_ms``/``slow_capture`` as for :func:`instrument`; ``tags`` are scoped to the request
+    (error events and spans inside it carry them).
+    """
+    return Request(
+        name, request_id, slow_ms=slow_ms, slow_capture=slow_capture, tags=tags, **fields
+    )
 
 
 class timer:
     """Measure a block or a function; the milliseconds go to ``obskit.metrics`` as ``name``.
+
+    ``slow_ms``: a run taking that long or longer logs one warning (default: the ``slow_ms``
+    setting).
 
     >>> with timer("startup") as t:
     ...     pass
@@ -400,11 +562,12 @@ class timer:
     True
     """
 
-    __slots__ = ("_start", "elapsed_ms", "labels", "name")
+    __slots__ = ("_start", "elapsed_ms", "labels", "name", "slow_ms")
 
-    def __init__(self, name: str, **labels: Any) -> None:
+    def __init__(self, name: str, *, slow_ms: float | None = None, **labels: Any) -> None:
         self.name = name
         self.labels = labels
+        self.slow_ms = slow_ms
         self.elapsed_ms: float = 0.0
         self._start = 0.0
 
@@ -416,13 +579,14 @@ class timer:
         self.elapsed_ms = (time.perf_counter() - self._start) * 1000.0
         if metrics.sinks:
             metrics.observe(self.name, self.elapsed_ms, **self.labels)
+        check_slow("block", self.name, self.elapsed_ms, self.slow_ms)
 
     def __call__(self, fn: F) -> F:
-        name, labels = self.name, self.labels
+        name, labels, slow_ms = self.name, self.labels, self.slow_ms
 
         @wrapt.decorator
         def timed(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            with timer(name, **labels):
+            with timer(name, slow_ms=slow_ms, **labels):
                 return wrapped(*args, **kwargs)
 
         return timed(fn)  # type: ignore[no-any-return,return-value]

@@ -23,7 +23,7 @@ try:  # the key OpenTelemetry keeps the active span under (stable since API 1.0)
 except ImportError:  # pragma: no cover - a future API without it: the public, slower path
     _SPAN_KEY = None
 
-from obskit import _runtime, diagnostics
+from obskit import _runtime, contextstack, diagnostics
 from obskit.signals import SpanRecord
 
 __all__ = [
@@ -139,6 +139,20 @@ class PipelineSpanProcessor:
     """An OpenTelemetry span processor that emits each finished span as a SpanRecord."""
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
+        tags = contextstack.get_tags()
+        settings = _runtime.current().settings
+        if tags or settings.tags:  # init(tags=) < set_tags/context(tags=); span's own win
+            try:
+                present = span.attributes or {}
+                span.set_attributes(
+                    {
+                        k: v
+                        for k, v in {**settings.tags, **tags}.items()
+                        if k not in present and isinstance(v, (str, bool, int, float))
+                    }
+                )
+            except Exception as exc:
+                diagnostics.report("span_tags", f"could not tag a span: {exc!r}")
         if _excluded:
             parent = span.parent
             if parent is not None and parent.span_id in _excluded:

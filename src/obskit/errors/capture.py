@@ -72,6 +72,7 @@ class ErrorCapture:
         self.service = settings.service
         self.environment = settings.environment
         self.release = settings.release
+        self.tags = dict(settings.tags)
         self._ignored_types = tuple(t for t in settings.ignore_errors if isinstance(t, type))
         self._ignored_names = frozenset(n for n in settings.ignore_errors if isinstance(n, str))
         self._ignore_cache: dict[type, bool] = {}
@@ -247,7 +248,7 @@ class ErrorCapture:
             culprit=culprit,
             context=merged,
             user=_user_from(user, merged),
-            tags=dict(tags) if isinstance(tags, dict) else {},
+            tags=self._tags(tags),
             breadcrumbs=breadcrumbs.frozen_trail(self.scrubber),
             service=self.service,
             environment=self.environment,
@@ -255,6 +256,14 @@ class ErrorCapture:
             trace_id=trace_id,
             span_id=span_id,
         )
+
+    def _tags(self, call_tags: Any) -> dict[str, Any]:
+        """``init(tags=)``, then the scope's tags (inner wins), then the call's own."""
+        tags = dict(self.tags)
+        tags.update(contextstack.get_tags())
+        if isinstance(call_tags, dict):
+            tags.update(call_tags)
+        return tags
 
     def _finish(self, event: ErrorEvent, hint: dict[str, Any]) -> ErrorEvent | None:
         title = event.title
