@@ -12,7 +12,7 @@ from obskit.store import Store
 
 __all__ = ["parse_since", "print_errors", "print_logs", "print_report", "stamp"]
 
-_LEVELS = ("debug", "info", "warning", "error", "critical")
+_LEVELS = ("trace", "debug", "info", "warning", "error", "critical")
 
 
 def stamp(ts: float | None, *, date: bool = True) -> str:

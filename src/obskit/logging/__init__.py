@@ -8,6 +8,7 @@ integer comparison; an emitted call runs the processors on the calling thread an
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -20,8 +21,13 @@ from obskit.signals import LogRecord
 
 __all__ = ["LEVEL_NUMBERS", "Logger", "get_logger", "set_level"]
 
-LEVEL_NUMBERS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+#: ``trace`` (5) sits below ``debug`` for the very chatty (per-item loops, wire dumps).
+LEVEL_NUMBERS = {"trace": 5, "debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 _min_level = 20
+#: Levels kept only in part (``log_sample_rate``): level -> share kept. Never error/critical.
+_sample_rates: dict[str, float] = {}
+#: Records dropped by ``log_sample_rate``, per level, since the process started.
+sampled_out: dict[str, int] = {}
 
 #: The processor chain shared by every logger; ``init`` rebuilds it in place.
 CHAIN: list[processors.Processor] = [processors.add_context, processors.to_record]
@@ -34,6 +40,26 @@ def set_level(level: str) -> None:
     """Set the minimum level for every obskit logger."""
     global _min_level
     _min_level = LEVEL_NUMBERS[level]
+
+
+def set_sample_rates(rates: dict[str, float]) -> None:
+    """Keep only this share of the records of each level (errors are never sampled)."""
+    _sample_rates.clear()
+    _sample_rates.update(
+        {level: rate for level, rate in rates.items() if rate < 1 and LEVEL_NUMBERS[level] < 40}
+    )
+
+
+def _sampled_out(level: str) -> bool:
+    rate = _sample_rates.get(level)
+    if rate is None or random.random() < rate:
+        return False
+    sampled_out[level] = sampled_out.get(level, 0) + 1
+    from obskit import metrics  # (metrics reads this package: imported when first needed)
+
+    if metrics.sinks:
+        metrics.increment("log.sampled_out", level=level)
+    return True
 
 
 def configure_chain(user_processors: list[Callable[..., Any]]) -> None:
@@ -75,6 +101,8 @@ class Logger(BoundLoggerBase):
         return self._logger.name
 
     def _emit(self, method: str, event: Any, args: tuple[Any, ...], kw: dict[str, Any]) -> None:
+        if _sample_rates and _sampled_out(method):
+            return
         try:
             if args:
                 event = _interpolate(event, args)
@@ -86,6 +114,11 @@ class Logger(BoundLoggerBase):
                 self._logger.emit(make_record(_METHOD_TO_LEVEL[method], event, self.name, fields))
             except Exception:
                 pass
+
+    def trace(self, event: Any = "", *args: Any, **kw: Any) -> None:
+        """Log below DEBUG (level ``trace``, 5): on only with ``level="trace"``."""
+        if _min_level <= 5:
+            self._emit("trace", event, args, kw)
 
     def debug(self, event: Any = "", *args: Any, **kw: Any) -> None:
         if _min_level <= 10:
@@ -169,7 +202,7 @@ def _level_name(number: int) -> str:
     for name, value in sorted(LEVEL_NUMBERS.items(), key=lambda item: -item[1]):
         if number >= value:
             return name
-    return "debug"
+    return "trace"
 
 
 _METHOD_TO_LEVEL = {name: name for name in LEVEL_NUMBERS}

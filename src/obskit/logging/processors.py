@@ -114,6 +114,7 @@ def _message_text(event: Any) -> str:
 
 
 _METHOD_LEVELS = {
+    "trace": "trace",
     "debug": "debug",
     "info": "info",
     "msg": "info",

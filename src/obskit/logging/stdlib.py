@@ -3,6 +3,11 @@
 ``init(capture_stdlib_logging=True)`` attaches :class:`ObskitHandler` to the root logger, so
 libraries that use ``logging`` produce the same records, with the same context, as obskit's own
 logger. ``extra={...}`` fields become top-level fields.
+
+:class:`CapturedExceptionFilter` goes the other way: on a server's own logger (uvicorn's
+``uvicorn.error``, gunicorn's ``gunicorn.error``) it drops the records whose exception obskit
+has already captured, so each failure is reported once, by obskit, not a second time as a
+multi-line traceback on stderr.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import threading
 from obskit import _runtime, contextstack, diagnostics
 from obskit.logging.processors import make_record
 
-__all__ = ["ObskitHandler", "install", "uninstall"]
+__all__ = ["CapturedExceptionFilter", "ObskitHandler", "install", "uninstall"]
 
 # Attributes every stdlib LogRecord has; anything else came from ``extra=``.
 _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
@@ -21,7 +26,30 @@ _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__di
     "asctime",
     "taskName",
 }
-_LEVELS = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"}
+
+
+class CapturedExceptionFilter(logging.Filter):
+    """Drops a log record whose exception obskit already captured (keeps everything else).
+
+    >>> import logging
+    >>> exc = RuntimeError("boom")
+    >>> record = logging.LogRecord("uvicorn.error", 40, "", 0, "Exception in ASGI app", None,
+    ...                            (RuntimeError, exc, None))
+    >>> CapturedExceptionFilter().filter(record)
+    True
+    >>> exc.__obskit_captured__ = True
+    >>> CapturedExceptionFilter().filter(record)
+    False
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc_info = record.exc_info
+        if not exc_info or not isinstance(exc_info, tuple):
+            return True
+        return not getattr(exc_info[1], "__obskit_captured__", False)
+
+
+_LEVELS = {5: "trace", 10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"}
 
 
 class ObskitHandler(logging.Handler):
@@ -56,10 +84,10 @@ def _message(record: logging.LogRecord) -> str:
 
 
 def _nearest(levelno: int) -> str:
-    for number in (50, 40, 30, 20):
+    for number in (50, 40, 30, 20, 10):
         if levelno >= number:
             return _LEVELS[number]
-    return "debug"
+    return "trace"
 
 
 _installed: ObskitHandler | None = None
@@ -72,8 +100,8 @@ def install(level: str) -> ObskitHandler:
     if _installed is None:
         _installed = ObskitHandler()
         root.addHandler(_installed)
-    number = logging.getLevelName(level.upper())
-    if isinstance(number, int) and root.level > number:
+    number = {name: value for value, name in _LEVELS.items()}.get(level)
+    if number is not None and root.level > number:
         root.setLevel(number)
     return _installed
 
