@@ -17,21 +17,43 @@ from typing import Any, TypeVar, overload
 import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind
 
 from obskit import contextstack, diagnostics, metrics
+from obskit.errors import breadcrumbs, capture_failure
+from obskit.listeners import Listeners
 from obskit.tracing import (
     active_span,
-    call_listeners,
-    capture_failure,
     get_tracer,
     in_recording_trace,
     is_failure,
-    record_exception_on_span,
-    request_listeners,
+    mark_span_failed,
 )
 
-__all__ = ["Request", "check_slow", "configure", "instrument", "request", "timer"]
+__all__ = [
+    "Request",
+    "call_listeners",
+    "check_slow",
+    "configure",
+    "instrument",
+    "request",
+    "request_listeners",
+    "timer",
+]
+
+#: Called when an ``@instrument`` call ends, with (name, duration_ms, exception or None), after
+#: any capture; must be cheap.
+call_listeners: Listeners[Callable[[str, float, BaseException | None], None]] = Listeners(
+    "instrumented_call"
+)
+#: Called when a ``request()`` scope starts, with (name, fields); each returns a callable run
+#: when the scope ends, after any capture.
+request_listeners: Listeners[Callable[[str, dict[str, Any]], Callable[[], None]]] = Listeners(
+    "request"
+)
+# Breadcrumbs for instrumented calls and request scopes (errors sits below this module).
+call_listeners.add(breadcrumbs.on_instrumented_call)
+request_listeners.add(breadcrumbs.on_request)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -87,7 +109,7 @@ def _report_slow(
         details.update(fields)
     _slow_log.warning(f"slow {kind}: {name}", **details)
     if capture if capture is not None else defaults["slow_capture"]:
-        from obskit import errors  # the capability beside this one, asked at run time
+        from obskit import errors
 
         errors.capture_message(
             f"slow {kind}: {name}",
@@ -134,16 +156,11 @@ def _call_ended(
     failed = is_failure(exc)
     if failed and exc is not None:
         capture_failure(exc)
-    if metrics.sinks:
-        metrics.observe("function.duration_ms", elapsed_ms, function=name)
-        if failed:
-            metrics.increment("function.errors", function=name)
+    metrics.observe("function.duration_ms", elapsed_ms, function=name)
+    if failed:
+        metrics.increment("function.errors", function=name)
     if call_listeners:
-        for listener in call_listeners:
-            try:
-                listener(name, elapsed_ms, exc)
-            except Exception as problem:
-                diagnostics.report("call_listener", f"call listener raised {problem!r}")
+        call_listeners.notify(name, elapsed_ms, exc)
     check_slow("function", name, elapsed_ms, slow_ms, capture=slow_capture)
 
 
@@ -179,8 +196,7 @@ class _Call:
         if span is not None:
             if exc is not None and is_failure(exc):
                 capture_failure(exc)  # first, so the span's exception event has the fingerprint
-                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                record_exception_on_span(exc, span=span)
+                mark_span_failed(span, exc)
             try:
                 otel_context.detach(self.scope)
             finally:
@@ -335,13 +351,10 @@ def _decorate(
             _call_ended(span_name, elapsed_ms, exc, slow_ms, slow_capture)
             raise
         elapsed_ms = (time.perf_counter() - start) * 1000.0
-        if metrics.sinks:
-            metrics.observe("function.duration_ms", elapsed_ms, function=span_name)
-        for listener in call_listeners:  # _call_ended's success path, inlined: one frame less
-            try:
-                listener(span_name, elapsed_ms, None)
-            except Exception as problem:
-                diagnostics.report("call_listener", f"call listener raised {problem!r}")
+        # _call_ended's success path, inlined: one frame less
+        metrics.observe("function.duration_ms", elapsed_ms, function=span_name)
+        if call_listeners:
+            call_listeners.notify(span_name, elapsed_ms, None)
         threshold = slow_ms if slow_ms is not None else defaults["slow_ms"]
         if threshold is not None and elapsed_ms >= threshold:
             check_slow("function", span_name, elapsed_ms, threshold, capture=slow_capture)
@@ -470,7 +483,7 @@ class Request:
                 fields = {**self.fields, "request_id": self.request_id}
                 self._on_exit.append(listener(self.name, fields))
             except Exception as exc:
-                diagnostics.report("request_listener", f"request listener raised {exc!r}")
+                request_listeners.report(listener, exc)
         self._start = time.perf_counter()
         return self
 
@@ -489,10 +502,9 @@ class Request:
             span = self.span
             if span is not None and (not self.joined or span.is_recording()):
                 if failed and exc is not None:
-                    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                    record_exception_on_span(exc, span=span)
+                    mark_span_failed(span, exc)
                 elif server_error:
-                    span.set_status(Status(StatusCode.ERROR, f"HTTP {self.status_code}"))
+                    mark_span_failed(span, why=f"HTTP {self.status_code}")
                 if not self.joined:  # a joined span is ended by its owner
                     otel_context.detach(self._span_scope)
                     span.end()
@@ -502,14 +514,13 @@ class Request:
             try:
                 end_listener()
             except Exception as problem:
-                diagnostics.report("request_listener", f"request listener raised {problem!r}")
+                request_listeners.report(end_listener, problem)
         if self._scope is not None:
             self._scope.__exit__(exc_type, exc, tb)
-        if metrics.sinks:
-            metrics.increment("request.count", name=self.name)
-            metrics.observe("request.duration_ms", self.duration_ms, name=self.name)
-            if failed or server_error:
-                metrics.increment("request.errors", name=self.name)
+        metrics.increment("request.count", name=self.name)
+        metrics.observe("request.duration_ms", self.duration_ms, name=self.name)
+        if failed or server_error:
+            metrics.increment("request.errors", name=self.name)
         check_slow(
             "request",
             self.name,
@@ -577,8 +588,7 @@ class timer:
 
     def __exit__(self, *exc: object) -> None:
         self.elapsed_ms = (time.perf_counter() - self._start) * 1000.0
-        if metrics.sinks:
-            metrics.observe(self.name, self.elapsed_ms, **self.labels)
+        metrics.observe(self.name, self.elapsed_ms, **self.labels)
         check_slow("block", self.name, self.elapsed_ms, self.slow_ms)
 
     def __call__(self, fn: F) -> F:

@@ -35,7 +35,10 @@ class Example:
     def __init__(self, script: str, *args: str, cwd: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OBSKIT_", "OTEL_"))}
         self.full = cwd / "full.jsonl"
-        env.update(OBSKIT_EXPORTERS="console,jsonl", OBSKIT_JSONL_PATH=str(self.full))
+        env.update(
+            OBSKIT_EXPORTERS="console,jsonl",
+            OBSKIT_EXPORTER_OPTIONS=json.dumps({"jsonl": {"path": str(self.full)}}),
+        )
         self.process = subprocess.Popen(
             [sys.executable, str(EXAMPLES / script), *args],
             cwd=cwd,

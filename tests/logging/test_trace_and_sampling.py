@@ -98,7 +98,7 @@ def test_sampled_out_records_are_a_metric_too() -> None:
 
 def test_sampling_is_statistically_the_rate() -> None:
     random.seed(7)
-    memory = setup(log_sample_rate={"info": 0.25}, queue_size=100_000)
+    memory = setup(log_sample_rate={"info": 0.25}, max_queue_size=100_000)
     log = obskit.get_logger()
     for _ in range(4000):
         log.info("tick")

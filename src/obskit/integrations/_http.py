@@ -254,7 +254,7 @@ class Exchange:
     def capture(self, exc: BaseException) -> None:
         """Capture an exception the framework handled itself (e.g. Flask's 500 handler)."""
         self.captured = True
-        tracing.capture_failure(exc, http=self.context())
+        errors.capture_failure(exc, http=self.context())
 
     def finish(self, exc: BaseException | None) -> None:
         """Name the request after its route, capture what failed, close the scope. Once."""
@@ -262,7 +262,7 @@ class Exchange:
             return
         self.done = True
         request = self.request
-        failure = exc if isinstance(exc, Exception) else None  # not a cancellation or exit
+        failure = exc if tracing.is_failure(exc) else None  # not a cancellation or exit
         try:
             self._name()
             if failure is not None:
@@ -284,8 +284,7 @@ class Exchange:
                 contextstack.reset_late_fields(self.late_token)
         except Exception:  # finished in another context than it began: that one ends anyway
             pass
-        if metrics.sinks:
-            self._record_duration(failure)
+        self._record_duration(failure)
 
     def _capture_server_error(self, status: int) -> None:
         """One event per route and status, the handler as culprit (no stack: none escaped)."""

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind
 
 from obskit import diagnostics, errors, instrumentation, metrics
-from obskit.tracing import get_tracer, in_recording_trace
+from obskit.tracing import get_tracer, in_recording_trace, mark_span_failed
 
 __all__ = ["DURATION_METRIC", "Statement", "StatementInfo", "summarise", "system_of"]
 
@@ -181,19 +181,18 @@ class Statement:
         span = self.span
         error_type = type(exc).__qualname__ if exc is not None else None
         if span is not None:
-            if error_type is not None:
-                span.set_status(Status(StatusCode.ERROR, error_type))
+            if error_type is not None:  # no exception event: a driver's message may quote values
+                mark_span_failed(span, why=error_type)
                 span.set_attribute("error.type", error_type)
             span.end()
-        if metrics.sinks:
-            labels: dict[str, Any] = {"db.system": self.system}
-            if info.operation:
-                labels["db.operation.name"] = info.operation
-            if info.collection:
-                labels["db.collection.name"] = info.collection
-            if error_type is not None:
-                labels["error.type"] = error_type
-            metrics.observe(DURATION_METRIC, elapsed_ms / 1000.0, **labels)
+        labels: dict[str, Any] = {"db.system": self.system}
+        if info.operation:
+            labels["db.operation.name"] = info.operation
+        if info.collection:
+            labels["db.collection.name"] = info.collection
+        if error_type is not None:
+            labels["error.type"] = error_type
+        metrics.observe(DURATION_METRIC, elapsed_ms / 1000.0, **labels)
         data: dict[str, Any] = {"duration_ms": round(elapsed_ms, 3)}
         if error_type is not None:
             data["error.type"] = error_type

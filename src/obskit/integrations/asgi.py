@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, TypeAlias
 
-from obskit import diagnostics, tracing
+from obskit import diagnostics, errors, tracing
 from obskit.integrations._http import (
     DEFAULT_EXCLUDE_PATHS,
     DEFAULT_RECORD_HEADERS,
@@ -98,7 +98,7 @@ class ObskitASGIMiddleware:
             try:
                 await self.app(scope, receive, send)
             except Exception as exc:
-                tracing.capture_failure(exc)
+                errors.capture_failure(exc)
                 raise
             return
         exchange = self._begin(scope)

@@ -31,7 +31,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeAlias
 
-from obskit import diagnostics, tracing
+from obskit import diagnostics, errors
 from obskit.integrations._http import (
     DEFAULT_EXCLUDE_PATHS,
     DEFAULT_RECORD_HEADERS,
@@ -92,7 +92,7 @@ class ObskitWSGIMiddleware:
             try:
                 return self.app(environ, start_response)
             except Exception as exc:
-                tracing.capture_failure(exc)
+                errors.capture_failure(exc)
                 raise
         context = contextvars.copy_context()
         exchange = context.run(self._begin, environ)

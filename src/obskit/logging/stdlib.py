@@ -16,6 +16,7 @@ import logging
 import threading
 
 from obskit import _runtime, contextstack, diagnostics
+from obskit.levels import LEVEL_NUMBERS, level_name
 from obskit.logging.processors import make_record
 
 __all__ = ["CapturedExceptionFilter", "ObskitHandler", "install", "uninstall"]
@@ -49,9 +50,6 @@ class CapturedExceptionFilter(logging.Filter):
         return not getattr(exc_info[1], "__obskit_captured__", False)
 
 
-_LEVELS = {5: "trace", 10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"}
-
-
 class ObskitHandler(logging.Handler):
     """A ``logging.Handler`` that turns stdlib records into obskit log records."""
 
@@ -70,7 +68,7 @@ class ObskitHandler(logging.Handler):
             fields["code.line.number"] = record.lineno
             if record.exc_info and record.exc_info[0] is not None:
                 fields["exc_info"] = record.exc_info
-            level = _LEVELS.get(record.levelno) or _nearest(record.levelno)
+            level = level_name(record.levelno)
             _runtime.emit(make_record(level, _message(record), record.name, fields))
         except Exception as exc:
             diagnostics.report("stdlib_bridge", f"could not bridge a logging record: {exc!r}")
@@ -83,13 +81,6 @@ def _message(record: logging.LogRecord) -> str:
         return f"{record.msg!r} % {record.args!r}"
 
 
-def _nearest(levelno: int) -> str:
-    for number in (50, 40, 30, 20, 10):
-        if levelno >= number:
-            return _LEVELS[number]
-    return "trace"
-
-
 _installed: ObskitHandler | None = None
 
 
@@ -100,7 +91,7 @@ def install(level: str) -> ObskitHandler:
     if _installed is None:
         _installed = ObskitHandler()
         root.addHandler(_installed)
-    number = {name: value for value, name in _LEVELS.items()}.get(level)
+    number = LEVEL_NUMBERS.get(level)
     if number is not None and root.level > number:
         root.setLevel(number)
     return _installed
