@@ -110,9 +110,7 @@ def build_app(variant: str, workdir: Path) -> Any:
     async def cpu(request: Request) -> PlainTextResponse:
         return PlainTextResponse(repr(time.process_time()))
 
-    app: Any = Starlette(
-        routes=[Route("/items/{item_id:int}", item), Route("/__cpu", cpu)]
-    )
+    app: Any = Starlette(routes=[Route("/items/{item_id:int}", item), Route("/__cpu", cpu)])
     if variant == "obskit":
         app.add_middleware(ObskitASGIMiddleware)
     if variant == "opentelemetry":
@@ -141,9 +139,7 @@ def serve(variant: str, workdir: Path, timeout_s: float) -> None:
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(
-        app, log_level="error", access_log=False, lifespan="off", backlog=2048
-    )
+    config = uvicorn.Config(app, log_level="error", access_log=False, lifespan="off", backlog=2048)
     server = uvicorn.Server(config)
     signal.signal(signal.SIGALRM, lambda *_: setattr(server, "should_exit", True))
     signal.alarm(int(timeout_s))  # stops by itself whatever happens to the driver
@@ -216,9 +212,7 @@ async def dropped(port: int, clients: int, per_client: int) -> int:
     async def one(index: int) -> None:
         nonlocal lost
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection("127.0.0.1", port), 30
-            )
+            reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 30)
         except (OSError, asyncio.TimeoutError):
             lost += 1
             return
@@ -236,8 +230,16 @@ async def dropped(port: int, clients: int, per_client: int) -> int:
 
 def start(variant: str, workdir: Path, timeout_s: float) -> tuple[subprocess.Popen[str], int]:
     process = subprocess.Popen(
-        [sys.executable, __file__, "--serve", variant, "--workdir", str(workdir),
-         "--timeout-s", str(timeout_s)],
+        [
+            sys.executable,
+            __file__,
+            "--serve",
+            variant,
+            "--workdir",
+            str(workdir),
+            "--timeout-s",
+            str(timeout_s),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -259,17 +261,14 @@ def drive(args: argparse.Namespace) -> None:
         asyncio.run(_warm(ports, args))
         rounds: dict[str, list[float]] = {v: [] for v in VARIANTS}
         for index in range(args.rounds):
-            order = VARIANTS[index % len(VARIANTS):] + VARIANTS[: index % len(VARIANTS)]
+            order = VARIANTS[index % len(VARIANTS) :] + VARIANTS[: index % len(VARIANTS)]
             for variant in order:
                 rounds[variant].append(
-                    asyncio.run(cpu_per_request_us(ports[variant], args.requests,
-                                                   args.connections))
+                    asyncio.run(cpu_per_request_us(ports[variant], args.requests, args.connections))
                 )
         median = {v: statistics.median(r) for v, r in rounds.items()}
         bare = median["bare"]
-        rows = [
-            [v, median[v], median[v] - bare, min(rounds[v]), max(rounds[v])] for v in VARIANTS
-        ]
+        rows = [[v, median[v], median[v] - bare, min(rounds[v]), max(rounds[v])] for v in VARIANTS]
         print_table(
             f"server CPU per request, uvicorn + Starlette, {args.requests} requests x "
             f"{args.rounds} rounds over {args.connections} keep-alive connections",
@@ -279,12 +278,13 @@ def drive(args: argparse.Namespace) -> None:
         otel_added = median["opentelemetry"] - bare
         obskit_added = median["obskit"] - bare
         share = obskit_added / otel_added if otel_added > 0 else float("nan")
-        print(f"\nobskit adds {obskit_added:.0f} us/request, OpenTelemetry {otel_added:.0f}: "
-              f"{share:.2f} of OpenTelemetry's (target: at most 0.33)")
+        print(
+            f"\nobskit adds {obskit_added:.0f} us/request, OpenTelemetry {otel_added:.0f}: "
+            f"{share:.2f} of OpenTelemetry's (target: at most 0.33)"
+        )
         if args.keepalive_clients:
             drops = [
-                [v, asyncio.run(dropped(ports[v], args.keepalive_clients, 3))]
-                for v in VARIANTS
+                [v, asyncio.run(dropped(ports[v], args.keepalive_clients, 3))] for v in VARIANTS
             ]
             print_table(
                 f"dropped connections, {args.keepalive_clients} keep-alive clients at once, "

@@ -8,8 +8,8 @@ outside any request costs a duration measurement and a breadcrumb, and nothing e
 from __future__ import annotations
 
 import inspect
+import random
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar, overload
@@ -389,7 +389,8 @@ class Request:
         self.slow_ms = slow_ms
         self.slow_capture = slow_capture
         self.tags = tags
-        self.request_id = request_id or uuid.uuid4().hex
+        # 128 random bits like uuid4's, without its os.urandom system call per request
+        self.request_id = request_id or f"{random.getrandbits(128):032x}"
         self.fields = fields
         self.status_code: int | None = None
         self.duration_ms: float | None = None
@@ -401,6 +402,8 @@ class Request:
         self._start = 0.0
         self.parent_context: Any = None
         self.span_kind = SpanKind.INTERNAL
+        #: More attributes for the span, set at its start (one lock round trip, not two).
+        self.span_attributes: dict[str, Any] | None = None
         self.joined = False
 
     def join(self, span: Span) -> None:
@@ -451,6 +454,8 @@ class Request:
                 k: v for k, v in self.fields.items() if isinstance(v, (str, bool, int, float))
             }
             attributes["request.id"] = self.request_id
+            if self.span_attributes:
+                attributes.update(self.span_attributes)
             if self.tags:  # the request's own tags win over the scope's on its span
                 attributes.update(
                     {k: v for k, v in self.tags.items() if isinstance(v, (str, bool, int, float))}

@@ -192,22 +192,14 @@ class Exchange:
         self.request.parent_context = parent
         self.request.span_kind = SpanKind.SERVER
         self.headers = _recorded(options.record_headers, headers)
+        attributes = {"http.request.method": self.method, "url.path": path}
+        for name, value in self.headers.items():
+            attributes[f"http.request.header.{name}"] = value
+        self.request.span_attributes = attributes
 
     def begin(self) -> Exchange:
         """Enter the request scope (in the context the app will run in)."""
-        request = self.request.__enter__()
-        try:
-            span = request.span
-            if span is not None and span.is_recording():
-                attributes = {
-                    "http.request.method": self.method,
-                    "url.path": request.fields["path"],
-                }
-                for name, value in self.headers.items():
-                    attributes[f"http.request.header.{name}"] = value
-                span.set_attributes(attributes)  # one lock round trip, not one per attribute
-        except Exception as exc:
-            diagnostics.report("http_begin", f"could not annotate a request span: {exc!r}")
+        self.request.__enter__()
         self.late_token = contextstack.set_late_fields(self.late_fields)
         return self
 
