@@ -34,6 +34,8 @@ CHAIN: list[processors.Processor] = [processors.add_context, processors.to_recor
 
 #: Called with each emitted LogRecord (breadcrumbs, metrics); must be cheap.
 record_listeners: Listeners[Callable[[LogRecord], None]] = Listeners("log_record")
+#: Called with the level of each record ``log_sample_rate`` dropped (metrics counts them).
+sampled_listeners: Listeners[Callable[[str], None]] = Listeners("log_sampled")
 
 
 def set_level(level: str) -> None:
@@ -55,9 +57,8 @@ def _sampled_out(level: str) -> bool:
     if rate is None or random.random() < rate:
         return False
     sampled_out[level] = sampled_out.get(level, 0) + 1
-    from obskit import metrics  # (metrics reads this package: imported when first needed)
-
-    metrics.increment("log.sampled_out", level=level)
+    if sampled_listeners:
+        sampled_listeners.notify(level)
     return True
 
 
