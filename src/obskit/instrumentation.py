@@ -159,7 +159,7 @@ def _call_ended(
     metrics.observe("function.duration_ms", elapsed_ms, function=name)
     if failed:
         metrics.increment("function.errors", function=name)
-    if call_listeners:
+    if call_listeners.callbacks:
         call_listeners.notify(name, elapsed_ms, exc)
     check_slow("function", name, elapsed_ms, slow_ms, capture=slow_capture)
 
@@ -353,8 +353,11 @@ def _decorate(
         elapsed_ms = (time.perf_counter() - start) * 1000.0
         # _call_ended's success path, inlined: one frame less
         metrics.observe("function.duration_ms", elapsed_ms, function=span_name)
-        if call_listeners:
-            call_listeners.notify(span_name, elapsed_ms, None)
+        for listener in call_listeners.callbacks:
+            try:
+                listener(span_name, elapsed_ms, None)
+            except Exception as problem:
+                call_listeners.report(listener, problem)
         threshold = slow_ms if slow_ms is not None else defaults["slow_ms"]
         if threshold is not None and elapsed_ms >= threshold:
             check_slow("function", span_name, elapsed_ms, threshold, capture=slow_capture)
@@ -402,8 +405,9 @@ class Request:
         self._start = 0.0
         self.parent_context: Any = None
         self.span_kind = SpanKind.INTERNAL
-        #: More attributes for the span, set at its start (one lock round trip, not two).
+        #: The span's attributes at its start, instead of the fields (one lock round trip).
         self.span_attributes: dict[str, Any] | None = None
+        self._pending: dict[str, Any] = {}
         self.joined = False
 
     def join(self, span: Span) -> None:
@@ -441,21 +445,28 @@ class Request:
 
     def set_status(self, code: int) -> None:
         self.status_code = code
-        if self.span is not None and self.span.is_recording():
-            self.span.set_attribute("http.response.status_code", code)
+        self.set_attribute("http.response.status_code", code)
 
     def set_attribute(self, key: str, value: Any) -> None:
-        if self.span is not None and self.span.is_recording():
-            self.span.set_attribute(key, value)
+        """Set a span attribute (applied with the others when the request ends, in one go)."""
+        span = self.span
+        if span is None:
+            return
+        if self.joined:  # its owner may end it any time: now
+            if span.is_recording():
+                span.set_attribute(key, value)
+            return
+        self._pending[key] = value
 
     def __enter__(self) -> Request:
         try:
-            attributes = {
-                k: v for k, v in self.fields.items() if isinstance(v, (str, bool, int, float))
-            }
+            if self.span_attributes is not None:  # the caller named them (the HTTP middleware)
+                attributes = dict(self.span_attributes)
+            else:
+                attributes = {
+                    k: v for k, v in self.fields.items() if isinstance(v, (str, bool, int, float))
+                }
             attributes["request.id"] = self.request_id
-            if self.span_attributes:
-                attributes.update(self.span_attributes)
             if self.tags:  # the request's own tags win over the scope's on its span
                 attributes.update(
                     {k: v for k, v in self.tags.items() if isinstance(v, (str, bool, int, float))}
@@ -506,6 +517,8 @@ class Request:
         try:
             span = self.span
             if span is not None and (not self.joined or span.is_recording()):
+                if self._pending:
+                    span.set_attributes(self._pending)
                 if failed and exc is not None:
                     mark_span_failed(span, exc)
                 elif server_error:

@@ -135,6 +135,8 @@ def test_fastapi_app(run: Callable[..., Example]) -> None:
         assert client.get("/health/live").status_code == 200
         ready = client.get("/health/ready")
         assert ready.status_code == 200 and ready.json()["status"] == "pass"
+        for _ in range(2):
+            assert client.get("/inventory/pen").status_code == 502
         # uvicorn drops the connection after an app exception: one connection per failure
         failures = [httpx.get(f"{url}/checkout", timeout=30) for _ in range(4)]
     assert {r.status_code for r in failures} == {500}
@@ -146,10 +148,22 @@ def test_fastapi_app(run: Callable[..., Example]) -> None:
     assert firing[0]["labels"]["name"] == "GET /checkout"
     [loaded] = [r for r in example.records("log") if r["event"] == "order loaded"]
     assert loaded["request_id"] == "order-req-1" and loaded["path"] == "/orders/7"
+    assert loaded["http.route"] == "/orders/{order_id}"
+    spans = example.records("span")
+    selects = [s for s in spans if s["name"] == "SELECT orders"]  # /orders/7 and /orders/0
+    assert len(selects) == 2
+    assert {s["attributes"]["db.query.text"] for s in selects} == {
+        "SELECT id, items, total FROM orders WHERE id = ?"
+    }
+    assert not [s for s in spans if "/health" in s["name"]]  # probes are excluded
     errors = example.records("error")
-    assert len(errors) == 4 and len({e["context"]["request_id"] for e in errors}) == 4
-    assert all(e["title"].startswith("ConnectionError") for e in errors)
+    upstream = [e for e in errors if e["title"] == "HTTP 502 GET /inventory/{sku}"]
+    assert len(upstream) == 2 and upstream[0]["culprit"].endswith("in inventory")
+    failed = [e for e in errors if e["title"].startswith("ConnectionError")]
+    assert len(failed) == 4 and len({e["context"]["request_id"] for e in failed}) == 4
+    assert all(e["tags"] == {"region": "local", "flow": "checkout"} for e in failed)
     assert example.interrupt() == 0
+    assert not [line for line in example.errors if "Traceback" in line]  # left to obskit
 
 
 def test_flask_app(run: Callable[..., Example]) -> None:

@@ -192,7 +192,7 @@ class Exchange:
         self.request.parent_context = parent
         self.request.span_kind = SpanKind.SERVER
         self.headers = _recorded(options.record_headers, headers)
-        attributes = {"http.request.method": self.method, "url.path": path}
+        attributes: dict[str, Any] = {"http.request.method": self.method, "url.path": path}
         for name, value in self.headers.items():
             attributes[f"http.request.header.{name}"] = value
         self.request.span_attributes = attributes

@@ -57,7 +57,7 @@ def _sampled_out(level: str) -> bool:
     if rate is None or random.random() < rate:
         return False
     sampled_out[level] = sampled_out.get(level, 0) + 1
-    if sampled_listeners:
+    if sampled_listeners.callbacks:
         sampled_listeners.notify(level)
     return True
 
@@ -77,7 +77,7 @@ class _PipelineSink:
 
     def emit(self, record: LogRecord) -> None:
         _runtime.emit(record)
-        if record_listeners:
+        if record_listeners.callbacks:
             record_listeners.notify(record)
 
     debug = info = warning = error = critical = exception = msg = emit
