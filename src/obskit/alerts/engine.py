@@ -22,12 +22,13 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
 from obskit import _runtime, diagnostics
 from obskit._numbers import finite_number, refuse
+from obskit.alerts.declared import declared_metrics
 from obskit.alerts.export import Export
 from obskit.alerts.history import History
 from obskit.alerts.loading import RuleSet, describe_errors, parse_rules, read_rule_file
@@ -39,6 +40,7 @@ from obskit.alerts.rules import AlertRule, RuleError
 from obskit.alerts.slo import SLO
 from obskit.alerts.state import AlertInstance, RuleState
 from obskit.alerts.store import MetricStore, WindowSpec
+from obskit.alerts.window import BucketSpec
 from obskit.diagnostics import ConfigError
 from obskit.signals import Alert
 
@@ -248,18 +250,18 @@ class AlertEngine:
         group: str = "obskit",
         strict: bool = False,
     ) -> Export:
-        """This engine's rules as a Prometheus rule file, and what was skipped (see
-        :mod:`obskit.alerts.prometheus`); ``strict`` refuses any skipped rule."""
+        """This engine's rules (and SLOs) as a Prometheus rule file, and what was skipped
+        (see :mod:`obskit.alerts.prometheus`); ``strict`` refuses any skipped rule.
+
+        Metric kinds are the declared ones (``obskit.metrics``), never the traffic seen;
+        ``kinds`` ({name: "counter" | "histogram" | "gauge" | "up_down_counter"}) adds or
+        overrides some."""
         from obskit.alerts.prometheus import prometheus_rules
 
-        seen = {
-            name: "counter" if metric.kind == "counter" else "histogram"
-            for name, metric in self.store.metrics.items()
-            if metric.kind != "untyped"
-        }
         export = prometheus_rules(
             self.rules(),
-            kinds={**seen, **(kinds or {})},
+            metrics=declared_metrics(kinds),
+            slos=self.slos(),
             group=group,
             interval_s=self.evaluation_interval_s,
         )
@@ -344,8 +346,15 @@ class AlertEngine:
             step = self.window_resolution_s or self.evaluation_interval_s
             if step:
                 size = max(size, min(MAX_WINDOW_BUCKETS, math.ceil(window_s / step - 1e-9)))
-        accuracy = self.relative_accuracy if rule.is_percentile else None
-        return WindowSpec(window_s / size, size, accuracy)
+        if not rule.is_percentile:
+            return WindowSpec(window_s / size, size)
+        bounds: tuple[float, ...] = ()
+        declared = declared_metrics().get(rule.metric)
+        if declared is not None and declared.kind == "histogram":
+            bounds = declared.bounds  # the same buckets Prometheus reads: the same answers
+        if bounds:  # the store makes rings from either shape
+            return cast(WindowSpec, BucketSpec(window_s / size, size, bounds))
+        return WindowSpec(window_s / size, size, self.relative_accuracy)
 
     @property
     def external_labels(self) -> dict[str, str]:

@@ -21,10 +21,19 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from obskit.alerts.sketch import MIN_MAGNITUDE, add_counts
 
-__all__ = ["AGGREGATIONS", "KEY_OFFSET", "PERCENTILES", "Ring", "bucket_quantile", "read_rings"]
+__all__ = [
+    "AGGREGATIONS",
+    "KEY_OFFSET",
+    "PERCENTILES",
+    "BucketSpec",
+    "Ring",
+    "bucket_quantile",
+    "read_rings",
+]
 
 #: Percentile aggregations and their quantile.
 PERCENTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
@@ -300,6 +309,22 @@ class Ring:
             return 0.0
         magnitude = 2.0 * self.gamma ** (abs(key) - KEY_OFFSET) / (self.gamma + 1.0)
         return magnitude if key > 0 else -magnitude
+
+
+class BucketSpec(NamedTuple):
+    """The shape of a ring whose percentiles come from histogram buckets (``bounds``); the
+    store takes it wherever it takes a sketch-backed shape (both make their rings)."""
+
+    width: float
+    size: int
+    bounds: tuple[float, ...]
+
+    @property
+    def window_s(self) -> float:
+        return self.width * self.size
+
+    def new_ring(self) -> Ring:
+        return Ring(self.width, self.size, bounds=self.bounds)
 
 
 def bucket_quantile(q: float, bounds: Sequence[float], counts: dict[int, int]) -> float | None:
