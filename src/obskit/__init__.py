@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from obskit import _runtime, diagnostics, errors, metrics
+from obskit import pipeline as _pipeline
 from obskit.contextstack import bind, context, current_context, unbind
 from obskit.diagnostics import ConfigError
 from obskit.errors import add_breadcrumb
@@ -82,6 +83,10 @@ def init(**settings: Any) -> None:
     previous = _runtime.replace(runtime)
     if previous is not None:
         previous.pipeline.shutdown(resolved.shutdown_timeout_s, keep=exporters)
+    if resolved.flush_on_signals:
+        _pipeline.install_signal_flush()
+    else:
+        _pipeline.uninstall_signal_flush()
     if resolved.capture_stdlib_logging:
         stdlib_bridge.install(resolved.level)
     else:
@@ -99,8 +104,10 @@ def shutdown(timeout_s: float = 5.0) -> None:
     """Flush and stop every exporter within ``timeout_s``. Logging afterwards starts defaults."""
     from obskit.logging import stdlib as stdlib_bridge
 
+    timeout_s = diagnostics.bounded_timeout(timeout_s)
     _runtime.run_shutdown_hooks(timeout_s / 2)  # background threads stop before the flush
     previous = _runtime.replace(None)
+    _pipeline.uninstall_signal_flush()
     stdlib_bridge.uninstall()
     errors.reset()
     if previous is not None:
