@@ -6,6 +6,7 @@ settings), so logging at import time works and nothing is silently lost.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +34,15 @@ class Runtime:
 
 _current: Runtime | None = None
 _lock = threading.RLock()
+
+
+def _new_lock_in_child() -> None:
+    global _lock
+    _lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def build(settings: Settings, exporters: list[Exporter]) -> Runtime:
@@ -64,10 +74,11 @@ def current() -> Runtime:
         with _lock:
             runtime = _current
             if runtime is None:
-                from obskit.config import Settings  # pydantic is imported on first use only
+                # pydantic is imported on first use only
+                from obskit.config import settings_for_default_setup
                 from obskit.exporters import ConsoleExporter
 
-                runtime = build(Settings(), [ConsoleExporter()])
+                runtime = build(settings_for_default_setup(), [ConsoleExporter()])
                 replace(runtime)
     return runtime
 
