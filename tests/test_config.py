@@ -18,8 +18,8 @@ def test_unknown_level_names_setting_and_allowed_values() -> None:
 
 
 def test_negative_queue_size_is_refused() -> None:
-    with pytest.raises(ConfigError, match="queue_size"):
-        obskit.init(queue_size=-1)
+    with pytest.raises(ConfigError, match="max_queue_size"):
+        obskit.init(max_queue_size=-1)
 
 
 def test_unknown_exporter_lists_the_known_ones() -> None:
@@ -110,10 +110,10 @@ def test_an_exporter_reused_by_the_next_init_is_not_shut_down() -> None:
         ("OBSKIT_SHUTDOWN_TIMEOUT_S", "0"),
         ("OBSKIT_SCHEDULE_DELAY_S", "inf"),
         ("OBSKIT_SCHEDULE_DELAY_S", "nan"),
-        ("OBSKIT_MAX_RETRY_S", "inf"),
+        ("OBSKIT_RETRY_MAX_ELAPSED_S", "inf"),
         ("OBSKIT_SAMPLE_RATE", "nan"),
         ("OBSKIT_LEVEL", "loud"),
-        ("OBSKIT_QUEUE_SIZE", "1e9999"),
+        ("OBSKIT_MAX_QUEUE_SIZE", "1e9999"),
     ],
 )
 def test_bad_environment_values_raise_config_error_at_init(
@@ -147,7 +147,7 @@ def test_shutdown_and_flush_take_any_timeout_without_raising(timeout_s: float) -
 def test_an_exporter_class_instead_of_an_instance_names_the_fix() -> None:
     from obskit.exporters import JsonLinesExporter
 
-    with pytest.raises(ConfigError, match=r"class, not an exporter.*JsonLinesExporter\(\.\.\.\)"):
+    with pytest.raises(ConfigError, match=r"exporter class: pass an instance.*Exporter\(\.\.\.\)"):
         obskit.init(exporters=[JsonLinesExporter])
 
 
@@ -171,7 +171,7 @@ def test_constructor_argument_mistakes_raise_config_error(
     build: str, fragment: str, tmp_path: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from obskit import exporters
-    from obskit.pipeline import BatchProcessor
+    from obskit.processor import BatchProcessor
 
     monkeypatch.chdir(str(tmp_path))
     namespace = {**{name: getattr(exporters, name) for name in exporters.__all__},

@@ -26,13 +26,21 @@ pytestmark = pytest.mark.skipif(os.name != "posix", reason="signals and fork are
 
 
 def run(script: str, *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run ``script`` in a fresh interpreter (bounded in time) and return its result."""
-    return subprocess.run(
+    """Run ``script`` in a fresh interpreter (bounded in time, children included)."""
+    child = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(script), *args],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout_s,
+        start_new_session=True,  # its own process group: a hang is killed with its children
     )
+    try:
+        out, err = child.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.communicate()
+        raise
+    return subprocess.CompletedProcess(child.args, child.returncode, out, err)
 
 
 def lines(path: Path) -> list[dict[str, object]]:

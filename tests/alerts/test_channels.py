@@ -24,6 +24,7 @@ from obskit.alerts import (
     SlackChannel,
     WebhookChannel,
 )
+from obskit.alerts.notify import ZERO_TIME
 from obskit.exporters import InMemoryExporter
 
 from .conftest import Clock
@@ -40,7 +41,9 @@ def receiver() -> Iterator[HttpReceiver]:
 
 @pytest.fixture
 def engine(make_engine: Callable[..., AlertEngine]) -> AlertEngine:
-    return make_engine(group_wait_s=0, max_attempts=3, retry_initial_s=0.01, retry_max_s=0.05)
+    return make_engine(
+        group_wait_s=0, max_attempts=3, retry_initial_backoff_s=0.01, retry_max_backoff_s=0.05
+    )
 
 
 def fire_and_resolve(engine: AlertEngine, clock: Clock, channel: str, **rule: Any) -> None:
@@ -134,7 +137,7 @@ def test_webhooks_carry_alertmanager_json_and_an_hmac_signature(
     assert body["groupLabels"] == {"alertname": "high_error_rate"}
     assert body["commonLabels"]["severity"] == "critical"
     (alert,) = body["alerts"]
-    assert alert["labels"]["name"] == "POST /checkout" and alert["endsAt"] is None
+    assert alert["labels"]["name"] == "POST /checkout" and alert["endsAt"] == ZERO_TIME
     assert second.body["status"] == "resolved" and second.body["alerts"][0]["endsAt"]
 
 
@@ -173,7 +176,7 @@ def test_failures_are_counted_and_logged_never_raised(
 def test_a_channel_that_is_down_or_slow_is_given_up_on(
     make_engine: Callable[..., AlertEngine], clock: Clock, receiver: HttpReceiver
 ) -> None:
-    engine = make_engine(group_wait_s=0, max_attempts=2, retry_initial_s=0.01)
+    engine = make_engine(group_wait_s=0, max_attempts=2, retry_initial_backoff_s=0.01)
     engine.add_channel("down", WebhookChannel(f"http://127.0.0.1:{free_port()}/hook"))
     receiver.delay_s = 0.5
     engine.add_channel("slow", WebhookChannel(receiver.url + "/hook", timeout_s=0.1))

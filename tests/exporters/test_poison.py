@@ -18,7 +18,8 @@ from otlp_receiver import Receiver
 import obskit
 from obskit import store
 from obskit.exporters import InMemoryExporter, JsonLinesExporter, OTLPExporter, SQLiteExporter
-from obskit.pipeline import BatchProcessor, ExportResult
+from obskit.exporting import ExportResult
+from obskit.processor import BatchProcessor
 from obskit.signals import LogRecord, Signal
 
 BAD = "\udc80"  # os.fsdecode(b"\x80")

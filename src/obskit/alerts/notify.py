@@ -26,7 +26,14 @@ from typing import Any, Protocol, runtime_checkable
 from obskit import diagnostics
 from obskit.signals import Alert, iso_time
 
-__all__ = ["Channel", "ChannelError", "Dispatcher", "Notification"]
+__all__ = [
+    "ZERO_TIME",
+    "Channel",
+    "ChannelError",
+    "Dispatcher",
+    "Notification",
+    "alertmanager_alert",
+]
 
 
 @runtime_checkable
@@ -52,7 +59,9 @@ class Notification:
     """What one channel is told at one time.
 
     ``reason`` is one of "first", "new_alerts", "resolved", "repeat" (group flushes, as
-    Alertmanager decides them), "escalation", "acknowledged".
+    Alertmanager decides them), "escalation", "acknowledged", or for a channel that groups
+    by itself (``resend_interval_s``) "update" (alerts started or resolved) and "resend"
+    (firing alerts told again; ``expires_at`` says until when they hold unless told again).
     """
 
     channel: str
@@ -61,6 +70,7 @@ class Notification:
     group_key: str = ""
     group_labels: dict[str, str] = field(default_factory=dict)
     timestamp: float = 0.0
+    expires_at: float | None = None
 
     @property
     def status(self) -> str:
@@ -97,32 +107,67 @@ class Notification:
             f" ({scope})" if scope else ""
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON body of a webhook: Alertmanager's webhook format (version 4), plus reason."""
+    def to_dict(self, *, external_url: str = "", max_alerts: int = 0) -> dict[str, Any]:
+        """The JSON body of a webhook: Alertmanager's webhook format (version 4).
+
+        Every field Alertmanager sends is there with its meaning (``status`` is ``firing`` or
+        ``resolved``; a firing alert's ``endsAt`` is Go's zero time), so a receiver written
+        for Alertmanager reads it unchanged. What obskit knows beyond that (why it was sent,
+        acknowledgements, values, the rule's condition) is under the one key ``obskit``.
+        ``max_alerts`` (0: all) truncates the list, as Alertmanager's ``max_alerts`` does.
+        """
+        alerts = self.alerts
+        truncated = 0
+        if max_alerts and len(alerts) > max_alerts:
+            alerts, truncated = alerts[:max_alerts], len(alerts) - max_alerts
+        status = "firing" if any(a.state != "resolved" for a in self.alerts) else "resolved"
         return {
             "version": "4",
-            "receiver": self.channel,
-            "status": self.status,
-            "reason": self.reason,
             "groupKey": self.group_key,
+            "truncatedAlerts": truncated,
+            "status": status,
+            "receiver": self.channel,
             "groupLabels": self.group_labels,
             "commonLabels": self.common_labels,
             "commonAnnotations": self.common_annotations,
-            "title": self.title,
-            "alerts": [_alert_dict(a) for a in self.alerts],
+            "externalURL": external_url,
+            "alerts": [alertmanager_alert(a) for a in alerts],
+            "obskit": {
+                "reason": self.reason,
+                "status": self.status,
+                "title": self.title,
+                "alerts": [
+                    {
+                        "fingerprint": a.fingerprint,
+                        "state": a.state,
+                        "value": a.value,
+                        "details": a.details,
+                    }
+                    for a in alerts
+                ],
+            },
         }
 
 
-def _alert_dict(alert: Alert) -> dict[str, Any]:
+#: Go's zero ``time.Time``: what Alertmanager writes as the ``endsAt`` of a firing alert.
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def alertmanager_alert(
+    alert: Alert, *, ends_at: float | None = None, generator_url: str = ""
+) -> dict[str, Any]:
+    """``alert`` as Alertmanager shows it in a webhook (``status``, ``labels``,
+    ``annotations``, ``startsAt``, ``endsAt``, ``generatorURL``, ``fingerprint``)."""
+    if ends_at is None and alert.state == "resolved":
+        ends_at = alert.resolved_at or alert.timestamp
     return {
-        "status": alert.state,
+        "status": "resolved" if alert.state == "resolved" else "firing",
         "labels": alert.labels,
         "annotations": alert.annotations,
         "startsAt": iso_time(alert.fired_at or alert.active_since or alert.timestamp),
-        "endsAt": iso_time(alert.resolved_at) if alert.resolved_at else None,
+        "endsAt": iso_time(ends_at) if ends_at is not None else ZERO_TIME,
+        "generatorURL": generator_url,
         "fingerprint": alert.fingerprint,
-        "value": alert.value,
-        "details": alert.details,
     }
 
 
@@ -154,17 +199,17 @@ class Dispatcher:
         self,
         channels: Mapping[str, Channel],
         *,
-        max_queue: int = 1000,
+        max_queue_size: int = 1000,
         max_attempts: int = 5,
-        retry_initial_s: float = 0.5,
-        retry_max_s: float = 30.0,
+        retry_initial_backoff_s: float = 0.5,
+        retry_max_backoff_s: float = 30.0,
         on_failure: Callable[[Notification, BaseException], None] | None = None,
     ) -> None:
         self.channels = channels
-        self.max_queue = max_queue
+        self.max_queue_size = max_queue_size
         self.max_attempts = max_attempts
-        self.retry_initial_s = retry_initial_s
-        self.retry_max_s = retry_max_s
+        self.retry_initial_backoff_s = retry_initial_backoff_s
+        self.retry_max_backoff_s = retry_max_backoff_s
         self.on_failure = on_failure
         self.stats: dict[str, ChannelStats] = {}
         self._ready: list[tuple[float, int, Notification, int]] = []  # heap: due, seq, item, tries
@@ -179,7 +224,7 @@ class Dispatcher:
         """Queue ``notification``; ``False`` (counted as dropped) when full or closed."""
         stats = self._stats(notification.channel)
         with self._condition:
-            if self._closed or len(self._ready) >= self.max_queue:
+            if self._closed or len(self._ready) >= self.max_queue_size:
                 stats.dropped += 1
                 diagnostics.report(
                     "alerts.notification_dropped",
@@ -269,7 +314,9 @@ class Dispatcher:
             tries += 1
             if _retryable(exc) and tries < self.max_attempts and not self._closed:
                 stats.retried += 1
-                delay = min(self.retry_max_s, self.retry_initial_s * 2 ** (tries - 1))
+                delay = min(
+                    self.retry_max_backoff_s, self.retry_initial_backoff_s * 2 ** (tries - 1)
+                )
                 due = time.monotonic() + random.uniform(delay / 2, delay)
                 with self._condition:
                     heapq.heappush(self._ready, (due, next(self._sequence), notification, tries))

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Collection, Sequence
-from typing import IO, TYPE_CHECKING, Literal
+from typing import IO, Literal
 
 from obskit.diagnostics import ConfigError, require_kinds
 from obskit.exporters._render import json_line, pretty_line
-from obskit.pipeline import ExportResult
+from obskit.exporting import ExportResult
 from obskit.signals import Signal
-
-if TYPE_CHECKING:
-    from obskit.config import Settings
 
 __all__ = ["ConsoleExporter"]
 
@@ -41,10 +38,6 @@ class ConsoleExporter:
         self.stream = stream
         self.format = format
         self.kinds = require_kinds("ConsoleExporter", kinds) or frozenset()
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ConsoleExporter:
-        return cls(format=settings.console_format)
 
     def export(self, batch: Sequence[Signal]) -> ExportResult:
         stream = self.stream or sys.stdout

@@ -5,21 +5,17 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Collection, Sequence
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 from obskit.diagnostics import bounded_timeout, require_kinds, require_number, require_path
 from obskit.exporters._render import json_line
-from obskit.exporting import reset_in_forked_children
-from obskit.pipeline import ExportResult
+from obskit.exporting import ExportResult, reset_in_forked_children
 from obskit.signals import Signal
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: rotation is safe within one process only
     fcntl = None  # type: ignore[assignment]
-
-if TYPE_CHECKING:
-    from obskit.config import Settings
 
 __all__ = ["JsonLinesExporter"]
 
@@ -39,7 +35,7 @@ class JsonLinesExporter:
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] = "obskit.jsonl",
         *,
         max_bytes: int = 100 * 1024 * 1024,
         backup_count: int = 5,
@@ -57,10 +53,6 @@ class JsonLinesExporter:
         # Normally one worker thread calls export; during a re-init two may, briefly.
         self._lock = threading.Lock()
         reset_in_forked_children(self)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> JsonLinesExporter:
-        return cls(settings.jsonl_path)
 
     def export(self, batch: Sequence[Signal]) -> ExportResult:
         kinds = self.kinds
