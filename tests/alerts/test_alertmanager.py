@@ -228,7 +228,7 @@ def test_resolutions_by_hand_and_removed_rules_are_posted_with_ends_at_now(
                 channels=["am"],
             )
         engine.observe("temp", 150.0)
-        hot, cold = engine.evaluate()
+        hot, _ = engine.evaluate()
         engine.flush(5)
         clock.advance(30)
         engine.resolve(hot, by="ana", comment="fixed")
