@@ -117,7 +117,7 @@ def _requests(routes: list[_latency.RouteStats], view: View) -> Html:
     if not routes:
         return section("Requests", Html('<p class="empty">No requests in this window.</p>'))
     chosen = next((r for r in routes if r.route == view.params.get("route")), routes[0])
-    times = window.slot_times()
+    times = chosen.times
     latency = line_chart(
         [
             Series(
@@ -130,10 +130,10 @@ def _requests(routes: list[_latency.RouteStats], view: View) -> Html:
         start=window.start,
         end=window.end,
         fmt=duration,
-        step_s=window.step,
+        step_s=chosen.step_s,
         label=f"latency of {chosen.route}: p50, p95, p99",
     )
-    per_s = window.step
+    per_s = chosen.step_s
     traffic = line_chart(
         [
             Series(
@@ -152,7 +152,7 @@ def _requests(routes: list[_latency.RouteStats], view: View) -> Html:
         start=window.start,
         end=window.end,
         fmt=_rate,
-        step_s=window.step,
+        step_s=chosen.step_s,
         label=f"requests and errors per second of {chosen.route}",
     )
     rows = join(
@@ -190,15 +190,11 @@ def _requests(routes: list[_latency.RouteStats], view: View) -> Html:
         traffic,
     )
     return section(
-        "Requests", join([table, charts]), note=_requests_note(routes), anchor="requests"
+        "Requests",
+        join([table, charts]),
+        note="from the request duration histograms · click a route to chart it",
+        anchor="requests",
     )
-
-
-def _requests_note(routes: list[_latency.RouteStats]) -> str:
-    read = sum(r.count for r in routes)
-    if read >= _latency.SPAN_SCAN:
-        return f"the newest {read:,} requests of the range · click a route to chart it"
-    return "click a route to chart it"
 
 
 def _rate(value: float) -> str:

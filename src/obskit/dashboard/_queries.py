@@ -328,16 +328,19 @@ def anomaly_series(store: Store, window: Window, *, limit: int = 6) -> list[Anom
 def metric_means(
     store: Store, name: str, labels: dict[str, Any], window: Window
 ) -> list[tuple[float, float | None]]:
-    """The mean of one stored series per slot (``None`` where nothing was recorded)."""
+    """The mean of one stored series per slot (``None`` where nothing was recorded): a gauge's
+    mean value, a histogram's mean sample."""
     sums = [0.0] * window.slots
     counts = [0] * window.slots
-    if store.has_table("metrics"):
+    if store.has_table("metric_rollups"):
         for text in series_labels(store, name):
             if _loads(text) != labels:
                 continue
             rows = store.query(
-                "SELECT CAST((minute - ?) / ? AS INTEGER), sum(sum), sum(count) FROM metrics "
-                "WHERE name = ? AND labels = ? AND minute >= ? AND minute < ? GROUP BY 1",
+                "SELECT CAST((minute - ?) / ? AS INTEGER), sum(sum), "
+                "sum(CASE metric_type WHEN 'histogram' THEN count ELSE points END) "
+                "FROM metric_rollups WHERE name = ? AND labels = ? AND minute >= ? "
+                "AND minute < ? GROUP BY 1",
                 (window.start, window.step, name, text, window.start - 59.0, window.end),
             )
             for slot, total, count in rows:
@@ -352,8 +355,9 @@ def metric_means(
 def series_labels(store: Store, name: str, limit: int = 200) -> list[str]:
     """The label sets of metric ``name`` as stored (JSON text), by an index skip-scan."""
     rows = store.query(
-        "WITH RECURSIVE s(labels) AS (SELECT min(labels) FROM metrics WHERE name = ? UNION ALL "
-        "SELECT (SELECT min(labels) FROM metrics WHERE name = ? AND labels > s.labels) FROM s "
+        "WITH RECURSIVE s(labels) AS (SELECT min(labels) FROM metric_rollups WHERE name = ? "
+        "UNION ALL SELECT (SELECT min(labels) FROM metric_rollups WHERE name = ? "
+        "AND labels > s.labels) FROM s "
         "WHERE s.labels IS NOT NULL) SELECT labels FROM s WHERE labels IS NOT NULL LIMIT ?",
         (name, name, limit),
     )
