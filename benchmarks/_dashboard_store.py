@@ -1,7 +1,8 @@
 """A generated obskit store: days of a busy shop, for the dashboard benchmark and screenshots.
 
 Small, structured signals (errors with breadcrumbs, health reports, alert changes, anomalies,
-metric points) go through the real ``SQLiteExporter``; the bulk (log records and request spans)
+metric points, and the request duration histograms per route and minute) go through the real
+``SQLiteExporter``; the bulk (log records and request spans)
 is inserted by SQL into the exporter's own tables, because a Python loop would need half an hour
 for a week at 10,000 log records a minute. The bulk rate applies to the newest ``busy_minutes``;
 the rest of the ``days`` carries a thin stream, so every range of the picker has data.
@@ -64,6 +65,7 @@ def generate(
     writer = SQLiteExporter(path, clock=lambda: now, max_bytes=None, max_age_s=None)
     writer.export(_errors(rng, start, now) + _health(rng, start, now) + _alerts(rng, start, now))
     writer.export(_metrics(rng, start, now) + _anomalies(rng, start, now))
+    writer.export(_request_histograms(rng, start, now, requests_per_minute))
     writer.shutdown()
     timings["signals through the exporter"] = time.perf_counter() - began
     conn = sqlite3.connect(path, isolation_level=None)
@@ -269,6 +271,53 @@ def _metrics(rng: random.Random, start: float, end: float) -> list[object]:
                                   "shop"))  # fmt: skip
         minute += 60
     return points
+
+
+#: OpenTelemetry's default bucket bounds for http.server.request.duration (seconds).
+BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0]
+
+
+def _request_histograms(
+    rng: random.Random, start: float, end: float, per_minute: int
+) -> list[object]:
+    """A delta histogram point per route, status and minute, as the HTTP middleware writes."""
+    points: list[object] = []
+    minute = start - start % 60
+    slow_hours = {rng.randrange(int((end - start) // 3600)) for _ in range(4)}
+    while minute < end:
+        load = _diurnal(minute)
+        slow = int((minute - start) // 3600) in slow_hours
+        for name, share, median, error_ratio in ROUTES:
+            method, route = name.split(" ", 1)
+            n = max(0, round(per_minute * share * load * rng.uniform(0.9, 1.1)))
+            failed = sum(1 for _ in range(n) if rng.random() < error_ratio * (4 if slow else 1))
+            for status, count in ((200, n - failed), (500, failed)):
+                if count <= 0:
+                    continue
+                typical = median * (3.0 if slow else 1.0) * (2.0 if status == 500 else 1.0)
+                counts = _lognormal_counts(count, typical)
+                labels = {"http.request.method": method, "http.route": route,
+                          "http.response.status_code": status}  # fmt: skip
+                if status >= 500:
+                    labels["error.type"] = "500"
+                total = count * typical * 1.2
+                points.append(
+                    MetricPoint(minute + 30, "http.server.request.duration", total, labels,
+                                "histogram", "s", "shop", temporality="delta", count=count,
+                                bounds=BOUNDS, bucket_counts=counts, min=typical / 4,
+                                max=typical * 6)  # type: ignore[call-arg]
+                )  # fmt: skip
+        minute += 60
+    return points
+
+
+def _lognormal_counts(count: int, median: float, sigma: float = 0.6) -> list[int]:
+    """``count`` samples of a log-normal latency spread over the bucket bounds (+Inf last)."""
+    cdf = [0.5 * (1 + math.erf(math.log(b / median) / (sigma * math.sqrt(2)))) for b in BOUNDS]
+    shares = [b - a for a, b in zip([0.0, *cdf], [*cdf, 1.0], strict=True)]
+    counts = [int(count * share) for share in shares]
+    counts[max(range(len(shares)), key=shares.__getitem__)] += count - sum(counts)
+    return counts
 
 
 def _anomalies(rng: random.Random, start: float, end: float) -> list[object]:

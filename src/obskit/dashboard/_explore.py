@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from obskit.dashboard._html import Html, join, number
+from obskit.dashboard._html import Html, in_unit, join
 from obskit.dashboard._layout import Page, View, notice, section
 from obskit.dashboard._queries import series_labels
 from obskit.dashboard._svg import Series, line_chart
@@ -105,6 +105,7 @@ def explore_page(store: Store, view: View, rest: str) -> Page:
         step_s=window.step,
         height=300,
         width=1200,
+        fmt=in_unit("" if aggregation in ("rate", "count") else unit),
         label=f"{aggregation} of {name}",
     )
     legend = Html('<span class="legend">{}</span>').format(
@@ -113,9 +114,14 @@ def explore_page(store: Store, view: View, rest: str) -> Page:
             for i, (label, _) in enumerate(ranked[:_MAX_LINES])
         )
     )
+    unit_of = in_unit("" if aggregation in ("rate", "count") else unit)
+
+    def show(value: float | None) -> str:
+        return "-" if value is None else unit_of(value)
+
     rows = join(
         Html('<tr><td>{}</td><td class="num">{}</td><td class="num">{}</td></tr>').format(
-            label or "(all)", number(_summary(points, "min")), number(_summary(points, "max"))
+            label or "(all)", show(_summary(points, "min")), show(_summary(points, "max"))
         )
         for label, points in ranked
     )

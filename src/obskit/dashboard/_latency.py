@@ -45,25 +45,22 @@ class RouteStats:
         return self.errors / self.count if self.count else 0.0
 
 
-@dataclass
-class _Route:
-    counts: list[int]
-    errors: list[int]
-    buckets: list[dict[float, int]]
-    bounds: list[float] = field(default_factory=list)
-
-
-def route_stats(store: Store, window: Window) -> list[RouteStats]:
-    """Each route with requests in the window, busiest first."""
+def route_stats(store: Store, window: Window, chosen: str | None = None) -> list[RouteStats]:
+    """Each route with requests in the window, busiest first. Percentiles per slot are read
+    for the ``chosen`` route only (default: the busiest), the others' for the whole window."""
     if not store.has_table("metric_rollups"):
         return []
     slots = _minute_slots(window)
     for name in HISTOGRAMS:
-        routes = _read(store, name, slots)
+        routes = _read_counts(store, name, slots)
         if routes:
             break
     else:
         return []
+    if chosen not in routes:
+        chosen = max(routes, key=lambda r: sum(routes[r].counts))
+    for route, data in routes.items():
+        _read_buckets(store, name, slots, data, per_slot=route == chosen)
     out = [_stats(route, data, slots) for route, data in routes.items()]
     out = [stats for stats in out if stats.count]
     out.sort(key=lambda s: -s.count)
@@ -78,24 +75,32 @@ def _minute_slots(window: Window) -> Window:
     return Window(window.name, start, window.end, 60.0)
 
 
-def _read(store: Store, name: str, window: Window) -> dict[str, _Route]:
+@dataclass
+class _Route:
+    counts: list[int]
+    errors: list[int]
+    series: list[str] = field(default_factory=list)
+    bounds: list[float] = field(default_factory=list)
+    total: dict[float, int] = field(default_factory=dict)
+    per_slot: list[dict[float, int]] = field(default_factory=list)
+
+
+def _read_counts(store: Store, name: str, window: Window) -> dict[str, _Route]:
+    """Requests and failures per slot for each route, from the rollups (one row per slot)."""
     routes: dict[str, _Route] = {}
-    bounds = (window.start, window.step, name)
-    within = (window.start, window.end)
     for text in series_labels(store, name, _MAX_SERIES):
         labels = _labels(text)
         route = _route_of(labels)
         failed = _failed(labels)
         data = routes.get(route)
         if data is None:
-            data = routes[route] = _Route(
-                [0] * window.slots, [0] * window.slots, [{} for _ in range(window.slots)]
-            )
+            data = routes[route] = _Route([0] * window.slots, [0] * window.slots)
+        data.series.append(text)
         for slot, count, layout in store.query(
             "SELECT CAST((minute - ?) / ? AS INTEGER), sum(count), max(bounds) "
             "FROM metric_rollups WHERE name = ? AND labels = ? AND minute >= ? AND minute < ? "
             "GROUP BY 1",
-            (*bounds, text, *within),
+            (window.start, window.step, name, text, window.start, window.end),
         ):
             index = _clamp(slot, window.slots)
             data.counts[index] += count
@@ -103,31 +108,44 @@ def _read(store: Store, name: str, window: Window) -> dict[str, _Route]:
                 data.errors[index] += count
             if layout and not data.bounds:
                 data.bounds = [float(b) for b in json.loads(layout)]
-        for slot, le, count in store.query(
-            "SELECT CAST((minute - ?) / ? AS INTEGER), le, sum(count) FROM metric_buckets "
-            "WHERE name = ? AND labels = ? AND minute >= ? AND minute < ? GROUP BY 1, 2",
-            (*bounds, text, *within),
-        ):
-            cell = data.buckets[_clamp(slot, window.slots)]
-            cell[le] = cell.get(le, 0) + count
-    return routes
+    return {route: data for route, data in routes.items() if sum(data.counts)}
+
+
+def _read_buckets(store: Store, name: str, window: Window, data: _Route, per_slot: bool) -> None:
+    """Bucket counts over the window, and per slot when ``per_slot``."""
+    data.per_slot = [{} for _ in range(window.slots)] if per_slot else []
+    for text in data.series:
+        if per_slot:
+            rows = store.query(
+                "SELECT CAST((minute - ?) / ? AS INTEGER), le, sum(count) FROM metric_buckets "
+                "WHERE name = ? AND labels = ? AND minute >= ? AND minute < ? GROUP BY 1, 2",
+                (window.start, window.step, name, text, window.start, window.end),
+            )
+        else:
+            rows = store.query(
+                "SELECT 0, le, sum(count) FROM metric_buckets "
+                "WHERE name = ? AND labels = ? AND minute >= ? AND minute < ? GROUP BY 2",
+                (name, text, window.start, window.end),
+            )
+        for slot, le, count in rows:
+            data.total[le] = data.total.get(le, 0) + count
+            if per_slot:
+                cell = data.per_slot[_clamp(slot, window.slots)]
+                cell[le] = cell.get(le, 0) + count
 
 
 def _stats(route: str, data: _Route, window: Window) -> RouteStats:
-    total: dict[float, int] = {}
-    for cell in data.buckets:
-        for le, count in cell.items():
-            total[le] = total.get(le, 0) + count
     return RouteStats(
         route,
         window.slot_times(),
         window.step,
         count=sum(data.counts),
         errors=sum(data.errors),
-        quantiles_ms=_quantiles_ms(total, data.bounds),
+        quantiles_ms=_quantiles_ms(data.total, data.bounds),
         slot_counts=data.counts,
         slot_errors=data.errors,
-        slot_quantiles_ms=[_quantiles_ms(cell, data.bounds) for cell in data.buckets],
+        slot_quantiles_ms=[_quantiles_ms(cell, data.bounds) for cell in data.per_slot]
+        or [(None,) * len(QUANTILES)] * window.slots,
     )
 
 

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from obskit.dashboard import _latency
-from obskit.dashboard._html import Html, ago, clock_time, duration, full_time, join, number
+from obskit.dashboard._html import (
+    Html,
+    ago,
+    clock_time,
+    duration,
+    full_time,
+    in_unit,
+    join,
+    number,
+    size,
+)
 from obskit.dashboard._layout import Page, View, notice, section
 from obskit.dashboard._queries import (
     AlertHistory,
@@ -36,7 +47,7 @@ __all__ = ["overview_page", "segments_of"]
 def overview_page(store: Store, view: View, rest: str) -> Page:
     """Everything at a glance over the chosen window."""
     window = view.window
-    routes = _latency.route_stats(store, window)
+    routes = _latency.route_stats(store, window, view.params.get("route"))
     groups = top_error_groups(store, window)
     checks, overall = check_histories(store, window)
     alerts = alert_histories(store, window)
@@ -324,16 +335,8 @@ def _observed(result: dict[str, Any]) -> str:
     if value is None:
         return ""
     if unit == "bytes" and isinstance(value, (int, float)):
-        return _bytes(float(value))
+        return size(float(value))
     return f"{number(value) if isinstance(value, (int, float)) else value} {unit}".strip()
-
-
-def _bytes(value: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.1f} {unit}" if unit != "B" else f"{value:.0f} B"
-        value /= 1024
-    return f"{value:.1f} TiB"
 
 
 # -- alerts ------------------------------------------------------------------------------------
@@ -406,12 +409,13 @@ def _anomalies(found: list[AnomalySeries], window: Window) -> Html:
         )
     figures = []
     for series in found:
+        show = in_unit(series.unit)
         markers = [
             Marker(
                 float(f.get("timestamp", 0.0)),
                 float(f.get("value", 0.0)),
-                f"{full_time(float(f.get('timestamp', 0.0)))}: {number(f.get('value'))} "
-                f"(expected {number(f.get('lower'))} to {number(f.get('upper'))}, "
+                f"{full_time(float(f.get('timestamp', 0.0)))}: {_shown(show, f.get('value'))} "
+                f"(expected {_shown(show, f.get('lower'))} to {_shown(show, f.get('upper'))}, "
                 f"score {number(f.get('score'))})",
                 lower=_num(f.get("lower")),
                 upper=_num(f.get("upper")),
@@ -426,6 +430,7 @@ def _anomalies(found: list[AnomalySeries], window: Window) -> Html:
             end=window.end,
             markers=markers,
             step_s=window.step,
+            fmt=show,
             label=f"{series.metric} with {len(markers)} anomalies",
         )
         labels = json.dumps(series.labels, sort_keys=True) if series.labels else ""
@@ -450,6 +455,10 @@ def _anomalies(found: list[AnomalySeries], window: Window) -> Html:
     return section(
         "Anomalies", body, note="flagged points with the detector's band", anchor="anomalies"
     )
+
+
+def _shown(show: Callable[[float], str], value: Any) -> str:
+    return show(float(value)) if isinstance(value, (int, float)) else "-"
 
 
 def _num(value: Any) -> float | None:

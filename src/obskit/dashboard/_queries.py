@@ -26,6 +26,7 @@ __all__ = [
     "check_histories",
     "error_counts",
     "metric_means",
+    "metric_unit",
     "series_labels",
     "top_error_groups",
 ]
@@ -292,6 +293,7 @@ class AnomalySeries:
     detector: str
     points: list[tuple[float, float | None]]
     flagged: list[dict[str, Any]]
+    unit: str = ""
 
 
 def anomaly_series(store: Store, window: Window, *, limit: int = 6) -> list[AnomalySeries]:
@@ -320,6 +322,7 @@ def anomaly_series(store: Store, window: Window, *, limit: int = 6) -> list[Anom
                 str(flagged[0].get("detector", "")),
                 metric_means(store, metric, labels, window),
                 flagged,
+                metric_unit(store, metric),
             )
         )
     return out
@@ -350,6 +353,14 @@ def metric_means(
     return [
         (ts, sums[i] / counts[i] if counts[i] else None) for i, ts in enumerate(window.slot_times())
     ]
+
+
+def metric_unit(store: Store, name: str) -> str:
+    """The unit metric ``name`` was declared with ("" when none is stored)."""
+    if not store.has_table("metric_rollups"):
+        return ""
+    rows = store.query("SELECT unit FROM metric_rollups WHERE name = ? LIMIT 1", (name,))
+    return str(rows[0][0] or "") if rows else ""
 
 
 def series_labels(store: Store, name: str, limit: int = 200) -> list[str]:
