@@ -72,11 +72,12 @@ def generate(
     try:
         began = time.perf_counter()
         busy_from = now - busy_minutes * 60
-        _bulk_logs(conn, start, busy_from, quiet_logs_per_minute / 60)
-        _bulk_logs(conn, busy_from, now, logs_per_minute / 60)
+        quiet_requests = max(1, requests_per_minute // 50) / 60
+        _bulk_logs(conn, start, busy_from, quiet_logs_per_minute / 60, quiet_requests)
+        _bulk_logs(conn, busy_from, now, logs_per_minute / 60, requests_per_minute / 60)
         timings["log records (SQL)"] = time.perf_counter() - began
         began = time.perf_counter()
-        _bulk_spans(conn, start, busy_from, max(1, requests_per_minute // 50) / 60)
+        _bulk_spans(conn, start, busy_from, quiet_requests)
         _bulk_spans(conn, busy_from, now, requests_per_minute / 60)
         timings["request spans (SQL)"] = time.perf_counter() - began
         conn.execute("PRAGMA optimize")
@@ -91,7 +92,17 @@ def _diurnal(ts: float) -> float:
     return 0.65 + 0.35 * math.sin((hour - 9) / 24 * 2 * math.pi)
 
 
-def _bulk_logs(conn: sqlite3.Connection, start: float, end: float, per_second: float) -> None:
+#: A request's trace id, from its number ``j`` and the stretch's first second ``?``: the log
+#: records of request ``j`` carry the trace id of span ``j`` (the trace view shows both).
+_TRACE_ID = (
+    "printf('%08x%08x%016x', {j} * 2654435761 % 4294967291, {j} * 40503 % 4294967279, {j} + ?)"
+)
+
+
+def _bulk_logs(
+    conn: sqlite3.Connection, start: float, end: float, per_second: float, requests: float
+) -> None:
+    """Log records at ``per_second``, each belonging to one of ``requests`` a second."""
     count = int((end - start) * per_second)
     if count <= 0:
         return
@@ -115,11 +126,10 @@ def _bulk_logs(conn: sqlite3.Connection, start: float, end: float, per_second: f
         "CASE i % 7 WHEN 0 THEN 'search served' WHEN 1 THEN 'checkout started' "
         "WHEN 2 THEN 'cache miss' WHEN 3 THEN 'order placed' WHEN 4 THEN 'price looked up' "
         "WHEN 5 THEN 'request finished' ELSE 'inventory reserved' END, "
-        "'shop', 'prod', printf('%032x', i / 5 + ?), printf('%016x', i), "
+        f"'shop', 'prod', {_TRACE_ID.format(j='j')}, printf('%016x', j * 40503), "
         'printf(\'{"request_id":"r-%d","user_id":"u-%d","items":%d}\', '
-        "i / 5, i % 97, i % 9), "
-        "NULL FROM n",
-        (count - 1, start, step, int(start)),
+        "j, j % 97, i % 9), NULL FROM (SELECT i, CAST(i * ? AS INTEGER) AS j FROM n)",
+        (count - 1, start, step, int(start), requests / per_second),
     )
     conn.execute("COMMIT")
 
@@ -146,17 +156,19 @@ def _bulk_spans(conn: sqlite3.Connection, start: float, end: float, per_second: 
         "(CASE " + median_case + " END) * (0.5 + ((i * 7919) % 1000) / 1000.0 "
         "+ CASE WHEN i % 97 = 0 THEN 6 ELSE 0 END) AS ms, "
         "CASE WHEN i % 211 = 0 THEN 500 ELSE 200 END AS code FROM n) "
-        "SELECT ts, name, printf('%032x', i + ?), printf('%016x', i), NULL, ms, "
+        f"SELECT ts, name, {_TRACE_ID.format(j='i')}, "
+        "printf('%016x', i * 40503), NULL, ms, "
         "CASE WHEN code >= 500 THEN 'error' ELSE 'unset' END, 'shop', "
-        "json_object('timestamp', ts, 'name', name, 'trace_id', printf('%032x', i + ?), "
-        "'span_id', printf('%016x', i), 'parent_span_id', NULL, 'duration_ms', ms, "
+        "json_object('timestamp', ts, 'name', name, 'trace_id', "
+        f"{_TRACE_ID.format(j='i')}, "
+        "'span_id', printf('%016x', i * 40503), 'parent_span_id', NULL, 'duration_ms', ms, "
         "'status', CASE WHEN code >= 500 THEN 'error' ELSE 'unset' END, 'attributes', "
         "json_object('http.route', substr(name, instr(name, ' ') + 1), "
         "'http.request.method', substr(name, 1, instr(name, ' ') - 1), "
         "'http.response.status_code', code), 'service', 'shop', 'span_kind', 'server', "
         "'events', json_array(), 'status_message', '', 'scope', 'obskit', 'kind', 'span') "
         "FROM r",
-        (count - 1, start, step, int(start) * 7, int(start) * 7),
+        (count - 1, start, step, int(start), int(start)),
     )
     conn.execute("COMMIT")
 
