@@ -11,9 +11,9 @@ says where). Try::
 
 Every request is an ``obskit.request`` named after its route (``GET /orders/{order_id}``), so
 the logs, breadcrumbs and error events inside it carry its request id and trace. A few failed
-checkouts make the ``high_error_rate`` alert fire (it watches ``request.errors``, which the
-middleware feeds, per route). Signals go to the console: pretty on a terminal, JSON lines
-when piped. Stop with Ctrl-C.
+checkouts make the ``high_error_rate`` alert fire (it watches the failed requests of
+``http.server.request.duration``, which the middleware feeds, per route). Signals go to the
+console: pretty on a terminal, JSON lines when piped. Stop with Ctrl-C.
 """
 
 from __future__ import annotations
@@ -70,14 +70,15 @@ def setup_alerts(evaluation_interval_s: float) -> None:
     obskit.alerts.add_channel("log", obskit.alerts.LogChannel())
     obskit.alerts.add_rule(
         name="high_error_rate",
-        metric="request.errors",
+        metric="http.server.request.duration",
+        matchers=['error.type=~".+"'],  # failed requests (an exception, or a 5xx)
         aggregation="rate",
         window_s=60,
         op=">",
         threshold=0.05,
         severity="critical",
-        group_by=["alertname", "name"],
-        annotations={"summary": "{{ labels.name }} fails {{ value }} times a second"},
+        group_by=["alertname", "http.route"],
+        annotations={"summary": "{{ labels.http.route }} fails {{ value }} times a second"},
         channels=["log"],
     )
 

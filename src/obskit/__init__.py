@@ -87,6 +87,7 @@ def init(**settings: Any) -> None:
     else:
         stdlib_bridge.uninstall()
     errors.configure(resolved)
+    metrics.configure(resolved)
 
 
 def flush(timeout_s: float = 5.0) -> bool:

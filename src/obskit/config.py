@@ -64,6 +64,23 @@ class Settings(BaseSettings):
     spool_dir: str | None = None
     shutdown_timeout_s: float = Field(5.0, ge=0)
 
+    # -- metrics -------------------------------------------------------------------------
+    #: How often the periodic reader sends every series to the exporters (default from
+    #: OTEL_METRIC_EXPORT_INTERVAL, in milliseconds there).
+    metrics_interval_s: float = Field(60.0, gt=0)
+    #: Sums and histograms as totals since start, or as changes since the previous collection
+    #: (default from OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE).
+    metrics_temporality: Literal["cumulative", "delta"] = "cumulative"
+    #: Label sets per metric before points go to the ``otel.metric.overflow`` series.
+    metrics_cardinality_limit: int = Field(2000, ge=1)
+    #: Distinct metric names per process; past it new names record nothing (counted).
+    metrics_max_names: int = Field(1000, ge=1)
+    #: process.* and cpython.gc.* series, collected at each read (stdlib only).
+    runtime_metrics: bool = True
+    #: A directory shared by the service's worker processes: each writes its series there,
+    #: so one Prometheus scrape of any worker gives the whole service.
+    metrics_multiprocess_dir: str | None = None
+
     # -- sampling ------------------------------------------------------------------------
     sample_rate: float = Field(1.0, ge=0, le=1)
     traces_sample_rate: float = Field(1.0, ge=0, le=1)
@@ -190,6 +207,16 @@ class _OtelEnvironment(PydanticBaseSettingsSource):
             found["environment"] = environment
         if attributes.get("service.version"):
             found["release"] = attributes["service.version"]
+        interval_ms = os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "").strip()
+        if interval_ms:
+            try:
+                found["metrics_interval_s"] = float(interval_ms) / 1000.0
+            except ValueError:
+                found["metrics_interval_s"] = interval_ms  # validation names the problem
+        preference = os.environ.get("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "")
+        preference = preference.strip().lower()
+        if preference:
+            found["metrics_temporality"] = "delta" if preference == "lowmemory" else preference
         return found
 
 

@@ -34,6 +34,14 @@ __all__ = ["Request", "instrument", "request", "timer"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: Built-in series (obskit's own names: no semantic convention covers these scopes).
+function_duration = metrics.histogram(
+    "obskit.function.duration", "s", "duration of @obskit.instrument calls"
+)
+request_duration = metrics.histogram(
+    "obskit.request.duration", "s", "duration of obskit.request scopes (not HTTP ones)"
+)
+
 
 def _attributes_for(fn: Callable[..., Any], base: dict[str, Any] | None) -> dict[str, Any]:
     code = getattr(fn, "__code__", None)
@@ -65,10 +73,11 @@ def _call_ended(name: str, elapsed_ms: float, exc: BaseException | None) -> None
     failed = is_failure(exc)
     if failed and exc is not None:
         capture_failure(exc)
-    if metrics.sinks:
-        metrics.observe("function.duration_ms", elapsed_ms, function=name)
-        if failed:
-            metrics.increment("function.errors", function=name)
+        function_duration.record(
+            elapsed_ms / 1000.0, function=name, **{"error.type": type(exc).__qualname__}
+        )
+    else:
+        function_duration.record(elapsed_ms / 1000.0, function=name)
     if call_listeners:
         for listener in call_listeners:
             try:
@@ -219,8 +228,7 @@ def _decorate(
             _call_ended(span_name, (time.perf_counter() - start) * 1000.0, exc)
             raise
         elapsed_ms = (time.perf_counter() - start) * 1000.0
-        if metrics.sinks:
-            metrics.observe("function.duration_ms", elapsed_ms, function=span_name)
+        function_duration.record(elapsed_ms / 1000.0, function=span_name)
         for listener in call_listeners:  # _call_ended's success path, inlined: one frame less
             try:
                 listener(span_name, elapsed_ms, None)
@@ -241,6 +249,10 @@ class Request:
     trace (``req.parent_context`` is the OpenTelemetry context it starts in; ``None``: the
     current one) and ``req.span_kind`` sets the span's kind; ``req.rename(name)`` names it once
     more is known (a route template after routing), for the span and request metrics alike.
+
+    On exit (inside its span, so a sampled request leaves an exemplar) the duration goes to
+    ``duration_metric`` with ``metric_labels``: ``obskit.request.duration`` {name, error.type}
+    unless an integration set another (HTTP servers: ``http.server.request.duration``).
     """
 
     def __init__(self, name: str, request_id: str | None = None, **fields: Any) -> None:
@@ -257,6 +269,8 @@ class Request:
         self._start = 0.0
         self.parent_context: Any = None
         self.span_kind = SpanKind.INTERNAL
+        self.duration_metric: metrics.Histogram = request_duration
+        self.metric_labels: dict[str, Any] | None = None
 
     def continue_trace(self, carrier: Mapping[str, str]) -> bool:
         """Continue the W3C trace in ``carrier`` (``traceparent``, ``tracestate``) on entering.
@@ -334,6 +348,7 @@ class Request:
         if failed and exc is not None:
             capture_failure(exc)
         server_error = self.status_code is not None and self.status_code >= 500
+        self._record_duration(exc if failed else None, server_error)
         try:
             span = self.span
             if span is not None:
@@ -353,11 +368,16 @@ class Request:
                 diagnostics.report("request_listener", f"request listener raised {problem!r}")
         if self._scope is not None:
             self._scope.__exit__(exc_type, exc, tb)
-        if metrics.sinks:
-            metrics.increment("request.count", name=self.name)
-            metrics.observe("request.duration_ms", self.duration_ms, name=self.name)
-            if failed or server_error:
-                metrics.increment("request.errors", name=self.name)
+
+    def _record_duration(self, exc: BaseException | None, server_error: bool) -> None:
+        labels = self.metric_labels
+        if labels is None:
+            labels = {"name": self.name}
+        if exc is not None:
+            labels["error.type"] = type(exc).__qualname__
+        elif server_error:
+            labels["error.type"] = str(self.status_code)
+        self.duration_metric.record((self.duration_ms or 0.0) / 1000.0, **labels)
 
     async def __aenter__(self) -> Request:
         return self.__enter__()
@@ -377,9 +397,10 @@ def request(name: str, request_id: str | None = None, **fields: Any) -> Request:
 
 
 class timer:
-    """Measure a block or a function; the milliseconds go to ``obskit.metrics`` as ``name``.
+    """Measure a block or a function; the seconds go to the histogram ``name`` (unit ``s``,
+    declared on first use) with ``labels``.
 
-    >>> with timer("startup") as t:
+    >>> with timer("doc.startup") as t:
     ...     pass
     >>> t.elapsed_ms >= 0
     True
@@ -399,8 +420,10 @@ class timer:
 
     def __exit__(self, *exc: object) -> None:
         self.elapsed_ms = (time.perf_counter() - self._start) * 1000.0
-        if metrics.sinks:
-            metrics.observe(self.name, self.elapsed_ms, **self.labels)
+        histogram = metrics.STORE.instruments.get(self.name)
+        if histogram is None:
+            histogram = metrics.STORE.declare("histogram", self.name, unit="s", strict=False)
+        histogram.record_at(self.elapsed_ms / 1000.0, self.labels, None)
 
     def __call__(self, fn: F) -> F:
         name, labels = self.name, self.labels

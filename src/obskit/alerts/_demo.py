@@ -1,10 +1,11 @@
 """The alerting part of ``obskit demo``: an error-rate rule, a local webhook, a timeline.
 
-The rule reads the built-in ``request.errors`` series (fed by ``obskit.request``), so it needs
-no code in the demo's handlers. It fires while the simulated search service fails more than
-once every two seconds, and resolves once traffic stops and its two-second window empties;
-rather than sleep through that, the demo evaluates the engine at the later times directly
-(the engine takes ``now``). Every notification goes to a webhook served on 127.0.0.1.
+The rule reads the built-in ``obskit.request.duration`` series (fed by ``obskit.request``;
+failed requests carry ``error.type``), so it needs no code in the demo's handlers. It fires
+while the simulated search service fails more than once every two seconds, and resolves once
+traffic stops and its two-second window empties; rather than sleep through that, the demo
+evaluates the engine at the later times directly (the engine takes ``now``). Every
+notification goes to a webhook served on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -37,12 +38,12 @@ class DemoAlerting:
             group_wait_s=0.0,
             group_interval_s=0.5,
             repeat_interval_s=60.0,
-            export_interval_s=None,
         )
         self.engine.add_channel("webhook", WebhookChannel(self.url, hmac_secret="demo-secret"))
         self.engine.add_rule(
             name="high_error_rate",
-            metric="request.errors",
+            metric="obskit.request.duration",
+            matchers=['error.type=~".+"'],  # failed requests carry error.type
             aggregation="rate",
             window_s=WINDOW_S,
             resolution_s=0.25,
@@ -63,7 +64,10 @@ class DemoAlerting:
         self.engine.flush(5.0)
 
     def report(self, out: TextIO) -> None:
-        out.write("\nAlerts (rule high_error_rate: rate(request.errors[2s]) > 0.5/s for 0.5s):\n")
+        out.write(
+            '\nAlerts (rule high_error_rate: rate(obskit.request.duration{error.type=~".+"}'
+            "[2s]) > 0.5/s for 0.5s):\n"
+        )
         changes = [
             e for e in self.engine.history() if e["event"] in ("pending", "firing", "resolved")
         ]

@@ -4,8 +4,9 @@ One :class:`AlertEngine` owns a series store (:mod:`~obskit.alerts.store`), its 
 machines (:mod:`~obskit.alerts.state`), a router (:mod:`~obskit.alerts.routing`) and a
 dispatcher (:mod:`~obskit.alerts.notify`). ``evaluate(now)`` is the one step that moves
 everything: it runs every rule, routes what changed, queues what is due, sends each transition
-to the pipeline (as an :class:`~obskit.signals.Alert`) and to the log, and every
-``export_interval_s`` sends the series as :class:`~obskit.signals.MetricPoint` signals.
+to the pipeline (as an :class:`~obskit.signals.Alert`) and to the log. The engine keeps only
+the windows its rules need: the metrics themselves belong to :mod:`obskit.metrics` (its store
+is exported by the runtime's reader), which tells the engine every point as a sink.
 
 Every time-based decision uses ``clock`` (or the ``now`` given), so a test clock drives the
 whole engine; ``evaluation_interval_s`` starts a background thread calling ``evaluate()``.
@@ -22,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from obskit import _runtime, diagnostics, metrics
+from obskit import diagnostics, metrics
 from obskit.alerts.history import History
 from obskit.alerts.loading import RuleSet, parse_rules, read_rule_file
 from obskit.alerts.notify import Channel, Dispatcher, Notification
@@ -71,7 +72,6 @@ class AlertEngine:
         window_buckets: int = 10,
         relative_accuracy: float = 0.01,
         default_channels: Iterable[str] = (),
-        export_interval_s: float | None = 60.0,
         series_ttl_s: float | None = 3600.0,
         history_size: int = 1000,
         max_attempts: int = 5,
@@ -89,7 +89,6 @@ class AlertEngine:
         self.window_buckets = window_buckets
         self.relative_accuracy = relative_accuracy
         self.default_channels = tuple(default_channels)
-        self.export_interval_s = export_interval_s
         self.series_ttl_s = series_ttl_s
         self.store = MetricStore(clock=clock, max_series_per_metric=max_series_per_metric)
         self.channels: dict[str, Channel] = {}
@@ -114,7 +113,6 @@ class AlertEngine:
         self._lock = threading.RLock()
         self._history = History(history_size)
         self._publisher = Publisher()
-        self._next_export: float | None = None
         self._next_expiry = -float("inf")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -176,9 +174,9 @@ class AlertEngine:
         self, *, kinds: Mapping[str, str] | None = None, group: str = "obskit", strict: bool = True
     ) -> str:
         """This engine's rules as a Prometheus rule file (YAML); see
-        :mod:`obskit.alerts.prometheus`. Metric kinds come from what the engine has seen
-        (``increment``: counter, ``observe``: histogram, as OpenTelemetry exports them)
-        unless ``kinds`` says otherwise."""
+        :mod:`obskit.alerts.prometheus`. Metric kinds are the declared ones
+        (``obskit.metrics.instruments()``), then what this engine has seen (``increment``:
+        counter, ``observe``: histogram), unless ``kinds`` says otherwise."""
         from obskit.alerts.prometheus import prometheus_rule_file
 
         seen = {
@@ -186,6 +184,7 @@ class AlertEngine:
             for name, metric in self.store.metrics.items()
             if metric.kind != "untyped"
         }
+        seen.update({name: i.kind for name, i in metrics.instruments().items()})
         return prometheus_rule_file(
             self.rules(),
             kinds={**seen, **(kinds or {})},
@@ -310,12 +309,6 @@ class AlertEngine:
         if self.series_ttl_s is not None and now >= self._next_expiry:
             self._next_expiry = now + min(60.0, self.series_ttl_s / 10)  # a scan of every series
             self.store.expire(now, self.series_ttl_s)
-        if self.export_interval_s is not None and _runtime.peek() is not None:
-            if self._next_export is None:
-                self._next_export = now + self.export_interval_s
-            elif now >= self._next_export:
-                self._next_export = now + self.export_interval_s
-                self._publisher.export(self.store, now)
 
     def _send(self, notifications: list[Notification]) -> None:
         for notification in notifications:

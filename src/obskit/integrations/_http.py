@@ -16,7 +16,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from obskit import _runtime, diagnostics, errors, instrumentation, propagation, tracing
+from obskit import _runtime, diagnostics, errors, instrumentation, metrics, propagation, tracing
 from obskit.diagnostics import ConfigError
 from obskit.scrubbing import FILTERED
 
@@ -31,6 +31,11 @@ __all__ = [
 
 #: The route part of the name of a request no route template matched (404s, bare apps).
 UNROUTED = "<unrouted>"
+
+#: OpenTelemetry's HTTP server duration (semantic conventions, stable).
+server_duration = metrics.histogram(
+    "http.server.request.duration", "s", "Duration of HTTP server requests."
+)
 #: Request headers recorded on the span and on error events unless told otherwise.
 DEFAULT_RECORD_HEADERS = ("user-agent", "content-type", "content-length")
 #: Methods kept as they are; anything else is ``_OTHER`` (a client picks the method: keep
@@ -130,6 +135,7 @@ class Exchange:
         )
         self.request.parent_context = parent
         self.request.span_kind = SpanKind.SERVER
+        self.request.duration_metric = server_duration
         self.headers = _recorded(options.record_headers, headers)
 
     def begin(self) -> Exchange:
@@ -189,8 +195,13 @@ class Exchange:
         failure = exc if isinstance(exc, Exception) else None  # not a cancellation or exit
         try:
             request.rename(f"{self.method} {self.route or UNROUTED}")
+            labels: dict[str, Any] = {"http.request.method": self.method}
             if self.route:
                 request.set_attribute("http.route", self.route)
+                labels["http.route"] = self.route
+            if self.status is not None:
+                labels["http.response.status_code"] = self.status
+            request.metric_labels = labels
             if failure is not None:
                 self.capture(failure)
             elif self.options.capture_server_errors and not self.captured:
