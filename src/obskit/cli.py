@@ -1,4 +1,5 @@
-"""The ``obskit`` command: ``demo``; ``report``, ``logs`` and ``errors`` read the SQLite store."""
+"""The ``obskit`` command: ``demo``; ``report``, ``logs``, ``errors`` and ``dashboard`` read the
+SQLite store."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     _add_store_commands(commands)
 
+    _add_dashboard_command(commands)
+
     health = commands.add_parser(
         "health",
         help="read a health endpoint; exit 1 unless it passes or warns (a HEALTHCHECK command)",
@@ -36,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command in ("report", "logs", "errors"):
         return _run_store_command(args)
+    if args.command == "dashboard":
+        return _run_dashboard(args)
     if args.command == "health":
         from obskit.health.client import check_endpoint
 
@@ -69,6 +74,51 @@ def _add_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     errors.add_argument(
         "--by", choices=("count", "last_seen"), default="count", help="order (default count)"
     )
+
+
+def _add_dashboard_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    default_db = os.environ.get("OBSKIT_SQLITE_PATH", "obskit.db")
+    dashboard = commands.add_parser(
+        "dashboard", help="serve a read-only web dashboard over the SQLite store"
+    )
+    dashboard.add_argument(
+        "--db", default=default_db, help=f"the SQLite database to read (default {default_db})"
+    )
+    dashboard.add_argument("--port", type=int, default=8050, help="port (default 8050; 0: any)")
+    dashboard.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine)"
+    )
+    dashboard.add_argument(
+        "--token",
+        default=os.environ.get("OBSKIT_DASHBOARD_TOKEN"),
+        help="required on every request; needed to bind a non-loopback host "
+        "(env OBSKIT_DASHBOARD_TOKEN)",
+    )
+
+
+def _run_dashboard(args: argparse.Namespace) -> int:
+    from obskit.dashboard import DashboardServer
+    from obskit.diagnostics import ConfigError
+
+    try:
+        server = DashboardServer(args.db, host=args.host, port=args.port, token=args.token)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"obskit dashboard: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    print(f"obskit dashboard: reading {os.path.abspath(args.db)}")
+    if args.token:
+        print(f"obskit dashboard: every request needs the token (host {args.host})")
+    print(f"obskit dashboard: open {server.url}  (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0
 
 
 def _run_store_command(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 
 import obskit
 from obskit.exporters import InMemoryExporter, JsonLinesExporter, SQLiteExporter
+from obskit.levels import LEVELS
 
 __all__ = ["run_demo"]
 
@@ -179,7 +180,7 @@ def _print_summary(memory: InMemoryExporter, handled: int, failures: int, jsonl_
     routes = sorted({s.labels["name"] for s in durations.series}) if durations else []
     out = sys.stdout
     out.write(f"\nHandled {handled} requests, {failures} raised.\n\nLog records by level:\n")
-    for level in ("debug", "info", "warning", "error", "critical"):
+    for level in LEVELS:
         out.write(f"  {level:<9}{levels.get(level, 0):>6}\n")
     out.write(
         "\nRequests (histogram obskit.request.duration; percentiles from its buckets):\n"

@@ -1,5 +1,5 @@
-"""Status changes become signals and log records; every run feeds the ``obskit.health.status`` metric,
-so alert rules and exporters see health without polling it."""
+"""Status changes become signals and log records; every run feeds the ``obskit.health.status``
+metric, so alert rules and exporters see health without polling it."""
 
 from __future__ import annotations
 

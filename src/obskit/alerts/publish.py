@@ -19,11 +19,6 @@ from obskit.signals import Alert
 __all__ = ["Publisher", "snapshot"]
 
 
-def _service() -> str:
-    runtime = _runtime.peek()
-    return runtime.settings.service if runtime is not None else ""
-
-
 def snapshot(instance: AlertInstance, now: float, muted_by: str | None = None) -> Alert:
     """The instance as an Alert signal at ``now``; ``details`` holds the rule's condition."""
     rule = instance.rule
@@ -54,7 +49,6 @@ def snapshot(instance: AlertInstance, now: float, muted_by: str | None = None) -
         annotations=dict(instance.annotations),
         active_since=instance.active_at,
         fingerprint=instance.fingerprint,
-        service=_service(),
         fired_at=instance.fired_at,
         resolved_at=instance.resolved_at,
         details=details,

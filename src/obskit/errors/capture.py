@@ -38,19 +38,19 @@ from obskit.errors.chains import (
 from obskit.errors.fingerprint import fingerprint_for, parameterise_message
 from obskit.errors.frames import FrameCache, FrameInfo
 from obskit.errors.groups import GroupStore
-from obskit.logging.processors import trace_ids
+from obskit.levels import canonical_level
 from obskit.scrubbing import ScrubbedMapping
 from obskit.signals import ErrorEvent
+from obskit.tracing import trace_ids
 
 if TYPE_CHECKING:
     from obskit._runtime import Runtime
 
-__all__ = ["LEVELS", "ErrorCapture", "editable_copy"]
+__all__ = ["ErrorCapture", "editable_copy"]
 
 #: One point per captured event, by group: the error rate alert rules read.
 error_count = metrics.counter("obskit.errors", "{event}", "captured error events, by group")
 
-LEVELS = frozenset({"debug", "info", "warning", "error", "critical", "fatal"})
 _TITLE_LENGTH = 200
 _NOT_YET = object()  # an exception not captured yet
 _in_before_send = threading.local()
@@ -72,9 +72,6 @@ class ErrorCapture:
         self.sample_rate = settings.sample_rate
         self.before_send = settings.before_send
         self.include_locals = settings.include_locals
-        self.service = settings.service
-        self.environment = settings.environment
-        self.release = settings.release
         self._ignored_types = tuple(t for t in settings.ignore_errors if isinstance(t, type))
         self._ignored_names = frozenset(n for n in settings.ignore_errors if isinstance(n, str))
         self._ignore_cache: dict[type, bool] = {}
@@ -251,9 +248,6 @@ class ErrorCapture:
             user=_user_from(user, merged),
             tags=dict(tags) if isinstance(tags, dict) else {},
             breadcrumbs=breadcrumbs.frozen_trail(self.scrubber),
-            service=self.service,
-            environment=self.environment,
-            release=self.release,
             trace_id=trace_id,
             span_id=span_id,
         )
@@ -359,10 +353,8 @@ def _first_line(text: str) -> str:
 
 
 def _checked_level(level: Any) -> str:
-    if level in LEVELS:
-        return str(level)
-    name = str(level).lower() if isinstance(level, str) else ""
-    if name in LEVELS:
+    name = canonical_level(level)
+    if name is not None:
         return name
     diagnostics.report("capture_level", f"unknown level {level!r} for a captured event; used error")
     return "error"

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from obskit import _runtime
+from obskit._numbers import refuse
 from obskit.metrics import multiprocess, runtime
 from obskit.metrics.instruments import (
     KINDS,
@@ -43,10 +44,8 @@ from obskit.metrics.instruments import (
     Observation,
     SeriesData,
     UpDownCounter,
-    check_value,
-    refuse,
-    sinks,
 )
+from obskit.metrics.instruments import sinks as _sinks
 from obskit.metrics.multiprocess import SnapshotWriter
 from obskit.metrics.naming import label_name, prometheus_name
 from obskit.metrics.query import histogram_quantile, query_store
@@ -71,7 +70,6 @@ __all__ = [
     "SeriesData",
     "UpDownCounter",
     "add_sink",
-    "check_value",
     "collect",
     "counter",
     "gauge",
@@ -84,10 +82,8 @@ __all__ = [
     "prometheus_app",
     "prometheus_name",
     "query",
-    "refuse",
     "remove_sink",
     "serve",
-    "sinks",
     "snapshot",
     "up_down_counter",
 ]
@@ -211,13 +207,13 @@ def observe(name: str, value: float, /, *, timestamp: float | None = None, **lab
 
 def add_sink(sink: MetricSink) -> None:
     """Let ``sink`` hear every accepted point (idempotent)."""
-    if sink not in sinks:
-        sinks.append(sink)
+    if sink not in _sinks:
+        _sinks.append(sink)
 
 
 def remove_sink(sink: MetricSink) -> None:
-    if sink in sinks:
-        sinks.remove(sink)
+    if sink in _sinks:
+        _sinks.remove(sink)
 
 
 # -- reading --------------------------------------------------------------------------------
@@ -303,7 +299,7 @@ def collect() -> int:
     return reader.collect_once()
 
 
-@_runtime.on_shutdown
+@_runtime.shutdown_listeners.add
 def _final_collection(timeout_s: float = 2.0) -> None:
     """``obskit.shutdown``: stop the reader after one last collection into the pipeline."""
     writer = _writer
@@ -347,10 +343,9 @@ def _count_log_record(record: LogRecord) -> None:
 def _listen_to_logs(on: bool) -> None:
     from obskit.logging import record_listeners
 
-    present = _count_log_record in record_listeners
-    if on and not present:
-        record_listeners.append(_count_log_record)
-    elif not on and present:
+    if on:
+        record_listeners.add(_count_log_record)
+    else:
         record_listeners.remove(_count_log_record)
 
 

@@ -27,6 +27,7 @@ from typing import Any, ClassVar, NamedTuple, Protocol
 from opentelemetry import context as _otel_context
 
 from obskit import diagnostics
+from obskit._numbers import finite_number, refuse
 from obskit.metrics.naming import prometheus_name
 
 try:  # the key OpenTelemetry keeps the active span under (one dict lookup instead of layers)
@@ -49,8 +50,6 @@ __all__ = [
     "Observation",
     "SeriesData",
     "UpDownCounter",
-    "check_value",
-    "refuse",
     "sinks",
 ]
 
@@ -240,7 +239,7 @@ class Instrument:
     def record_at(self, value: Any, labels: dict[str, Any], timestamp: float | None) -> None:
         """The shortcuts' way in: check ``value`` for this kind, update, tell the sinks with
         ``timestamp`` (the time the point is for, passed on to alert windows and watches)."""
-        number = check_value(self.name, value)
+        number = finite_number(self.name, value)
         if number is None:
             return
         if self.monotonic and number < 0:
@@ -282,7 +281,7 @@ class Instrument:
             return []
         found: dict[Key, list[float]] = {}
         for value, labels in observed:
-            number = check_value(self.name, value)
+            number = finite_number(self.name, value)
             if number is None:
                 continue
             key: Key = tuple(sorted((str(k), str(v)) for k, v in labels.items()))
@@ -341,7 +340,7 @@ class Counter(Instrument):
         """Add ``amount`` (finite, >= 0) to the series of ``labels``."""
         cls = amount.__class__
         if cls is not int and cls is not float:
-            checked = check_value(self.name, amount)
+            checked = finite_number(self.name, amount)
             if checked is None:
                 return
             amount = checked
@@ -371,7 +370,7 @@ class UpDownCounter(Instrument):
         """Add ``amount`` (any finite number) to the series of ``labels``."""
         cls = amount.__class__
         if (cls is not int and cls is not float) or amount - amount != 0:
-            checked = check_value(self.name, amount)
+            checked = finite_number(self.name, amount)
             if checked is None:
                 return
             amount = checked
@@ -398,7 +397,7 @@ class Gauge(Instrument):
         """Make ``value`` the current value of the series of ``labels``."""
         cls = value.__class__
         if (cls is not int and cls is not float) or value - value != 0:
-            checked = check_value(self.name, value)
+            checked = finite_number(self.name, value)
             if checked is None:
                 return
             value = checked
@@ -447,7 +446,7 @@ class Histogram(Instrument):
         """Count ``value`` (finite) in the series of ``labels``."""
         cls = value.__class__
         if (cls is not int and cls is not float) or value - value != 0:
-            checked = check_value(self.name, value)
+            checked = finite_number(self.name, value)
             if checked is None:
                 return
             value = checked
@@ -535,28 +534,6 @@ def _tell_increment(name: str, amount: float, labels: dict[str, Any], ts: float 
             sink.increment(name, amount, labels, ts)
         except Exception as exc:
             diagnostics.report(f"metric_sink.{type(sink).__name__}", f"metric sink raised {exc!r}")
-
-
-def check_value(name: str, value: Any) -> float | None:
-    """``value`` as a finite float, or ``None`` (counted as a problem) when it is not one."""
-    if not isinstance(value, (str, bytes)):
-        try:
-            number = float(value)
-        except (TypeError, ValueError, OverflowError):
-            pass
-        else:
-            if number - number == 0:
-                return number
-    refuse(name, value, "only finite numbers are recorded")
-    return None
-
-
-def refuse(name: str, value: Any, why: str) -> None:
-    """Count (and report once) a point of ``name`` that is skipped because of ``why``."""
-    diagnostics.report(
-        "metrics.bad_value",
-        f"metric {name!r} got {value!r} ({type(value).__name__}): {why}; the point was skipped",
-    )
 
 
 #: Instrument class per kind.
