@@ -1,5 +1,6 @@
 """The ``obskit`` command: ``demo``; ``report``, ``logs``, ``errors`` and ``dashboard`` read the
-SQLite store."""
+SQLite store; ``health`` reads a health endpoint; ``export`` writes alert rules and routing for
+Prometheus and Alertmanager."""
 
 from __future__ import annotations
 
@@ -36,7 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     health.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")
     health.add_argument("--json", action="store_true", help="print the health+json document")
 
+    _add_export_commands(commands)
+
     args = parser.parse_args(argv)
+    if args.command == "export":
+        return _run_export(args)
     if args.command in ("report", "logs", "errors"):
         return _run_store_command(args)
     if args.command == "dashboard":
@@ -74,6 +79,52 @@ def _add_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     errors.add_argument(
         "--by", choices=("count", "last_seen"), default="count", help="order (default count)"
     )
+
+
+def _add_export_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    export = commands.add_parser(
+        "export", help="write alert rules or routing for Prometheus and Alertmanager"
+    )
+    kinds = export.add_subparsers(dest="what", required=True)
+    for name, text in (
+        ("prometheus-rules", "a Prometheus rule file (recording and alerting rules)"),
+        ("alertmanager-config", "an Alertmanager configuration (routes, receivers, inhibition)"),
+    ):
+        sub = kinds.add_parser(name, help=text)
+        sub.add_argument(
+            "source",
+            help="a rule file (.yaml, .yml, .json) or a Python file that sets up alerts (its "
+            "AlertEngine, or the default engine)",
+        )
+        sub.add_argument("-o", "--output", help="write here (default: standard output)")
+        sub.add_argument(
+            "--strict", action="store_true", help="exit 1 if anything has no equivalent"
+        )
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from obskit.alerts import source_engine
+    from obskit.diagnostics import ConfigError
+
+    try:
+        engine = source_engine(args.source)
+        try:
+            if args.what == "prometheus-rules":
+                export = engine.export_prometheus_rules(strict=args.strict)
+            else:
+                export = engine.export_alertmanager_config(strict=args.strict)
+        finally:
+            engine.close(timeout_s=1.0)
+    except ConfigError as exc:
+        print(f"obskit export {args.what}: {exc}", file=sys.stderr)
+        return 1
+    if args.output:
+        export.write(args.output)
+    else:
+        sys.stdout.write(export.text)
+    if export.report():
+        print(export.report(), file=sys.stderr)
+    return 0
 
 
 def _add_dashboard_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

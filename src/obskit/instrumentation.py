@@ -86,7 +86,7 @@ def _call_ended(name: str, elapsed_ms: float, exc: BaseException | None) -> None
         )
     else:
         function_duration.record(elapsed_ms / 1000.0, function=name)
-    if call_listeners:
+    if call_listeners.callbacks:
         call_listeners.notify(name, elapsed_ms, exc)
 
 
@@ -232,8 +232,11 @@ def _decorate(
             raise
         elapsed_ms = (time.perf_counter() - start) * 1000.0
         function_duration.record(elapsed_ms / 1000.0, function=span_name)
-        if call_listeners:  # _call_ended's success path, inlined: one frame less
-            call_listeners.notify(span_name, elapsed_ms, None)
+        for listener in call_listeners.callbacks:  # _call_ended's success path, inlined
+            try:
+                listener(span_name, elapsed_ms, None)
+            except Exception as problem:
+                call_listeners.report(listener, problem)
         return result
 
     return wrapper(fn)

@@ -97,12 +97,12 @@ class FrameCache:
     def __init__(
         self,
         scrubber: Scrubber,
-        include: Iterable[str] = (),
-        exclude: Iterable[str] = (),
+        in_app_include: Iterable[str] = (),
+        in_app_exclude: Iterable[str] = (),
     ) -> None:
         self.scrubber = scrubber
-        self.include = tuple(include)
-        self.exclude = tuple(exclude)
+        self.in_app_include = tuple(in_app_include)
+        self.in_app_exclude = tuple(in_app_exclude)
         self._entries: dict[tuple[int, int], tuple[CodeType, FrameInfo]] = {}
         self._lock = threading.Lock()
 
@@ -124,7 +124,7 @@ class FrameCache:
         module = module_globals.get("__name__") if isinstance(module_globals, dict) else None
         module = module if isinstance(module, str) else None
         function = getattr(code, "co_qualname", code.co_name)
-        in_app = is_in_app(module, filename, self.include, self.exclude)
+        in_app = is_in_app(module, filename, self.in_app_include, self.in_app_exclude)
         line, statement = source_at(filename, lineno, module_globals)
         where = module or os.path.basename(filename).lower()
         group_key = f"{where}|{function}|{normalise_source(statement) if statement else ''}"
