@@ -334,19 +334,28 @@ if hasattr(os, "register_at_fork"):
 # -- the log records series ----------------------------------------------------------------
 
 _log_records = counter("obskit.log.records", "{record}", "log records emitted, by level")
+_log_sampled_out = counter(
+    "obskit.log.sampled_out", "{record}", "log records log_sample_rate dropped, by level"
+)
 
 
 def _count_log_record(record: LogRecord) -> None:
     _log_records.add(level=record.level)
 
 
+def _count_sampled_out(level: str) -> None:
+    _log_sampled_out.add(level=level)
+
+
 def _listen_to_logs(on: bool) -> None:
-    from obskit.logging import record_listeners
+    from obskit.logging import record_listeners, sampled_listeners
 
     if on:
         record_listeners.add(_count_log_record)
+        sampled_listeners.add(_count_sampled_out)
     else:
         record_listeners.remove(_count_log_record)
+        sampled_listeners.remove(_count_sampled_out)
 
 
 # -- Prometheus (prometheus_client is imported on first use) --------------------------------
