@@ -80,20 +80,20 @@ async def checkout() -> dict[str, str]:
 
 
 def setup_alerts(evaluation_interval_s: float) -> None:
-    """Alert when a route failed more than 3 times in the last minute (0.05 a second)."""
+    """Alert when a route failed more than 3 times in the last minute."""
     obskit.alerts.configure(evaluation_interval_s=evaluation_interval_s, group_wait_s=1)
     obskit.alerts.add_channel("log", obskit.alerts.LogChannel())
     obskit.alerts.add_rule(
         name="high_error_rate",
         metric="http.server.request.duration",
         matchers=['error.type=~".+"'],  # failed requests (an exception, or a 5xx)
-        aggregation="rate",
+        aggregation="count",  # failed requests in the window
         window_s=60,
         op=">",
-        threshold=0.05,
+        threshold=3,
         severity="critical",
         group_by=["alertname", "http.route"],
-        annotations={"summary": "{{ labels.http.route }} fails {{ value }} times a second"},
+        annotations={"summary": "{{ labels.http.route }} failed {{ value }} times in a minute"},
         channels=["log"],
     )
 

@@ -44,15 +44,15 @@ class DemoAlerting:
             name="high_error_rate",
             metric="obskit.request.duration",
             matchers=['error.type=~".+"'],  # failed requests carry error.type
-            aggregation="rate",
+            aggregation="count",  # failed requests in the window
             window_s=WINDOW_S,
             resolution_s=0.25,
             op=">",
-            threshold=0.5,
+            threshold=WINDOW_S * 0.5,  # more than one every two seconds
             for_s=0.5,
             severity="critical",
             channels=["webhook"],
-            annotations={"summary": "{{ labels.name }} fails {{ value }} times a second"},
+            annotations={"summary": "{{ labels.name }} failed {{ value }} times in 2s"},
         )
 
     def finish(self) -> None:
@@ -65,8 +65,8 @@ class DemoAlerting:
 
     def report(self, out: TextIO) -> None:
         out.write(
-            '\nAlerts (rule high_error_rate: rate(obskit.request.duration{error.type=~".+"}'
-            "[2s]) > 0.5/s for 0.5s):\n"
+            "\nAlerts (rule high_error_rate: more than 1 failed request in 2s, for 0.5s; "
+            "count of obskit.request.duration{error.type=~\".+\"}):\n"
         )
         changes = [
             e for e in self.engine.history() if e["event"] in ("pending", "firing", "resolved")
@@ -74,7 +74,7 @@ class DemoAlerting:
         if not changes:
             out.write("  none fired (the error rate stayed under the threshold)\n")
         for event in changes:
-            value = f"{event['value']:.2f}/s" if event["value"] is not None else "no data"
+            value = f"{event['value']:.0f} failed" if event["value"] is not None else "no data"
             out.write(f"  +{event['at'] - self.start:5.2f}s  {event['event']:<9} {value}\n")
         out.write(f"Webhook {self.url} received {len(self.received)} notification(s):\n")
         for body in self.received:

@@ -253,8 +253,6 @@ class RuleState:
         if metric is None:
             return 0, []
         reader, instances = self.reader, self.instances
-        if rule.aggregation == "rate" and metric.kind != "counter":
-            reader = Ring.count_rate  # a histogram's rate counts its samples, as Prometheus
         test = _TESTS[rule.op] if rule.detector is None else None
         threshold = rule.threshold
         alerting_on_no_data = rule.no_data != "ok"

@@ -240,10 +240,6 @@ class Ring:
     def rate(self, slots: Sequence[int] | None) -> float:
         return self.total(slots) / (self.width * self.size)
 
-    def count_rate(self, slots: Sequence[int] | None) -> float:
-        """Points per second: ``rate`` of an observed metric (``rate(x_count[w])`` in PromQL)."""
-        return self.count(slots) / (self.width * self.size)
-
     def last(self, slots: Sequence[int] | None) -> float | None:
         # Buckets are in time order: the newest non-empty one holds the latest point.
         counts, size = self.counts, self.size

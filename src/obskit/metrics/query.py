@@ -153,8 +153,8 @@ def _histogram(
         return float(count)
     if aggregation == "sum":
         return sum(s.value for s in series)
-    if aggregation == "rate":
-        return count / window_s if window_s else None
+    if aggregation == "rate":  # as the alert rules read it: the sum per second
+        return sum(s.value for s in series) / window_s if window_s else None
     if aggregation == "avg":
         return sum(s.value for s in series) / count if count else None
     if aggregation == "min":
