@@ -66,7 +66,7 @@ class DemoAlerting:
     def report(self, out: TextIO) -> None:
         out.write(
             "\nAlerts (rule high_error_rate: more than 1 failed request in 2s, for 0.5s; "
-            "count of obskit.request.duration{error.type=~\".+\"}):\n"
+            'count of obskit.request.duration{error.type=~".+"}):\n'
         )
         changes = [
             e for e in self.engine.history() if e["event"] in ("pending", "firing", "resolved")

@@ -231,7 +231,8 @@ def query(
 
     ``aggregation``: ``sum`` (of a counter: the total, or its increase over the last
     ``window_s``), ``rate`` (``sum`` per second over ``window_s``, as alert rules read it),
-    ``count`` (a histogram's samples; else the number of series), ``avg``, ``min``, ``max``, ``last`` and percentiles ``p50``,
+    ``count`` (a histogram's samples; else the number of series), ``avg``, ``min``, ``max``,
+    ``last`` and percentiles ``p50``,
     ``p95``, ``p99`` (any ``pNN``) from a histogram's buckets, as Prometheus'
     ``histogram_quantile``. ``None`` when nothing matches. ``name`` is positional-only, so a
     label may be called ``name``.
