@@ -367,7 +367,7 @@ def _alerts(alerts: list[AlertHistory], view: View) -> Html:
             Html('<li><span class="badge state-{}">{}</span> {}{}</li>').format(
                 state_class(state),
                 state,
-                clock_time(ts),
+                clock_time(ts, span_s=window.end - window.start),
                 Html(" <small>value {}</small>").format(number(value))
                 if value is not None
                 else Html(""),
