@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     jsonl_path: str = "obskit.jsonl"
     sqlite_path: str = "obskit.db"
     webhook_url: str | None = None
+    sentry_dsn: str | None = None
     queue_size: int = Field(10_000, gt=0)
     max_batch_size: int = Field(512, gt=0)
     schedule_delay_s: float = Field(0.2, gt=0)
@@ -113,8 +114,13 @@ class Settings(BaseSettings):
     @classmethod
     def _module_names(cls, value: list[Any]) -> list[Any]:
         for item in value:
+            if isinstance(item, str) and item.startswith("<") and item.endswith(">"):
+                continue  # generated code's pseudo-file, e.g. "<template>" (see errors/frames)
             if not isinstance(item, str) or not all(p.isidentifier() for p in item.split(".")):
-                raise ValueError(f"{item!r} is not a module or package name (e.g. 'myapp.core')")
+                raise ValueError(
+                    f"{item!r} is not a module or package name (e.g. 'myapp.core') "
+                    "nor a generated-code file name (e.g. '<template>')"
+                )
         return value
 
     @field_validator("before_send", "before_breadcrumb", mode="before")
