@@ -2,8 +2,9 @@
 
 Built in: :class:`ConsoleExporter`, :class:`JsonLinesExporter`, :class:`InMemoryExporter`,
 :class:`SQLiteExporter` (the embedded store), :class:`OTLPExporter` (an OpenTelemetry
-collector; the ``otlp`` extra), :class:`WebhookExporter` (JSON over HTTP). The heavier ones
-are imported on first use, so ``import obskit`` stays cheap.
+collector; the ``otlp`` extra), :class:`WebhookExporter` (JSON over HTTP),
+:class:`SentryExporter` (error events to Sentry or GlitchTip). The heavier ones are imported
+on first use, so ``import obskit`` stays cheap.
 Third-party exporters register under the entry point group ``obskit.exporters`` so that
 ``OBSKIT_EXPORTERS=console,mine`` finds them by name; a class there is built with
 ``Class.from_settings(settings)`` when it has that method, else with no arguments.
@@ -24,6 +25,7 @@ from obskit.pipeline import Exporter, ExportResult
 if TYPE_CHECKING:
     from obskit.config import Settings
     from obskit.exporters.otlp import OTLPExporter
+    from obskit.exporters.sentry import SentryExporter
     from obskit.exporters.sqlite import SQLiteExporter
     from obskit.exporters.webhook import WebhookExporter
 
@@ -35,6 +37,7 @@ __all__ = [
     "JsonLinesExporter",
     "OTLPExporter",
     "SQLiteExporter",
+    "SentryExporter",
     "WebhookExporter",
     "available_exporters",
     "create_exporter",
@@ -49,6 +52,7 @@ BUILTIN_EXPORTERS: dict[str, str] = {
     "sqlite": "obskit.exporters.sqlite:SQLiteExporter",
     "otlp": "obskit.exporters.otlp:OTLPExporter",
     "webhook": "obskit.exporters.webhook:WebhookExporter",
+    "sentry": "obskit.exporters.sentry:SentryExporter",
 }
 
 #: Exporter classes importable from this package, loaded only when first used.
@@ -56,6 +60,7 @@ _LAZY_CLASSES = {
     "SQLiteExporter": "obskit.exporters.sqlite",
     "OTLPExporter": "obskit.exporters.otlp",
     "WebhookExporter": "obskit.exporters.webhook",
+    "SentryExporter": "obskit.exporters.sentry",
 }
 
 
