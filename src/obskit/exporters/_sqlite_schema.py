@@ -4,14 +4,24 @@ reader (:mod:`obskit.store`).
 One table per signal kind. Columns hold what the read API filters and sorts on; ``data`` holds
 the whole signal as JSON (see :mod:`obskit._codec`) so nothing a signal carries is lost, even
 fields added after the table was created. ``error_groups`` and ``metrics`` are maintained by the
-writer: a row per fingerprint, and a per-minute rollup per series.
+writer: a row per fingerprint, and a per-minute rollup per series. Every process writing one
+file adds to the same group rows, so groups are fleet-wide: ``error_group_users`` holds each
+group's distinct users, ``error_group_status`` the status ``obskit errors --resolve`` set and
+the regressions seen since (an event newer than the resolution).
 """
 
 from __future__ import annotations
 
-__all__ = ["BULK_TABLES", "SCHEMA", "SCHEMA_VERSION", "TIME_TABLES"]
+__all__ = ["BULK_TABLES", "GROUP_STATUS_TABLE", "SCHEMA", "SCHEMA_VERSION", "TIME_TABLES"]
 
-SCHEMA_VERSION = 1
+#: 2: ``error_group_users`` and ``error_group_status`` (fleet-wide distinct users, regressions).
+SCHEMA_VERSION = 2
+
+#: Also created by :meth:`obskit.store.Store.resolve` in a file written before schema 2.
+GROUP_STATUS_TABLE = """CREATE TABLE IF NOT EXISTS error_group_status (
+    fingerprint TEXT PRIMARY KEY, status TEXT NOT NULL, resolved_at REAL,
+    regressions INTEGER NOT NULL DEFAULT 0
+)"""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS logs (
@@ -33,6 +43,10 @@ CREATE TABLE IF NOT EXISTS error_groups (
     fingerprint TEXT PRIMARY KEY, title TEXT, culprit TEXT, level TEXT, service TEXT,
     count INTEGER NOT NULL, first_seen REAL NOT NULL, last_seen REAL NOT NULL, last_event_id TEXT
 );
+CREATE TABLE IF NOT EXISTS error_group_users (
+    fingerprint TEXT NOT NULL, user TEXT NOT NULL, PRIMARY KEY (fingerprint, user)
+) WITHOUT ROWID;
+$GROUP_STATUS_TABLE;
 
 CREATE TABLE IF NOT EXISTS spans (
     id INTEGER PRIMARY KEY, ts REAL NOT NULL, name TEXT, trace_id TEXT, span_id TEXT,
@@ -70,7 +84,7 @@ CREATE TABLE IF NOT EXISTS other_signals (
     id INTEGER PRIMARY KEY, ts REAL NOT NULL, kind TEXT, data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS other_signals_ts ON other_signals (ts);
-"""
+""".replace("$GROUP_STATUS_TABLE", GROUP_STATUS_TABLE)
 
 #: Tables with a ``ts`` column, pruned by age.
 TIME_TABLES = ("logs", "errors", "spans", "health", "alerts", "anomalies", "other_signals")
