@@ -26,7 +26,7 @@ import sentry_sdk
 from sentry_sdk.transport import Transport
 
 import obskit
-from obskit.pipeline import ExportResult
+from obskit.exporting import ExportResult
 
 TRAIL = 20
 
@@ -132,7 +132,7 @@ def setup_obskit(include_locals: bool) -> None:
         install_hooks=False,
         include_locals=include_locals,
         max_events_per_group_per_minute=None,
-        queue_size=1_000_000,
+        max_queue_size=1_000_000,
         max_breadcrumbs=100,
     )
     for number in range(TRAIL):

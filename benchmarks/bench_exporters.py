@@ -89,7 +89,9 @@ def wait_until(counter: Any, target: int, timeout_s: float = 120.0) -> None:
 
 
 def run_obskit(exporter: Any, records: int, arrived: Callable[[], None]) -> tuple[float, float]:
-    obskit.init(exporters=[exporter], queue_size=records + 1000, level="info", install_hooks=False)
+    obskit.init(
+        exporters=[exporter], max_queue_size=records + 1000, level="info", install_hooks=False
+    )
     log = obskit.get_logger("bench")
     start = time.perf_counter()
     for n in range(records):

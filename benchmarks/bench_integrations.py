@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import print_table
 
 import obskit
+from obskit.exporting import ExportResult
 from obskit.integrations import ObskitASGIMiddleware
-from obskit.pipeline import ExportResult
 
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
@@ -99,7 +99,7 @@ class DropExporter:
 
 def obskit_app() -> App:
     obskit.init(
-        service="bench", exporters=[DropExporter()], install_hooks=False, queue_size=200_000
+        service="bench", exporters=[DropExporter()], install_hooks=False, max_queue_size=200_000
     )
     return ObskitASGIMiddleware(bare)
 

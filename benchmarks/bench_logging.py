@@ -44,7 +44,7 @@ def obskit_emitted(directory: Path, *, fast_json: bool) -> tuple[float, float]:
     obskit.init(
         service="bench",
         exporters=[JsonLinesExporter(directory / "obskit.jsonl")],
-        queue_size=N * 2,  # a burst of N fits: this measures cost, not drop policy
+        max_queue_size=N * 2,  # a burst of N fits: this measures cost, not drop policy
     )
     log = obskit.get_logger("bench")
     obskit.bind(request_id="r-1")

@@ -9,7 +9,7 @@ import pytest
 
 from obskit.cli import main
 from obskit.exporters import SQLiteExporter
-from obskit.signals import Alert, ErrorEvent, HealthReport, LogRecord
+from obskit.signals import Alert, ErrorEvent, HealthRecord, LogRecord
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -64,7 +64,7 @@ def db(tmp_path: Path) -> Path:
                 title="KeyError: 'shard 3'",
                 culprit="search.lookup",
             ),
-            HealthReport(
+            HealthRecord(
                 timestamp=now - 2,
                 status="fail",
                 changed=["db"],

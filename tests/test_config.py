@@ -18,8 +18,8 @@ def test_unknown_level_names_setting_and_allowed_values() -> None:
 
 
 def test_negative_queue_size_is_refused() -> None:
-    with pytest.raises(ConfigError, match="queue_size"):
-        obskit.init(queue_size=-1)
+    with pytest.raises(ConfigError, match="max_queue_size"):
+        obskit.init(max_queue_size=-1)
 
 
 def test_unknown_exporter_lists_the_known_ones() -> None:

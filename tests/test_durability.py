@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from obskit.exporters import InMemoryExporter
-from obskit.pipeline import BatchProcessor, ExportResult
+from obskit.exporting import ExportResult
+from obskit.processor import BatchProcessor
 from obskit.signals import LogRecord, Signal
 from obskit.spool import Spool
 
@@ -41,8 +42,8 @@ class Backend(InMemoryExporter):
 
 def fast(backend: Backend, **options: object) -> BatchProcessor:
     settings: dict[str, object] = {
-        "retry_initial_s": 0.01,
-        "retry_max_s": 0.05,
+        "retry_initial_backoff_s": 0.01,
+        "retry_max_backoff_s": 0.05,
         "schedule_delay_s": 0.02,
     }
     settings.update(options)

@@ -11,7 +11,9 @@ import pytest
 
 import obskit
 from obskit.exporters import InMemoryExporter
-from obskit.pipeline import BatchProcessor, ExportResult, Pipeline
+from obskit.exporting import ExportResult
+from obskit.pipeline import Pipeline
+from obskit.processor import BatchProcessor
 from obskit.signals import LogRecord, Signal
 
 
@@ -66,7 +68,7 @@ def test_raising_exporter_counts_failures_and_others_still_receive() -> None:
 
 def test_hanging_exporter_never_blocks_and_shutdown_respects_timeout() -> None:
     hanging = HangingExporter(10.0)
-    obskit.init(exporters=[hanging], queue_size=100, max_batch_size=10)
+    obskit.init(exporters=[hanging], max_queue_size=100, max_batch_size=10)
     log = obskit.get_logger("t")
     started = time.monotonic()
     for n in range(1000):
@@ -84,7 +86,7 @@ def test_hanging_exporter_never_blocks_and_shutdown_respects_timeout() -> None:
 
 def test_retryable_failures_are_retried_then_delivered() -> None:
     flaky = FlakyExporter(failures=2)
-    processor = BatchProcessor(flaky, retry_initial_s=0.01, schedule_delay_s=0.01)
+    processor = BatchProcessor(flaky, retry_initial_backoff_s=0.01, schedule_delay_s=0.01)
     for n in range(5):
         processor.enqueue(record(n))
     assert processor.force_flush(timeout_s=10)
@@ -96,7 +98,9 @@ def test_retryable_failures_are_retried_then_delivered() -> None:
 
 def test_retries_give_up_after_max_retry_and_count_failed() -> None:
     flaky = FlakyExporter(failures=10**9)
-    processor = BatchProcessor(flaky, retry_initial_s=0.01, retry_max_s=0.02, max_retry_s=0.2)
+    processor = BatchProcessor(
+        flaky, retry_initial_backoff_s=0.01, retry_max_backoff_s=0.02, retry_max_elapsed_s=0.2
+    )
     processor.enqueue(record(1))
     processor.force_flush(timeout_s=10)
     assert processor.stats().failed == 1

@@ -221,7 +221,7 @@ TRICKY = st.sampled_from(
 
 @given(st.lists(st.one_of(TRICKY, st.text(max_size=8)), max_size=12).map("".join))
 def test_the_quick_pre_check_never_changes_what_is_scrubbed(text: str) -> None:
-    scrubber = Scrubber(max_string=100_000)
+    scrubber = Scrubber(max_string_length=100_000)
     assert scrubber.clean_text(text) == reference_clean(text, scrubber)
 
 
@@ -246,7 +246,7 @@ def test_auth_headers_with_a_scheme_and_quoted_values_are_filtered_whole() -> No
 
 
 def test_deny_and_allow_lists_are_configurable() -> None:
-    scrubber = Scrubber(extra_deny_keys=["pin"], allow_keys=["token_count"])
+    scrubber = Scrubber(scrub_keys=["pin"], scrub_allow_keys=["token_count"])
     cleaned = scrubber.clean_mapping({"pin": 1234, "token_count": 7, "token": "t"})
     assert cleaned == {"pin": FILTERED, "token_count": 7, "token": FILTERED}
 
@@ -257,7 +257,7 @@ def test_emails_are_kept_when_default_pii_may_be_sent() -> None:
 
 
 def test_a_secret_across_the_truncation_point_does_not_half_survive() -> None:
-    scrubber = Scrubber(max_string=100)
+    scrubber = Scrubber(max_string_length=100)
     text = "x" * 90 + " 4111 1111 1111 1111 and more"
     cleaned = scrubber.clean_text(text)
     assert "4111" not in cleaned and "[truncated" in cleaned
@@ -275,7 +275,7 @@ def test_frozen_data_is_read_only_shared_and_not_cleaned_twice() -> None:
     with pytest.raises(TypeError):
         frozen.update(message="changed")
     assert type(copy.deepcopy(frozen)) is dict and type(pickle.loads(pickle.dumps(frozen))) is dict
-    stricter = Scrubber(extra_deny_keys=["message"])
+    stricter = Scrubber(scrub_keys=["message"])
     assert stricter.clean_value(frozen)["message"] == FILTERED  # another scrubber cleans again
 
 
@@ -362,7 +362,7 @@ def test_ordinary_text_and_numbers_pass_unchanged() -> None:
 
 
 def test_email_kept_when_pii_allowed_and_allow_list_wins() -> None:
-    scrubber = Scrubber(send_default_pii=True, allow_keys=["session"])
+    scrubber = Scrubber(send_default_pii=True, scrub_allow_keys=["session"])
     assert scrubber.clean_text("mail ann@example.com") == "mail ann@example.com"
     assert scrubber.clean_mapping({"session": "abc", "token": "t"}) == {
         "session": "abc",
@@ -371,7 +371,7 @@ def test_email_kept_when_pii_allowed_and_allow_list_wins() -> None:
 
 
 def test_disabled_scrubber_still_sanitises() -> None:
-    scrubber = Scrubber(enabled=False)
+    scrubber = Scrubber(scrub=False)
     out = scrubber.clean_value({"password": "p", "n": float("inf"), b"k": b"v"})
     assert out == {"password": "p", "n": "Infinity", "b'k'": "v"}
     assert json.dumps(out)

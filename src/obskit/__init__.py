@@ -8,25 +8,30 @@ The public facade. Everything an application needs is here::
     with obskit.context(request_id="r-1"):
         log.info("checkout started", cart_items=3)
     obskit.shutdown()
+
+``import obskit`` does no work and imports almost nothing: every name below is loaded the
+first time it is used (``dir(obskit)`` lists them all), so an application that imports obskit
+at its top pays for what it uses, when it uses it.
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
+import time
 from typing import TYPE_CHECKING, Any
 
-from obskit import _runtime, diagnostics, errors, metrics
+from obskit._version import __version__
 from obskit.contextstack import bind, context, current_context, unbind
 from obskit.diagnostics import ConfigError
-from obskit.errors import add_breadcrumb
-from obskit.instrumentation import instrument, request, timer
-from obskit.logging import Logger, get_logger
-from obskit.signals import ErrorEvent
 
 if TYPE_CHECKING:
-    from obskit import alerts, anomaly, health
+    from obskit import alerts, anomaly, errors, health, metrics
     from obskit.config import Settings
-
-__version__ = "0.1.0"
+    from obskit.errors import add_breadcrumb
+    from obskit.instrumentation import instrument, request, timer
+    from obskit.logging import Logger
+    from obskit.signals import ErrorEvent
 
 __all__ = [
     "ConfigError",
@@ -41,6 +46,7 @@ __all__ = [
     "capture_message",
     "context",
     "current_context",
+    "errors",
     "flush",
     "get_logger",
     "health",
@@ -54,64 +60,133 @@ __all__ = [
     "unbind",
 ]
 
+#: Names loaded on first use: name -> (module, attribute or None for the module itself).
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "Logger": ("obskit.logging", "Logger"),
+    "Settings": ("obskit.config", "Settings"),
+    "add_breadcrumb": ("obskit.errors", "add_breadcrumb"),
+    "alerts": ("obskit.alerts", None),
+    "anomaly": ("obskit.anomaly", None),
+    "errors": ("obskit.errors", None),
+    "health": ("obskit.health", None),
+    "instrument": ("obskit.instrumentation", "instrument"),
+    "metrics": ("obskit.metrics", None),
+    "request": ("obskit.instrumentation", "request"),
+    "timer": ("obskit.instrumentation", "timer"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _LAZY.get(name)
+    if where is None:
+        raise AttributeError(f"module 'obskit' has no attribute {name!r}")
+    module = importlib.import_module(where[0])
+    value = module if where[1] is None else getattr(module, where[1])
+    globals()[name] = value  # the next access is a plain global
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 def init(**settings: Any) -> None:
     """Set obskit up (or set it up again, flushing the previous setup).
 
     Keyword arguments are :class:`~obskit.config.Settings` fields (``service``,
-    ``environment``, ``release``, ``level``, ``exporters``, ...); unset ones come from
-    ``OBSKIT_*`` and ``OTEL_*`` environment variables. A bad value raises
-    :class:`ConfigError` here, never later. With ``install_hooks=True`` (the default) it
-    chains the interpreter's error hooks and says so once on stderr;
-    ``obskit.errors.installed_hooks()`` lists them.
+    ``environment``, ``release``, ``level``, ``exporters``, ``exporter_options``, ...); unset
+    ones come from ``OBSKIT_*`` and ``OTEL_*`` environment variables. A bad value raises
+    :class:`ConfigError` here, never later. ``init`` prints nothing; with ``debug=True`` it
+    says on stderr what it set up (exporters, chained error hooks).
+    ``obskit.errors.installed_hooks()`` lists the hooks it chained.
     """
+    from obskit import _runtime, errors
     from obskit.config import load_settings
-    from obskit.exporters import create_exporter
-    from obskit.logging import configure_chain, processors, set_level
+    from obskit.logging import configure_chain, set_level
     from obskit.logging import stdlib as stdlib_bridge
 
     resolved = load_settings(**settings)
-    exporters = [
-        create_exporter(item, resolved) if isinstance(item, str) else item
-        for item in resolved.exporters
-    ]
+    exporters = _runtime.make_exporters(resolved)
     runtime = _runtime.build(resolved, exporters)
     set_level(resolved.level)
     configure_chain(list(resolved.processors))
-    processors.resource.update(service=resolved.service, environment=resolved.environment)
     previous = _runtime.replace(runtime)
     if previous is not None:
-        previous.pipeline.shutdown(resolved.shutdown_timeout_s, keep=exporters)
+        previous.pipeline.shutdown(previous.settings.shutdown_timeout_s, keep=exporters)
     if resolved.capture_stdlib_logging:
         stdlib_bridge.install(resolved.level)
     else:
         stdlib_bridge.uninstall()
-    errors.configure(resolved)
+    hooks = errors.configure(resolved)
+    if resolved.debug:
+        _say_what_was_set_up(runtime, hooks)
+
+
+def _say_what_was_set_up(runtime: Any, hooks: list[str]) -> None:
+    names = ", ".join(p.name for p in runtime.pipeline.processors) or "none"
+    lines = [f"obskit: service {runtime.service!r}, exporters {names}"]
+    if hooks:
+        lines.append(
+            f"obskit: chained {', '.join(hooks)} to capture uncaught errors "
+            "(init(install_hooks=False) to opt out)"
+        )
+    try:
+        sys.stderr.write("\n".join(lines) + "\n")
+    except Exception:
+        pass
 
 
 def flush(timeout_s: float = 5.0) -> bool:
     """Deliver everything queued so far; ``True`` if it all left within ``timeout_s``."""
+    from obskit import _runtime
+
     runtime = _runtime.peek()
     return True if runtime is None else runtime.pipeline.flush(timeout_s)
 
 
-def shutdown(timeout_s: float = 5.0) -> None:
-    """Flush and stop every exporter within ``timeout_s``. Logging afterwards starts defaults."""
-    from obskit.logging import stdlib as stdlib_bridge
+def shutdown(timeout_s: float | None = None) -> None:
+    """Stop background work, flush and stop every exporter, within ``timeout_s`` in total.
 
-    _runtime.run_shutdown_hooks(timeout_s / 2)  # background threads stop before the flush
+    ``None`` takes the ``shutdown_timeout_s`` setting. Logging afterwards starts defaults.
+    """
+    from obskit import _runtime
+
+    runtime = _runtime.peek()
+    if timeout_s is None:
+        timeout_s = runtime.settings.shutdown_timeout_s if runtime is not None else 5.0
+    deadline = time.monotonic() + timeout_s
+    # Background threads stop first (they may still emit), with half the budget at most.
+    _runtime.notify_shutdown(timeout_s / 2)
     previous = _runtime.replace(None)
-    stdlib_bridge.uninstall()
-    errors.reset()
+    if "obskit.logging.stdlib" in sys.modules:
+        from obskit.logging import stdlib as stdlib_bridge
+
+        stdlib_bridge.uninstall()
+    if "obskit.errors" in sys.modules:
+        from obskit import errors
+
+        errors.reset()
     if previous is not None:
-        previous.pipeline.shutdown(timeout_s)
+        previous.pipeline.shutdown(max(0.0, deadline - time.monotonic()))
 
 
 def pipeline_stats() -> dict[str, Any]:
     """Self-metrics: per exporter accepted/exported/dropped/failed/retried/queued, and problems."""
+    from obskit import _runtime, diagnostics
+
     runtime = _runtime.peek()
     exporters = runtime.pipeline.stats() if runtime is not None else {}
     return {"exporters": exporters, "problems": diagnostics.problem_counts()}
+
+
+def get_logger(name: str = "", **fields: Any) -> Logger:
+    """A logger called ``name`` with ``fields`` bound to every record it emits.
+
+    Usable at import time, before ``init``: it follows the current configuration.
+    """
+    from obskit.logging import get_logger as _get_logger
+
+    return _get_logger(name, **fields)
 
 
 def capture_exception(
@@ -126,6 +201,8 @@ def capture_exception(
     Returns the :class:`~obskit.signals.ErrorEvent` (``.fingerprint`` names its group), or
     ``None`` when it was ignored, sampled out or dropped by ``before_send``.
     """
+    from obskit import errors
+
     return errors.capture_exception(exc, level=level, fingerprint=fingerprint, **context)
 
 
@@ -137,17 +214,6 @@ def capture_message(
     **context: Any,
 ) -> ErrorEvent | None:
     """Capture a message as an event, grouped by its text with variable parts removed."""
+    from obskit import errors
+
     return errors.capture_message(message, level=level, fingerprint=fingerprint, **context)
-
-
-def __getattr__(name: str) -> Any:
-    # pydantic (about 100 ms to import) loads only when settings are first needed.
-    if name == "Settings":
-        from obskit import config
-
-        return getattr(config, name)
-    if name in ("alerts", "anomaly", "health"):  # loaded on first use (keeps import light)
-        import importlib
-
-        return importlib.import_module(f"obskit.{name}")
-    raise AttributeError(f"module 'obskit' has no attribute {name!r}")

@@ -1,4 +1,11 @@
-"""The live setup: settings and pipeline, swapped atomically by ``init`` and ``shutdown``.
+"""The live setup: settings, one OpenTelemetry ``Resource`` and the pipeline, swapped
+atomically by ``init`` and ``shutdown``.
+
+The ``Resource`` (``service.name``, ``deployment.environment.name``, ``service.version``,
+``service.instance.id``, plus ``OTEL_RESOURCE_ATTRIBUTES``) is built once per ``init`` and
+handed to everyone from here: the pipeline stamps each signal's service identity from it,
+exporters get it through ``set_resource``, and tracing builds its provider with it. Nothing
+else reads the service name from the settings.
 
 Before any ``init`` the first signal starts a default setup (console exporter, default
 settings), so logging at import time works and nothing is silently lost.
@@ -8,53 +15,118 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from obskit import diagnostics
 from obskit import pipeline as _pipeline
+from obskit.diagnostics import ConfigError
+from obskit.exporting import create_exporter, is_exporter
+from obskit.listeners import Listeners
 from obskit.pipeline import Pipeline
 from obskit.scrubbing import Scrubber
 from obskit.signals import Signal
 
 if TYPE_CHECKING:
-    from obskit.config import Settings
-    from obskit.pipeline import Exporter
+    from opentelemetry.sdk.resources import Resource
 
-__all__ = ["Runtime", "current", "emit", "on_shutdown", "replace", "run_shutdown_hooks"]
+    from obskit.config import Settings
+    from obskit.exporting import Exporter
+
+__all__ = [
+    "Runtime",
+    "build",
+    "current",
+    "emit",
+    "make_exporters",
+    "make_resource",
+    "notify_shutdown",
+    "peek",
+    "replace",
+    "shutdown_listeners",
+]
+
+#: This process's ``service.instance.id`` (OpenTelemetry: unique per running instance).
+INSTANCE_ID = str(uuid.uuid4())
 
 
 @dataclass(slots=True)
 class Runtime:
     settings: Settings
+    resource: Resource
     pipeline: Pipeline
+
+    @property
+    def service(self) -> str:
+        """``service.name`` of the resource."""
+        return str(self.resource.attributes.get("service.name", ""))
+
+    @property
+    def release(self) -> str | None:
+        """``service.version`` of the resource, if any."""
+        value = self.resource.attributes.get("service.version")
+        return None if value is None else str(value)
 
 
 _current: Runtime | None = None
 _lock = threading.RLock()
 
 
+def make_resource(settings: Settings) -> Resource:
+    """The OpenTelemetry ``Resource`` for ``settings`` (``OTEL_RESOURCE_ATTRIBUTES`` merged)."""
+    from opentelemetry.sdk.resources import Resource
+
+    attributes: dict[str, Any] = {
+        "service.name": settings.service,
+        "deployment.environment.name": settings.environment,
+        "service.instance.id": INSTANCE_ID,
+    }
+    if settings.release:
+        attributes["service.version"] = settings.release
+    # create() merges the environment's attributes under ours and adds telemetry.sdk.*.
+    return Resource.create(attributes)
+
+
+def make_exporters(settings: Settings) -> list[Exporter]:
+    """The exporters ``settings`` names (built from ``exporter_options``) or holds."""
+    exporters: list[Exporter] = []
+    for item in settings.exporters:
+        if isinstance(item, str):
+            exporters.append(create_exporter(item, settings.exporter_options.get(item)))
+        elif is_exporter(item):
+            exporters.append(item)
+        else:
+            what = "an exporter class: pass an instance" if isinstance(item, type) else "not"
+            raise ConfigError(
+                f"exporters: {item!r} is {what} an exporter (it needs export(batch), "
+                "force_flush(timeout_s) and shutdown(timeout_s))"
+            )
+    return exporters
+
+
 def build(settings: Settings, exporters: list[Exporter]) -> Runtime:
-    """A runtime (pipeline and scrubber) for ``settings``, not yet installed."""
+    """A runtime (resource, scrubber, pipeline) for ``settings``, not yet installed."""
     scrubber = Scrubber(
-        enabled=settings.scrub,
-        extra_deny_keys=settings.scrub_keys,
-        allow_keys=settings.scrub_allow_keys,
+        scrub=settings.scrub,
+        scrub_keys=settings.scrub_keys,
+        scrub_allow_keys=settings.scrub_allow_keys,
         send_default_pii=settings.send_default_pii,
-        max_string=settings.max_string_length,
+        max_string_length=settings.max_string_length,
     )
+    resource = make_resource(settings)
     pipe = Pipeline(
         exporters,
         scrubber=scrubber,
-        max_queue_size=settings.queue_size,
+        resource=resource,
+        max_queue_size=settings.max_queue_size,
         max_batch_size=settings.max_batch_size,
         schedule_delay_s=settings.schedule_delay_s,
-        max_retry_s=settings.max_retry_s,
+        retry_max_elapsed_s=settings.retry_max_elapsed_s,
         spool_dir=settings.spool_dir,
     )
     _pipeline.exit_timeout_s = settings.shutdown_timeout_s
-    return Runtime(settings=settings, pipeline=pipe)
+    return Runtime(settings=settings, resource=resource, pipeline=pipe)
 
 
 def current() -> Runtime:
@@ -65,9 +137,8 @@ def current() -> Runtime:
             runtime = _current
             if runtime is None:
                 from obskit.config import Settings  # pydantic is imported on first use only
-                from obskit.exporters import ConsoleExporter
 
-                runtime = build(Settings(), [ConsoleExporter()])
+                runtime = build(Settings(), [create_exporter("console")])
                 replace(runtime)
     return runtime
 
@@ -93,23 +164,16 @@ def emit(signal: Signal) -> None:
     runtime.pipeline.emit(signal)
 
 
-#: What ``obskit.shutdown`` stops before the pipeline flushes: background threads of the
-#: capabilities (health schedulers, alert evaluators). Each is called with its time budget.
-_shutdown_hooks: list[Callable[[float], None]] = []
+#: Called with a time budget (seconds) at ``obskit.shutdown``, before the pipeline flushes:
+#: the capabilities stop their background threads (health schedulers, alert evaluators).
+shutdown_listeners: Listeners[Callable[[float], None]] = Listeners("shutdown")
 
 
-def on_shutdown(hook: Callable[[float], None]) -> Callable[[float], None]:
-    """Register ``hook(timeout_s)`` to run at ``obskit.shutdown`` (idempotent; a decorator)."""
-    if hook not in _shutdown_hooks:
-        _shutdown_hooks.append(hook)
-    return hook
-
-
-def run_shutdown_hooks(timeout_s: float) -> None:
-    """Run every shutdown hook within ``timeout_s`` in total; a failing hook is reported."""
+def notify_shutdown(timeout_s: float) -> None:
+    """Run every shutdown listener within ``timeout_s`` in total; a failing one is reported."""
     deadline = time.monotonic() + timeout_s
-    for hook in list(_shutdown_hooks):
+    for listener in shutdown_listeners:
         try:
-            hook(max(0.0, deadline - time.monotonic()))
+            listener(max(0.0, deadline - time.monotonic()))
         except Exception as exc:
-            diagnostics.report("shutdown_hook", f"shutdown hook {hook!r} raised {exc!r}")
+            shutdown_listeners.report(listener, exc)

@@ -8,11 +8,10 @@ from collections import Counter
 from typing import Any, TextIO
 
 from obskit.exporters._render import json_line
+from obskit.levels import LEVELS
 from obskit.store import Store
 
 __all__ = ["parse_since", "print_errors", "print_logs", "print_report", "stamp"]
-
-_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 def stamp(ts: float | None, *, date: bool = True) -> str:
@@ -65,7 +64,7 @@ def print_logs(
 def _levels(store: Store, out: TextIO, since: float | None) -> None:
     counts = store.level_counts(since=since)
     out.write("\nLog records by level:\n")
-    for level in _LEVELS:
+    for level in LEVELS:
         out.write(f"  {level:<9}{counts.get(level, 0):>8}\n")
 
 

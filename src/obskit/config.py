@@ -11,9 +11,9 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -22,11 +22,10 @@ from pydantic_settings import (
 )
 
 from obskit.diagnostics import ConfigError
+from obskit.levels import Level, canonical_level
 
-__all__ = ["LEVELS", "ConfigError", "Settings", "import_object", "load_settings"]
+__all__ = ["ConfigError", "Settings", "import_object", "load_settings"]
 
-Level = Literal["debug", "info", "warning", "error", "critical"]
-LEVELS: tuple[str, ...] = ("debug", "info", "warning", "error", "critical")
 CommaList = Annotated[list[Any], NoDecode]
 
 
@@ -37,6 +36,9 @@ class Settings(BaseSettings):
         env_prefix="OBSKIT_", extra="forbid", validate_default=True, arbitrary_types_allowed=True
     )
 
+    #: ``init`` prints what it set up (exporters, chained hooks) on stderr; silent otherwise.
+    debug: bool = False
+
     # -- identity ------------------------------------------------------------------------
     service: str = "unknown_service"
     environment: str = "development"
@@ -44,22 +46,21 @@ class Settings(BaseSettings):
 
     # -- logging -------------------------------------------------------------------------
     level: Level = "info"
-    console_format: Literal["auto", "pretty", "json"] = "auto"
     capture_stdlib_logging: bool = False
     processors: list[Callable[..., Any]] = Field(default_factory=list)
 
     # -- pipeline and exporters ----------------------------------------------------------
+    #: Exporter objects, or names from :func:`obskit.exporting.available_exporters`.
     exporters: CommaList = Field(default_factory=lambda: ["console"])
-    jsonl_path: str = "obskit.jsonl"
-    sqlite_path: str = "obskit.db"
-    webhook_url: str | None = None
-    sentry_dsn: str | None = None
-    queue_size: int = Field(10_000, gt=0)
+    #: Constructor arguments of named exporters: ``{"jsonl": {"path": "app.jsonl"}}``
+    #: (``OBSKIT_EXPORTER_OPTIONS`` takes the same as JSON). Third-party exporters alike.
+    exporter_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    max_queue_size: int = Field(10_000, gt=0)
     max_batch_size: int = Field(512, gt=0)
     schedule_delay_s: float = Field(0.2, gt=0)
     #: Give up on a batch after this many seconds of retryable failures; None: keep it until
     #: the backend takes it (the queue, and the spool if set, bound what is kept).
-    max_retry_s: float | None = Field(None, ge=0)
+    retry_max_elapsed_s: float | None = Field(None, ge=0)
     #: A directory where each exporter spools what its backend could not take yet, so an
     #: outage plus a restart loses nothing.
     spool_dir: str | None = None
@@ -140,28 +141,19 @@ class Settings(BaseSettings):
     @field_validator("level", mode="before")
     @classmethod
     def _lower_level(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = value.strip().lower()
-            return "warning" if value == "warn" else value
-        return value
+        return canonical_level(value) or value
 
-    @field_validator("exporters")
+    @field_validator("exporter_options")
     @classmethod
-    def _known_exporters(cls, value: list[Any]) -> list[Any]:
-        from obskit.exporters import available_exporters, is_exporter
-
-        names = available_exporters()
-        for item in value:
-            if isinstance(item, str):
-                if item not in names:
-                    raise ValueError(
-                        f"unknown exporter {item!r}; allowed names: {', '.join(sorted(names))} "
-                        "(or pass an exporter object)"
-                    )
-            elif not is_exporter(item):
+    def _options_for_named_exporters(
+        cls, value: dict[str, dict[str, Any]], info: ValidationInfo
+    ) -> dict[str, dict[str, Any]]:
+        named = {item for item in info.data.get("exporters", ()) if isinstance(item, str)}
+        for name in value:
+            if name not in named:
                 raise ValueError(
-                    f"{item!r} is not an exporter: it needs export(batch), "
-                    "force_flush(timeout_s) and shutdown(timeout_s)"
+                    f"options for exporter {name!r}, which is not among the named exporters "
+                    f"({', '.join(sorted(named)) or 'none'}); add {name!r} to exporters=[...]"
                 )
         return value
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import obskit
 from obskit.exporters import InMemoryExporter, JsonLinesExporter, SQLiteExporter
+from obskit.levels import LEVELS
 
 __all__ = ["run_demo"]
 
@@ -183,7 +184,7 @@ def _print_summary(memory: InMemoryExporter, handled: int, failures: int, jsonl_
         by_route.setdefault(span.name, []).append(span.duration_ms)
     out = sys.stdout
     out.write(f"\nHandled {handled} requests, {failures} raised.\n\nLog records by level:\n")
-    for level in ("debug", "info", "warning", "error", "critical"):
+    for level in LEVELS:
         out.write(f"  {level:<9}{levels.get(level, 0):>6}\n")
     out.write("\nRequests (from spans):\n  route              count    p50 ms   p95 ms   errors\n")
     for route, durations in sorted(by_route.items()):

@@ -1,18 +1,38 @@
-"""The seam between obskit and any backend: :class:`Exporter` and its :class:`ExportResult`.
+"""The seam between obskit and any backend: :class:`Exporter`, :class:`ExportResult`, and
+the exporter-name registry.
 
 An exporter is any object with ``export(batch)``, ``force_flush(timeout_s)`` and
 ``shutdown(timeout_s)``; its processor calls them only from its own worker thread.
+
+Names usable in ``init(exporters=[...])`` and ``OBSKIT_EXPORTERS`` are the built-ins
+(``console``, ``jsonl``, ``memory``, ``sqlite``, ``otlp``, ``webhook``, ``sentry``) and whatever
+a third-party package registers under the entry point group ``obskit.exporters``. A named
+exporter is built as ``Class(**options)`` with ``options`` taken from
+``init(exporter_options={name: {...}})``, so a third-party exporter is configured exactly
+like a built-in one. Modules are imported by name only when an exporter is built, which
+keeps this module (and ``import obskit``) light.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+import functools
+import importlib
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
+from obskit.diagnostics import ConfigError
 from obskit.signals import Signal
 
-__all__ = ["ExportResult", "Exporter"]
+__all__ = [
+    "BUILTIN_EXPORTERS",
+    "ExportResult",
+    "Exporter",
+    "available_exporters",
+    "create_exporter",
+    "is_exporter",
+]
 
 
 class ExportResult(enum.Enum):
@@ -27,10 +47,93 @@ class ExportResult(enum.Enum):
 
 @runtime_checkable
 class Exporter(Protocol):
-    """Delivers batches of signals somewhere. Called only from its processor's worker thread."""
+    """Delivers batches of signals somewhere. Called only from its processor's worker thread.
+
+    Optional: ``set_resource(resource)``, called by the pipeline with the OpenTelemetry
+    ``Resource`` of the current setup (service, environment, release, instance) before the
+    first batch and again whenever ``init`` changes it.
+    """
 
     def export(self, batch: Sequence[Signal]) -> ExportResult: ...
 
     def force_flush(self, timeout_s: float = 5.0) -> bool: ...
 
     def shutdown(self, timeout_s: float = 5.0) -> None: ...
+
+
+#: Built-in exporters by name: "module:Class", imported only when used.
+BUILTIN_EXPORTERS: dict[str, str] = {
+    "console": "obskit.exporters.console:ConsoleExporter",
+    "jsonl": "obskit.exporters.jsonl:JsonLinesExporter",
+    "memory": "obskit.exporters.memory:InMemoryExporter",
+    "sqlite": "obskit.exporters.sqlite:SQLiteExporter",
+    "otlp": "obskit.exporters.otlp:OTLPExporter",
+    "webhook": "obskit.exporters.webhook:WebhookExporter",
+    "sentry": "obskit.exporters.sentry:SentryExporter",
+}
+
+
+@functools.cache
+def _plugin_exporters() -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group="obskit.exporters")}
+
+
+def available_exporters() -> set[str]:
+    """Names usable in ``init(exporters=[...])`` and ``OBSKIT_EXPORTERS``."""
+    return set(BUILTIN_EXPORTERS) | set(_plugin_exporters())
+
+
+def is_exporter(obj: object) -> bool:
+    """Whether ``obj`` is an exporter object: an instance with the three protocol methods."""
+    if isinstance(obj, type):
+        return False  # the class itself, not an instance of it
+    return all(callable(getattr(obj, m, None)) for m in ("export", "force_flush", "shutdown"))
+
+
+def exporter_class(name: str) -> type[Any]:
+    """The class registered as ``name``; :class:`ConfigError` naming the choices if unknown."""
+    if name in BUILTIN_EXPORTERS:
+        module_name, _, class_name = BUILTIN_EXPORTERS[name].partition(":")
+        return getattr(importlib.import_module(module_name), class_name)  # type: ignore[no-any-return]
+    plugin = _plugin_exporters().get(name)
+    if plugin is None:
+        raise ConfigError(
+            f"unknown exporter {name!r}; allowed names: {', '.join(sorted(available_exporters()))} "
+            "(or pass an exporter object)"
+        )
+    return plugin.load()  # type: ignore[no-any-return]
+
+
+def create_exporter(name: str, options: Mapping[str, Any] | None = None) -> Exporter:
+    """Build the exporter registered as ``name`` as ``Class(**options)``.
+
+    A wrong option raises :class:`ConfigError` listing the options the class takes.
+    """
+    cls = exporter_class(name)
+    options = dict(options or {})
+    try:
+        exporter = cls(**options)
+    except TypeError as exc:  # a wrong or missing option: say which, and what it takes
+        accepted = _parameters(cls)
+        unknown = sorted(set(options) - set(accepted if accepted is not None else options))
+        detail = f"does not take {', '.join(map(repr, unknown))}" if unknown else f": {exc}"
+        hint = f" (it takes: {', '.join(accepted)})" if accepted else ""
+        raise ConfigError(f"exporter_options[{name!r}]: {cls.__name__} {detail}{hint}") from None
+    if not is_exporter(exporter):
+        raise ConfigError(
+            f"exporter {name!r} ({cls!r}) does not implement the Exporter protocol: it needs "
+            "export(batch), force_flush(timeout_s) and shutdown(timeout_s)"
+        )
+    return exporter  # type: ignore[no-any-return]
+
+
+def _parameters(cls: type[Any]) -> list[str] | None:
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]

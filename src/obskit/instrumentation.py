@@ -17,20 +17,28 @@ from typing import Any, TypeVar, overload
 import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind
 
 from obskit import contextstack, diagnostics, metrics
-from obskit.tracing import (
-    call_listeners,
-    capture_failure,
-    get_tracer,
-    in_recording_trace,
-    is_failure,
-    record_exception_on_span,
-    request_listeners,
-)
+from obskit.errors import breadcrumbs, capture_failure
+from obskit.listeners import Listeners
+from obskit.tracing import get_tracer, in_recording_trace, is_failure, mark_span_failed
 
-__all__ = ["Request", "instrument", "request", "timer"]
+__all__ = ["Request", "call_listeners", "instrument", "request", "request_listeners", "timer"]
+
+#: Called when an ``@instrument`` call ends, with (name, duration_ms, exception or None), after
+#: any capture; must be cheap.
+call_listeners: Listeners[Callable[[str, float, BaseException | None], None]] = Listeners(
+    "instrumented_call"
+)
+#: Called when a ``request()`` scope starts, with (name, fields); each returns a callable run
+#: when the scope ends, after any capture.
+request_listeners: Listeners[Callable[[str, dict[str, Any]], Callable[[], None]]] = Listeners(
+    "request"
+)
+# Breadcrumbs for instrumented calls and request scopes (errors sits below this module).
+call_listeners.add(breadcrumbs.on_instrumented_call)
+request_listeners.add(breadcrumbs.on_request)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -65,16 +73,11 @@ def _call_ended(name: str, elapsed_ms: float, exc: BaseException | None) -> None
     failed = is_failure(exc)
     if failed and exc is not None:
         capture_failure(exc)
-    if metrics.sinks:
-        metrics.observe("function.duration_ms", elapsed_ms, function=name)
-        if failed:
-            metrics.increment("function.errors", function=name)
+    metrics.observe("function.duration_ms", elapsed_ms, function=name)
+    if failed:
+        metrics.increment("function.errors", function=name)
     if call_listeners:
-        for listener in call_listeners:
-            try:
-                listener(name, elapsed_ms, exc)
-            except Exception as problem:
-                diagnostics.report("call_listener", f"call listener raised {problem!r}")
+        call_listeners.notify(name, elapsed_ms, exc)
 
 
 AttributesFor = Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any]]
@@ -103,8 +106,7 @@ class _Call:
         if span is not None:
             if exc is not None and is_failure(exc):
                 capture_failure(exc)  # first, so the span's exception event has the fingerprint
-                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                record_exception_on_span(exc, span=span)
+                mark_span_failed(span, exc)
             try:
                 otel_context.detach(self.scope)
             finally:
@@ -219,13 +221,10 @@ def _decorate(
             _call_ended(span_name, (time.perf_counter() - start) * 1000.0, exc)
             raise
         elapsed_ms = (time.perf_counter() - start) * 1000.0
-        if metrics.sinks:
-            metrics.observe("function.duration_ms", elapsed_ms, function=span_name)
-        for listener in call_listeners:  # _call_ended's success path, inlined: one frame less
-            try:
-                listener(span_name, elapsed_ms, None)
-            except Exception as problem:
-                diagnostics.report("call_listener", f"call listener raised {problem!r}")
+        # _call_ended's success path, inlined: one frame less
+        metrics.observe("function.duration_ms", elapsed_ms, function=span_name)
+        if call_listeners:
+            call_listeners.notify(span_name, elapsed_ms, None)
         return result
 
     return wrapper(fn)
@@ -319,7 +318,7 @@ class Request:
                 fields = {**self.fields, "request_id": self.request_id}
                 self._on_exit.append(listener(self.name, fields))
             except Exception as exc:
-                diagnostics.report("request_listener", f"request listener raised {exc!r}")
+                request_listeners.report(listener, exc)
         self._start = time.perf_counter()
         return self
 
@@ -338,10 +337,9 @@ class Request:
             span = self.span
             if span is not None:
                 if failed and exc is not None:
-                    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                    record_exception_on_span(exc, span=span)
+                    mark_span_failed(span, exc)
                 elif server_error:
-                    span.set_status(Status(StatusCode.ERROR, f"HTTP {self.status_code}"))
+                    mark_span_failed(span, why=f"HTTP {self.status_code}")
                 otel_context.detach(self._span_scope)
                 span.end()
         except Exception as problem:
@@ -350,14 +348,13 @@ class Request:
             try:
                 end_listener()
             except Exception as problem:
-                diagnostics.report("request_listener", f"request listener raised {problem!r}")
+                request_listeners.report(end_listener, problem)
         if self._scope is not None:
             self._scope.__exit__(exc_type, exc, tb)
-        if metrics.sinks:
-            metrics.increment("request.count", name=self.name)
-            metrics.observe("request.duration_ms", self.duration_ms, name=self.name)
-            if failed or server_error:
-                metrics.increment("request.errors", name=self.name)
+        metrics.increment("request.count", name=self.name)
+        metrics.observe("request.duration_ms", self.duration_ms, name=self.name)
+        if failed or server_error:
+            metrics.increment("request.errors", name=self.name)
 
     async def __aenter__(self) -> Request:
         return self.__enter__()
@@ -399,8 +396,7 @@ class timer:
 
     def __exit__(self, *exc: object) -> None:
         self.elapsed_ms = (time.perf_counter() - self._start) * 1000.0
-        if metrics.sinks:
-            metrics.observe(self.name, self.elapsed_ms, **self.labels)
+        metrics.observe(self.name, self.elapsed_ms, **self.labels)
 
     def __call__(self, fn: F) -> F:
         name, labels = self.name, self.labels

@@ -33,21 +33,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from obskit import diagnostics
+from obskit._numbers import finite_number, refuse
 
 if TYPE_CHECKING:
     from obskit.signals import LogRecord
 
-__all__ = [
-    "MetricSink",
-    "OpenTelemetrySink",
-    "add_sink",
-    "check_value",
-    "increment",
-    "observe",
-    "refuse",
-    "remove_sink",
-    "sinks",
-]
+__all__ = ["MetricSink", "OpenTelemetrySink", "add_sink", "increment", "observe", "remove_sink"]
 
 
 class MetricSink(Protocol):
@@ -62,21 +53,21 @@ class MetricSink(Protocol):
     ) -> None: ...
 
 
-sinks: list[MetricSink] = []
+_sinks: list[MetricSink] = []
 
 
 def add_sink(sink: MetricSink) -> None:
     """Register a sink (idempotent). The first sink turns on the ``log.records`` series."""
-    if sink not in sinks:
-        sinks.append(sink)
+    if sink not in _sinks:
+        _sinks.append(sink)
     _listen_to_logs(True)
 
 
 def remove_sink(sink: MetricSink) -> None:
     """Unregister a sink; with none left, log records stop being counted."""
-    if sink in sinks:
-        sinks.remove(sink)
-    if not sinks:
+    if sink in _sinks:
+        _sinks.remove(sink)
+    if not _sinks:
         _listen_to_logs(False)
 
 
@@ -95,17 +86,17 @@ def observe(name: str, value: float, /, *, timestamp: float | None = None, **lab
     [('http.latency_ms', 12.5, {'route': '/cart'}), ('orders', 1, {'name': 'books'})]
     >>> remove_sink(printer)
     """
-    if not sinks:
+    if not _sinks:
         return
     cls = value.__class__
     if cls is not float and cls is not int:
-        value = check_value(name, value)  # type: ignore[assignment]
+        value = finite_number(name, value)  # type: ignore[assignment]
         if value is None:
             return
     elif value - value != 0:  # NaN or an infinity
-        check_value(name, value)
+        finite_number(name, value)
         return
-    for sink in sinks:
+    for sink in _sinks:
         try:
             sink.observe(name, value, labels, timestamp)
         except Exception as exc:
@@ -116,43 +107,21 @@ def increment(
     name: str, amount: float = 1, /, *, timestamp: float | None = None, **labels: Any
 ) -> None:
     """Add ``amount`` to the counter series ``name{labels}``."""
-    if not sinks:
+    if not _sinks:
         return
     cls = amount.__class__
     if cls is not int and cls is not float:
-        amount = check_value(name, amount)  # type: ignore[assignment]
+        amount = finite_number(name, amount)  # type: ignore[assignment]
         if amount is None:
             return
     if amount < 0 or amount - amount != 0:  # counters only go up; NaN and inf are refused
         refuse(name, amount, "a counter takes finite increments >= 0")
         return
-    for sink in sinks:
+    for sink in _sinks:
         try:
             sink.increment(name, amount, labels, timestamp)
         except Exception as exc:
             diagnostics.report(f"metric_sink.{type(sink).__name__}", f"metric sink raised {exc!r}")
-
-
-def check_value(name: str, value: Any) -> float | None:
-    """``value`` as a finite float, or ``None`` (counted as a problem) when it is not one."""
-    if not isinstance(value, (str, bytes)):
-        try:
-            number = float(value)
-        except (TypeError, ValueError, OverflowError):
-            pass
-        else:
-            if number - number == 0:
-                return number
-    refuse(name, value, "only finite numbers are recorded")
-    return None
-
-
-def refuse(name: str, value: Any, why: str) -> None:
-    """Count (and report once) a point of ``name`` that is skipped because of ``why``."""
-    diagnostics.report(
-        "metrics.bad_value",
-        f"metric {name!r} got {value!r} ({type(value).__name__}): {why}; the point was skipped",
-    )
 
 
 # -- the log.records series -------------------------------------------------------------------
@@ -165,10 +134,9 @@ def _count_log_record(record: LogRecord) -> None:
 def _listen_to_logs(on: bool) -> None:
     from obskit.logging import record_listeners
 
-    present = _count_log_record in record_listeners
-    if on and not present:
-        record_listeners.append(_count_log_record)
-    elif not on and present:
+    if on:
+        record_listeners.add(_count_log_record)
+    else:
         record_listeners.remove(_count_log_record)
 
 

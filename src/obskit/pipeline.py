@@ -16,25 +16,49 @@ from collections.abc import Sequence
 from typing import Any
 
 from obskit import diagnostics
-from obskit.exporting import Exporter, ExportResult
-from obskit.processor import BatchProcessor, ProcessorStats
+from obskit.exporting import Exporter
+from obskit.processor import BatchProcessor
 from obskit.scrubbing import Scrubber
 from obskit.signals import Signal
 
-__all__ = ["BatchProcessor", "ExportResult", "Exporter", "Pipeline", "ProcessorStats"]
+__all__ = ["Pipeline"]
 
 
 class Pipeline:
-    """Scrubs each signal once and hands it to every exporter's processor."""
+    """Stamps each signal with the service identity, scrubs it once and hands it to every
+    exporter's processor.
+
+    ``resource`` (an OpenTelemetry ``Resource``) is the setup's identity: its
+    ``service.name``, ``deployment.environment.name`` and ``service.version`` fill the
+    ``service``, ``environment`` and ``release`` fields a signal left empty, and exporters
+    with a ``set_resource(resource)`` method receive it before their first batch.
+    """
 
     def __init__(
         self,
         exporters: Sequence[Exporter],
         *,
         scrubber: Scrubber | None = None,
+        resource: Any = None,
         **processor_options: Any,
     ) -> None:
         self.scrubber = scrubber or Scrubber()
+        self.resource = resource
+        attributes = dict(resource.attributes) if resource is not None else {}
+        self._identity = {
+            "service": str(attributes.get("service.name") or ""),
+            "environment": str(attributes.get("deployment.environment.name") or ""),
+            "release": str(attributes.get("service.version") or "") or None,
+        }
+        for exporter in exporters:
+            set_resource = getattr(exporter, "set_resource", None)
+            if resource is not None and callable(set_resource):
+                try:
+                    set_resource(resource)
+                except Exception as exc:
+                    diagnostics.report(
+                        "set_resource", f"{type(exporter).__name__}.set_resource raised {exc!r}"
+                    )
         names = _unique_names([type(e).__name__ for e in exporters])
         self.processors = [
             BatchProcessor(e, name=name, **processor_options)
@@ -48,8 +72,11 @@ class Pipeline:
         return [p.exporter for p in self.processors]
 
     def emit(self, signal: Signal) -> None:
-        """Scrub ``signal`` and queue it for every exporter. Never raises."""
+        """Stamp and scrub ``signal`` and queue it for every exporter. Never raises."""
         try:
+            for name in _identity_fields(type(signal)):
+                if not getattr(signal, name):
+                    setattr(signal, name, self._identity[name])
             signal.scrub(self.scrubber)
         except Exception as exc:
             diagnostics.report("scrub_error", f"could not scrub a {signal.kind} signal: {exc!r}")
@@ -83,6 +110,19 @@ class Pipeline:
 
     def stats(self) -> dict[str, dict[str, int]]:
         return {p.name: p.stats().to_dict() for p in self.processors}
+
+
+_IDENTITY_FIELDS = ("service", "environment", "release")
+_identity_cache: dict[type, tuple[str, ...]] = {}
+
+
+def _identity_fields(cls: type) -> tuple[str, ...]:
+    """Which of service/environment/release a signal class carries (cached per class)."""
+    fields = _identity_cache.get(cls)
+    if fields is None:
+        declared = getattr(cls, "__dataclass_fields__", {})
+        fields = _identity_cache[cls] = tuple(f for f in _IDENTITY_FIELDS if f in declared)
+    return fields
 
 
 def _unique_names(names: list[str]) -> list[str]:

@@ -5,7 +5,7 @@ queue drops and counts; a retryable failure is retried with exponential backoff 
 ``shutdown`` and interpreter exit flush within a timeout; a forked child gets fresh workers.
 
 Durability: a batch the exporter answers ``RETRYABLE`` is kept until the backend takes it
-(unless ``max_retry_s`` sets a limit), while the bounded queue keeps accepting behind it; an
+(unless ``retry_max_elapsed_s`` sets a limit), while the bounded queue keeps accepting behind it; an
 exporter may ask for a longer pause through a ``retry_after_s`` attribute (a collector's
 ``Retry-After``). With ``spool_dir`` the processor moves the failed batch and everything queued
 behind it to disk (:mod:`obskit.spool`) and delivers it from there, also after a restart.
@@ -64,7 +64,7 @@ _live_processors: weakref.WeakSet[BatchProcessor] = weakref.WeakSet()
 class BatchProcessor:
     """Buffers signals for one exporter and delivers them in batches from a worker thread.
 
-    ``max_retry_s=None`` (the default) keeps a batch the backend refuses for now until it is
+    ``retry_max_elapsed_s=None`` (the default) keeps a batch the backend refuses for now until it is
     taken; a number gives up after that many seconds (counted as failed). ``spool_dir`` adds
     the on-disk spool (see :mod:`obskit.spool`), in a subdirectory named after the processor.
     """
@@ -79,9 +79,9 @@ class BatchProcessor:
         max_queue_size: int = 10_000,
         max_batch_size: int = 512,
         schedule_delay_s: float = 0.2,
-        max_retry_s: float | None = None,
-        retry_initial_s: float = 0.1,
-        retry_max_s: float = 5.0,
+        retry_max_elapsed_s: float | None = None,
+        retry_initial_backoff_s: float = 0.1,
+        retry_max_backoff_s: float = 5.0,
         name: str | None = None,
         spool_dir: str | os.PathLike[str] | None = None,
         spool_max_bytes: int = 256 * 2**20,
@@ -93,9 +93,9 @@ class BatchProcessor:
         self.max_queue_size = max_queue_size
         self.max_batch_size = max_batch_size
         self.schedule_delay_s = schedule_delay_s
-        self.max_retry_s = max_retry_s
-        self.retry_initial_s = retry_initial_s
-        self.retry_max_s = retry_max_s
+        self.retry_max_elapsed_s = retry_max_elapsed_s
+        self.retry_initial_backoff_s = retry_initial_backoff_s
+        self.retry_max_backoff_s = retry_max_backoff_s
         self.spool_dir = spool_dir
         self.spool_max_bytes = spool_max_bytes
         self._init_runtime_state()
@@ -117,7 +117,7 @@ class BatchProcessor:
         self._closed = False
         self._deadline: float | None = None
         self._spool = self._open_spool()
-        self._spool_delay = self.retry_initial_s
+        self._spool_delay = self.retry_initial_backoff_s
         self._worker = threading.Thread(target=self._run, name=f"obskit-{self.name}", daemon=True)
         self._worker.start()
 
@@ -186,8 +186,12 @@ class BatchProcessor:
         return self._deadline is not None and time.monotonic() >= self._deadline
 
     def _export_with_retry(self, batch: list[Signal]) -> None:
-        delay = self.retry_initial_s
-        give_up_at = None if self.max_retry_s is None else time.monotonic() + self.max_retry_s
+        delay = self.retry_initial_backoff_s
+        give_up_at = (
+            None
+            if self.retry_max_elapsed_s is None
+            else time.monotonic() + self.retry_max_elapsed_s
+        )
         while True:
             result = self._call_export(batch)
             if result is ExportResult.SUCCESS:
@@ -213,7 +217,7 @@ class BatchProcessor:
                 time.sleep(pause)
             else:  # a shutdown during the pause cuts it short
                 self._stop.wait(pause)
-            delay = min(delay * 2, self.retry_max_s)
+            delay = min(delay * 2, self.retry_max_backoff_s)
 
     def _pause(self, delay: float) -> float:
         # Full jitter (AWS architecture blog): spreads retries of many processes apart.
@@ -287,7 +291,7 @@ class BatchProcessor:
                     self._exported += len(batch)
             if result is ExportResult.FAILURE:
                 self._count_failed(len(batch), result)
-            self._spool_delay = self.retry_initial_s
+            self._spool_delay = self.retry_initial_backoff_s
             return True
         spool.unclaim(path)
         with self._lock:
@@ -297,7 +301,7 @@ class BatchProcessor:
             return False
         # Back off, moving newly queued signals to disk every schedule_delay_s meanwhile.
         until = time.monotonic() + self._pause(self._spool_delay)
-        self._spool_delay = min(self._spool_delay * 2, self.retry_max_s)
+        self._spool_delay = min(self._spool_delay * 2, self.retry_max_backoff_s)
         while (left := until - time.monotonic()) > 0 and not self._stop.is_set():
             self._stop.wait(min(left, self.schedule_delay_s))
             self._spill_queue()

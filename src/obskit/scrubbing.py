@@ -231,27 +231,27 @@ class Scrubber:
         "enabled",
         "max_depth",
         "max_items",
-        "max_string",
+        "max_string_length",
         "send_default_pii",
     )
 
     def __init__(
         self,
         *,
-        enabled: bool = True,
+        scrub: bool = True,
         deny_keys: Iterable[str] = DEFAULT_DENY_KEYS,
-        extra_deny_keys: Iterable[str] = (),
-        allow_keys: Iterable[str] = (),
+        scrub_keys: Iterable[str] = (),
+        scrub_allow_keys: Iterable[str] = (),
         send_default_pii: bool = False,
-        max_string: int = 8192,
+        max_string_length: int = 8192,
         max_depth: int = 12,
         max_items: int = 1000,
     ) -> None:
-        self.enabled = enabled
-        self._deny = tuple(_normalise_key(k) for k in (*deny_keys, *extra_deny_keys))
-        self._allow = frozenset(_normalise_key(k) for k in allow_keys)
+        self.enabled = scrub
+        self._deny = tuple(_normalise_key(k) for k in (*deny_keys, *scrub_keys))
+        self._allow = frozenset(_normalise_key(k) for k in scrub_allow_keys)
         self.send_default_pii = send_default_pii
-        self.max_string = max_string
+        self.max_string_length = max_string_length
         self.max_depth = max_depth
         self.max_items = max_items
         self._key_cache: dict[str, bool] = {}
@@ -270,13 +270,13 @@ class Scrubber:
         return denied
 
     def clean_text(self, text: object) -> str:
-        """A string with secret-looking substrings replaced, truncated to ``max_string``."""
+        """A string with secret-looking substrings replaced, truncated to ``max_string_length``."""
         if type(text) is not str:
-            text = _to_text(text, self.max_string + _SCAN_MARGIN)
+            text = _to_text(text, self.max_string_length + _SCAN_MARGIN)
         cached = self._text_cache.get(text)
         if cached is not None:
             return cached
-        limit = self.max_string
+        limit = self.max_string_length
         if len(text) > limit:
             # Scrub a little past the cut first, so no half of a secret survives the cut.
             window = text[: limit + _SCAN_MARGIN]
@@ -426,11 +426,11 @@ class Scrubber:
         if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
             return value.isoformat()
         if isinstance(value, BaseException):
-            text = _to_text(value, self.max_string + _SCAN_MARGIN)
+            text = _to_text(value, self.max_string_length + _SCAN_MARGIN)
             return self.clean_text(f"{type(value).__name__}: {text}")
         if isinstance(value, str):  # str subclasses
             return self.clean_text(str.__str__(value))
-        return self.clean_text(safe_repr(value, self.max_string + _SCAN_MARGIN))
+        return self.clean_text(safe_repr(value, self.max_string_length + _SCAN_MARGIN))
 
     def _replace(self, match: re.Match[str]) -> str:
         group = match.lastgroup

@@ -20,7 +20,7 @@ __all__ = [
     "Alert",
     "Anomaly",
     "ErrorEvent",
-    "HealthReport",
+    "HealthRecord",
     "LogRecord",
     "MetricPoint",
     "Signal",
@@ -248,8 +248,8 @@ class MetricPoint:
 
 
 @dataclass(slots=True)
-class HealthReport:
-    """An aggregated health report (made by ``obskit.health.HealthReport.to_signal``).
+class HealthRecord:
+    """The health signal: one aggregated run, as ``obskit.health.HealthReport.to_signal`` makes it.
 
     ``checks`` is the IETF health+json checks object: ``"name:measurement"`` -> a one-item list
     of result dicts; ``changed`` names the checks whose status changed.

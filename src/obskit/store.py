@@ -3,7 +3,7 @@
 ``obskit.store.open(path)`` gives a :class:`Store`, usable while applications keep writing the
 file (WAL mode: readers never block writers). Queries return the same signal types the
 exporters saw (:class:`~obskit.signals.LogRecord`, :class:`~obskit.signals.Alert`, ...), plus
-two summaries the writer maintains: :class:`ErrorGroup` and :class:`MetricRollup`.
+two summaries the writer maintains: :class:`StoredErrorGroup` and :class:`MetricRollup`.
 
 >>> import obskit, tempfile, os
 >>> from obskit.exporters import SQLiteExporter
@@ -29,15 +29,14 @@ from typing import Any
 
 from obskit import _codec
 from obskit.exporters._sqlite_schema import GROUP_STATUS_TABLE as _GROUP_STATUS_TABLE
-from obskit.signals import Alert, Anomaly, ErrorEvent, HealthReport, LogRecord, SpanRecord
+from obskit.levels import level_number
+from obskit.signals import Alert, Anomaly, ErrorEvent, HealthRecord, LogRecord, SpanRecord
 
-__all__ = ["ErrorGroup", "MetricRollup", "Store", "open"]
-
-_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+__all__ = ["MetricRollup", "Store", "StoredErrorGroup", "open"]
 
 
 @dataclass(frozen=True, slots=True)
-class ErrorGroup:
+class StoredErrorGroup:
     """All error events sharing one fingerprint, from every process writing the store."""
 
     fingerprint: str
@@ -132,7 +131,7 @@ class Store:
         where, params = _time_range(since, until)
         if level is not None:
             where.append("level_no >= ?")
-            params.append(_LEVELS.get(level.lower(), 0))
+            params.append(level_number(level, 0))
         if logger:
             where.append("(logger = ? OR logger LIKE ? ESCAPE '\\')")
             params += [logger, _like_prefix(logger) + ".%"]
@@ -177,7 +176,9 @@ class Store:
 
     # -- errors ----------------------------------------------------------------------------
 
-    def error_groups(self, *, limit: int = 20, order_by: str = "last_seen") -> list[ErrorGroup]:
+    def error_groups(
+        self, *, limit: int = 20, order_by: str = "last_seen"
+    ) -> list[StoredErrorGroup]:
         """Error groups (one per fingerprint), most recently seen first, or by ``"count"``."""
         order = "count DESC, last_seen DESC" if order_by == "count" else "last_seen DESC"
         fleet = {"error_group_users", "error_group_status"} <= self._tables
@@ -198,7 +199,7 @@ class Store:
             limit,
         )
         return [
-            ErrorGroup(fp, title or "", culprit or "", level or "", service or "", *rest)
+            StoredErrorGroup(fp, title or "", culprit or "", level or "", service or "", *rest)
             for fp, title, culprit, level, service, *rest in rows
         ]
 
@@ -238,7 +239,7 @@ class Store:
 
     # -- health, alerts, anomalies, spans, metrics -----------------------------------------
 
-    def health(self, *, limit: int = 20) -> list[HealthReport]:
+    def health(self, *, limit: int = 20) -> list[HealthRecord]:
         """Health reports, newest first."""
         return self._signals("health", [], [], limit)
 

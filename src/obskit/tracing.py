@@ -9,12 +9,11 @@ obskit uses it; otherwise it installs one whose finished spans become
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import get_current as _current_otel_context
-from opentelemetry.trace import Span, get_current_span
+from opentelemetry.trace import Span, Status, StatusCode, get_current_span
 
 try:  # the key OpenTelemetry keeps the active span under (stable since API 1.0)
     from opentelemetry.trace.propagation import _SPAN_KEY as _span_key
@@ -29,58 +28,110 @@ from obskit.signals import SpanRecord
 __all__ = [
     "active_span",
     "app_tracer_provider",
-    "call_listeners",
-    "capture_failure",
     "get_tracer",
     "in_recording_trace",
     "is_failure",
+    "mark_span_failed",
     "record_exception_on_span",
-    "request_listeners",
+    "trace_ids",
 ]
 
-_tracer: trace.Tracer | None = None
-_tracer_lock = threading.Lock()
-_span_processor_added = False
-#: The TracerProvider obskit installed, if it installed one (else the app brought its own).
-_own_provider: Any = None
+_setup_lock = threading.Lock()
+#: (runtime, obskit's tracer) for the runtime the tracer was set up for.
+_state: tuple[Any, trace.Tracer] | None = None
+#: The SDK TracerProvider obskit built for the current runtime (None: the app brought one).
+_own_sdk_provider: Any = None
+#: App providers the pipeline span processor was added to (by id: added once each).
+_attached: set[int] = set()
 
 
 def get_tracer() -> trace.Tracer:
-    """obskit's tracer, setting up an SDK ``TracerProvider`` on first use if there is none."""
-    tracer = _tracer
-    return tracer if tracer is not None else setup_tracing()
+    """obskit's tracer for the current setup (its Resource and ``traces_sample_rate``).
+
+    Rebuilt when ``init`` replaced the setup, so spans always carry the current service.
+    """
+    runtime = _runtime.current()
+    state = _state
+    if state is not None and state[0] is runtime:
+        return state[1]
+    return _setup(runtime)
 
 
-def setup_tracing() -> trace.Tracer:
-    """Use the application's SDK TracerProvider, or install one; attach the pipeline to it."""
-    global _tracer, _span_processor_added, _own_provider
-    from opentelemetry.sdk.resources import Resource
+def _setup(runtime: Any) -> trace.Tracer:
+    """Use the application's SDK TracerProvider, or build one for ``runtime``."""
+    global _state, _own_sdk_provider
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-    with _tracer_lock:
-        settings = _runtime.current().settings
+    with _setup_lock:
+        state = _state
+        if state is not None and state[0] is runtime:
+            return state[1]
         provider = trace.get_tracer_provider()
-        if not isinstance(provider, TracerProvider):
-            attributes: dict[str, Any] = {
-                "service.name": settings.service,
-                "deployment.environment.name": settings.environment,
-            }
-            if settings.release:
-                attributes["service.version"] = settings.release
-            provider = TracerProvider(
-                resource=Resource.create(attributes),
-                sampler=ParentBased(TraceIdRatioBased(settings.traces_sample_rate)),
+        if isinstance(provider, TracerProvider):  # the application's own: join it
+            if id(provider) not in _attached:
+                provider.add_span_processor(PipelineSpanProcessor())  # type: ignore[arg-type]
+                _attached.add(id(provider))
+            _own_sdk_provider = None
+            tracer = provider.get_tracer("obskit")
+        else:
+            sdk = TracerProvider(
+                resource=runtime.resource,
+                sampler=ParentBased(TraceIdRatioBased(runtime.settings.traces_sample_rate)),
             )
-            trace.set_tracer_provider(provider)
-            if trace.get_tracer_provider() is provider:
-                _own_provider = provider
-            provider = trace.get_tracer_provider()
-        if isinstance(provider, TracerProvider) and not _span_processor_added:
-            provider.add_span_processor(PipelineSpanProcessor())  # type: ignore[arg-type]
-            _span_processor_added = True
-        _tracer = provider.get_tracer("obskit")
-        return _tracer
+            sdk.add_span_processor(PipelineSpanProcessor())  # type: ignore[arg-type]
+            _own_sdk_provider = sdk
+            if not isinstance(provider, _CurrentSetupProvider):
+                # OpenTelemetry's global provider can be set once per process: install one
+                # that follows obskit's current setup, so a second init() reaches every tracer.
+                trace.set_tracer_provider(_CurrentSetupProvider())
+            tracer = sdk.get_tracer("obskit")
+        _state = (runtime, tracer)
+        return tracer
+
+
+def _current_sdk_provider() -> Any:
+    """The SDK provider of the current setup (set up on first use)."""
+    get_tracer()
+    return _own_sdk_provider
+
+
+class _CurrentSetupProvider(trace.TracerProvider):
+    """The global TracerProvider obskit installs: every tracer follows the current setup."""
+
+    def get_tracer(
+        self,
+        instrumenting_module_name: str,
+        instrumenting_library_version: str | None = None,
+        schema_url: str | None = None,
+        attributes: Any = None,
+    ) -> trace.Tracer:
+        key = (instrumenting_module_name, instrumenting_library_version, schema_url, attributes)
+        return _CurrentSetupTracer(key)
+
+
+class _CurrentSetupTracer(trace.Tracer):
+    """A tracer that starts its spans with the current setup's SDK tracer."""
+
+    def __init__(self, key: tuple[Any, ...]) -> None:
+        self._key = key
+        self._provider: Any = None
+        self._tracer: Any = None
+
+    def _current(self) -> Any:
+        provider = _current_sdk_provider()
+        if provider is None:  # the app installed its own provider later: nothing to follow
+            return trace.NoOpTracer()
+        if provider is not self._provider:
+            self._tracer = provider.get_tracer(*self._key)
+            self._provider = provider
+        return self._tracer
+
+    def start_span(self, *args: Any, **kwargs: Any) -> Span:
+        return self._current().start_span(*args, **kwargs)  # type: ignore[no-any-return]
+
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
+        return self._current().start_as_current_span(*args, **kwargs)
 
 
 def app_tracer_provider() -> Any:
@@ -88,9 +139,7 @@ def app_tracer_provider() -> Any:
     from opentelemetry.sdk.trace import TracerProvider
 
     provider = trace.get_tracer_provider()
-    if isinstance(provider, TracerProvider) and provider is not _own_provider:
-        return provider
-    return None
+    return provider if isinstance(provider, TracerProvider) else None
 
 
 def record_exception_on_span(
@@ -132,7 +181,6 @@ class PipelineSpanProcessor:
             context = span.get_span_context()
             parent = span.parent
             start, end = span.start_time or 0, span.end_time or 0
-            runtime = _runtime.current()
             _runtime.emit(
                 SpanRecord(
                     timestamp=start / 1e9,
@@ -143,7 +191,6 @@ class PipelineSpanProcessor:
                     duration_ms=(end - start) / 1e6,
                     status=span.status.status_code.name.lower(),
                     attributes=dict(span.attributes or {}),
-                    service=runtime.settings.service,
                     span_kind=span.kind.name.lower(),
                     events=[_event_dict(e) for e in span.events] if span.events else [],
                     status_message=span.status.description or "",
@@ -172,43 +219,33 @@ def _event_dict(event: Any) -> dict[str, Any]:
     }
 
 
-_IGNORED = (KeyboardInterrupt, SystemExit, GeneratorExit)
-
-#: Called when an ``@instrument`` call ends, with (name, duration_ms, exception or None), after
-#: any capture; must be cheap and never raise (the errors capability adds breadcrumbs here).
-call_listeners: list[Callable[[str, float, BaseException | None], None]] = []
-#: Called when a ``request()`` scope starts, with (name, fields); each returns a callable run
-#: when the scope ends, after any capture (the errors capability scopes breadcrumbs here).
-request_listeners: list[Callable[[str, dict[str, Any]], Callable[[], None]]] = []
+_NOT_FAILURES = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 def is_failure(exc: BaseException | None) -> bool:
-    """Whether an exception leaving instrumented code is a failure (not an exit or a cancel)."""
+    """Whether an exception is a failure: not an exit, an interrupt or a cancellation.
+
+    The one decision for spans, request metrics, ``@instrument`` capture and the global hooks.
+    ``asyncio.CancelledError`` and ``concurrent.futures.CancelledError`` are cancellations
+    (the caller asked for them), so they never mark a span failed or make an error event.
+    """
     return (
         exc is not None
-        and not isinstance(exc, _IGNORED)
+        and not isinstance(exc, _NOT_FAILURES)
         and type(exc).__name__ != "CancelledError"  # asyncio's and concurrent.futures'
     )
 
 
-def capture_failure(exc: BaseException, **context: Any) -> None:
-    """Report an exception escaping instrumented code once, however many layers it crosses."""
-    if not is_failure(exc):
-        return
+def mark_span_failed(span: Span, exc: BaseException | None = None, why: str = "") -> None:
+    """Set ``span``'s status to ERROR (described by ``why``, else the exception type) and
+    add the exception's event. The one way obskit marks a span failed. Never raises."""
     try:
-        if getattr(exc, "__obskit_captured__", False):
-            return
-        exc.__obskit_captured__ = True  # type: ignore[attr-defined]
-    except Exception:
-        pass
-    try:
-        from obskit import errors
-
-        errors.capture_exception(exc, **context)
+        description = why or (type(exc).__name__ if exc is not None else "")
+        span.set_status(Status(StatusCode.ERROR, description))
+        if exc is not None:
+            record_exception_on_span(exc, span=span)
     except Exception as problem:
-        diagnostics.report(
-            "capture_failure", f"could not capture {type(exc).__name__}: {problem!r}"
-        )
+        diagnostics.report("span_status", f"could not mark a span failed: {problem!r}")
 
 
 def active_span() -> Span | None:
@@ -220,6 +257,17 @@ def active_span() -> Span | None:
         span = get_current_span()
         return span if span.get_span_context().is_valid else None
     return _current_otel_context().get(_SPAN_KEY)  # type: ignore[return-value]
+
+
+def trace_ids() -> tuple[str | None, str | None]:
+    """Hex trace and span ids of the active OpenTelemetry span, or ``(None, None)``."""
+    span = active_span()
+    if span is None:
+        return None, None
+    context = span.get_span_context()
+    if not context.is_valid:
+        return None, None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
 
 
 def in_recording_trace() -> bool:

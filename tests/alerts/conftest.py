@@ -40,7 +40,7 @@ def make_engine(clock: Clock) -> Iterator[Callable[..., AlertEngine]]:
         options.setdefault("group_wait_s", 0)
         options.setdefault("group_interval_s", 60)
         options.setdefault("repeat_interval_s", 3600)
-        options.setdefault("retry_initial_s", 0.01)
+        options.setdefault("retry_initial_backoff_s", 0.01)
         engine = AlertEngine(**options)
         engines.append(engine)
         return engine

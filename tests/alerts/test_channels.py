@@ -40,7 +40,9 @@ def receiver() -> Iterator[HttpReceiver]:
 
 @pytest.fixture
 def engine(make_engine: Callable[..., AlertEngine]) -> AlertEngine:
-    return make_engine(group_wait_s=0, max_attempts=3, retry_initial_s=0.01, retry_max_s=0.05)
+    return make_engine(
+        group_wait_s=0, max_attempts=3, retry_initial_backoff_s=0.01, retry_max_backoff_s=0.05
+    )
 
 
 def fire_and_resolve(engine: AlertEngine, clock: Clock, channel: str, **rule: Any) -> None:
@@ -173,7 +175,7 @@ def test_failures_are_counted_and_logged_never_raised(
 def test_a_channel_that_is_down_or_slow_is_given_up_on(
     make_engine: Callable[..., AlertEngine], clock: Clock, receiver: HttpReceiver
 ) -> None:
-    engine = make_engine(group_wait_s=0, max_attempts=2, retry_initial_s=0.01)
+    engine = make_engine(group_wait_s=0, max_attempts=2, retry_initial_backoff_s=0.01)
     engine.add_channel("down", WebhookChannel(f"http://127.0.0.1:{free_port()}/hook"))
     receiver.delay_s = 0.5
     engine.add_channel("slow", WebhookChannel(receiver.url + "/hook", timeout_s=0.1))

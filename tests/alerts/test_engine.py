@@ -69,7 +69,7 @@ def test_a_full_notification_queue_drops_and_counts(
         def send(self, notification: Notification) -> None:
             release.wait(5)
 
-    engine = make_engine(max_queue=2)
+    engine = make_engine(max_queue_size=2)
     engine.add_channel("stuck", Stuck())
     engine.add_rule(
         name="r", metric="m", aggregation="last", threshold=0, group_by=["..."], channels=["stuck"]

@@ -69,7 +69,7 @@ def test_labels_keep_only_the_matching_series(stop_watches: Any) -> None:
 def test_counters_are_summed_per_interval_and_quiet_intervals_count_as_zero(
     stop_watches: Any,
 ) -> None:
-    watcher = anomaly.watch("orders", anomaly.EWMA(), interval=10.0)
+    watcher = anomaly.watch("orders", anomaly.EWMA(), interval_s=10.0)
     stop_watches(watcher)
     for moment in (1.0, 2.0, 9.0):
         metrics.increment("orders", timestamp=moment)
@@ -82,7 +82,7 @@ def test_counters_are_summed_per_interval_and_quiet_intervals_count_as_zero(
 
 
 def test_observed_values_are_averaged_per_interval(stop_watches: Any) -> None:
-    watcher = anomaly.watch("temperature", anomaly.EWMA(), interval=60.0)
+    watcher = anomaly.watch("temperature", anomaly.EWMA(), interval_s=60.0)
     stop_watches(watcher)
     for moment, value in ((0.0, 10.0), (30.0, 20.0), (130.0, 99.0)):  # no gap filling
         metrics.observe("temperature", value, timestamp=moment)
@@ -173,9 +173,9 @@ def test_state_and_restore_carry_every_series_over_a_restart(stop_watches: Any) 
 
 def test_stop_unregisters_the_sink() -> None:
     watcher = anomaly.watch("latency")
-    assert watcher in metrics.sinks
+    assert watcher in metrics._sinks
     watcher.stop()
-    assert watcher not in metrics.sinks
+    assert watcher not in metrics._sinks
     default_watch = anomaly.watch("x")  # no detector: default() per series
     metrics.observe("x", 1.0, timestamp=1.0)
     default_watch.stop()
@@ -186,7 +186,7 @@ def test_stop_unregisters_the_sink() -> None:
     "kwargs",
     [
         {"metric": ""},
-        {"metric": "x", "interval": 0},
+        {"metric": "x", "interval_s": 0},
         {"metric": "x", "max_series": 0},
         {"metric": "x", "detector": 3},
     ],

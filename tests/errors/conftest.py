@@ -32,7 +32,7 @@ class FakeClock:
 def clock(memory: object) -> FakeClock:
     """obskit (with the in-memory exporter) reading time from a fake clock."""
     fake = FakeClock()
-    obskit.errors.set_clock(fake)
+    obskit.errors._set_clock(fake)
     return fake
 
 

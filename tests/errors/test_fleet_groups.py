@@ -38,7 +38,7 @@ def ship(parcels):
 def serve(path, worker, charges, ships, start):
     clock = iter(range(start, start + 1000))
     obskit.init(service="shop", exporters=[SQLiteExporter(path)], install_hooks=False)
-    obskit.errors.set_clock(lambda: float(next(clock)))
+    obskit.errors._set_clock(lambda: float(next(clock)))
     for number in range(charges):
         try:
             charge(number)

@@ -74,7 +74,7 @@ def test_a_flood_of_one_error_is_counted_but_not_all_exported(
     memory: InMemoryExporter, clock: FakeClock
 ) -> None:
     obskit.init(exporters=[memory], max_events_per_group_per_minute=3)
-    obskit.errors.set_clock(clock)
+    obskit.errors._set_clock(clock)
     for _ in range(10):
         fail()
     other_failure()

@@ -12,7 +12,7 @@ import obskit
 from obskit import _runtime
 from obskit.config import ConfigError
 from obskit.exporters import OTLPExporter
-from obskit.pipeline import ExportResult
+from obskit.exporting import ExportResult
 from obskit.signals import ErrorEvent, MetricPoint
 
 
@@ -181,10 +181,10 @@ def test_metric_points_arrive_as_gauges_and_cumulative_sums(receiver: Receiver) 
 def test_health_alerts_and_anomalies_arrive_as_log_records_naming_their_kind(
     http_receiver: Receiver,
 ) -> None:
-    from obskit.signals import Alert, HealthReport
+    from obskit.signals import Alert, HealthRecord
 
     start(http_receiver)
-    _runtime.emit(HealthReport(timestamp=time.time(), status="fail", checks={"db": {"s": 1}}))
+    _runtime.emit(HealthRecord(timestamp=time.time(), status="fail", checks={"db": {"s": 1}}))
     _runtime.emit(Alert(timestamp=time.time(), rule="errors", state="firing", severity="page"))
     assert obskit.flush(timeout_s=10)
     assert http_receiver.received.wait_for(lambda r: len(r.logs) == 2)
@@ -288,7 +288,7 @@ def test_an_unreachable_collector_never_raises_or_blocks_the_app(
     receiver.stop()  # nothing listens on the port any more
     obskit.init(
         exporters=[OTLPExporter(receiver.endpoint, protocol=receiver.protocol, timeout_s=1)],
-        max_retry_s=0.5,
+        retry_max_elapsed_s=0.5,
     )
     log = obskit.get_logger("t")
     started = time.monotonic()

@@ -68,7 +68,7 @@ def run_once(protocol: str, *, outage: bool) -> float:
     receiver.start()
     obskit.init(
         exporters=[OTLPExporter(receiver.endpoint, protocol=protocol, timeout_s=2)],
-        queue_size=RECORDS + 10_000,  # large enough to hold the whole outage
+        max_queue_size=RECORDS + 10_000,  # large enough to hold the whole outage
         schedule_delay_s=0.1,
     )
     warm_up = obskit.get_logger("warm-up")

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
 import obskit
-from obskit.exporters import _plugin_exporters, available_exporters
+from obskit.exporting import _plugin_exporters, available_exporters
 
 
 def test_builtin_names_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     path = tmp_path / "env.jsonl"
     monkeypatch.setenv("OBSKIT_EXPORTERS", "jsonl,memory")
-    monkeypatch.setenv("OBSKIT_JSONL_PATH", str(path))
+    monkeypatch.setenv("OBSKIT_EXPORTER_OPTIONS", json.dumps({"jsonl": {"path": str(path)}}))
     obskit.init()
     obskit.get_logger("env").info("by name")
     obskit.flush()
@@ -30,15 +32,12 @@ def test_third_party_exporter_found_by_entry_point(
     package.write_text(
         textwrap.dedent(
             """
-            from obskit.exporters import ExportResult
+            from obskit.exporting import ExportResult
             SEEN = []
 
             class AcmeExporter:
-                @classmethod
-                def from_settings(cls, settings):
-                    exporter = cls()
-                    exporter.service = settings.service
-                    return exporter
+                def __init__(self, region="eu"):
+                    self.region = region
 
                 def export(self, batch):
                     SEEN.extend(batch)
@@ -62,11 +61,16 @@ def test_third_party_exporter_found_by_entry_point(
     _plugin_exporters.cache_clear()
     try:
         assert "acme" in available_exporters()
-        obskit.init(service="plugged", exporters=["acme"])
+        obskit.init(
+            service="plugged", exporters=["acme"], exporter_options={"acme": {"region": "us"}}
+        )
         obskit.get_logger("p").info("to acme")
         obskit.flush()
         module = sys.modules["acme_exporter"]
         assert [r.event for r in module.SEEN] == ["to acme"]
+        assert obskit.pipeline_stats()["exporters"] == {"AcmeExporter": mock.ANY}
+        with pytest.raises(obskit.ConfigError, match=r"does not take 'zone' \(it takes: region\)"):
+            obskit.init(exporters=["acme"], exporter_options={"acme": {"zone": "us"}})
     finally:
         _plugin_exporters.cache_clear()
         sys.modules.pop("acme_exporter", None)

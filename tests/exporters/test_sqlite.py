@@ -14,12 +14,13 @@ import pytest
 import obskit
 from obskit import store
 from obskit.exporters import SQLiteExporter
-from obskit.pipeline import BatchProcessor, ExportResult
+from obskit.exporting import ExportResult
+from obskit.processor import BatchProcessor
 from obskit.signals import (
     Alert,
     Anomaly,
     ErrorEvent,
-    HealthReport,
+    HealthRecord,
     LogRecord,
     MetricPoint,
     SpanRecord,
@@ -57,7 +58,7 @@ def test_every_signal_kind_is_stored_and_reads_back_as_the_same_signal(tmp_path:
         duration_ms=12.5,
         attributes={"http.route": "/"},
     )
-    health = HealthReport(timestamp=NOW, status="fail", checks={"db": {"status": "fail"}})
+    health = HealthRecord(timestamp=NOW, status="fail", checks={"db": {"status": "fail"}})
     alert = Alert(timestamp=NOW, rule="high_errors", state="firing", severity="page", value=0.3)
     anomaly = Anomaly(timestamp=NOW, metric="latency", value=900.0, score=7.5, detector="zscore")
     record = LogRecord(
@@ -141,9 +142,9 @@ def test_log_queries_filter_by_level_logger_text_trace_and_time(tmp_path: Path) 
         assert db.level_counts() == {"debug": 1, "info": 1, "warning": 1, "error": 1}
 
 
-def test_init_by_name_uses_the_sqlite_path_setting(tmp_path: Path) -> None:
+def test_init_by_name_takes_the_path_from_exporter_options(tmp_path: Path) -> None:
     path = tmp_path / "named.db"
-    obskit.init(exporters=["sqlite"], sqlite_path=str(path))
+    obskit.init(exporters=["sqlite"], exporter_options={"sqlite": {"path": str(path)}})
     obskit.get_logger("t").info("by name")
     obskit.shutdown()
     with store.open(path) as db:
@@ -211,7 +212,7 @@ def test_a_locked_database_is_retried_without_blocking_or_losing(tmp_path: Path)
     exporter.export([log(0)])
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
-    processor = BatchProcessor(exporter, retry_initial_s=0.02, retry_max_s=0.1)
+    processor = BatchProcessor(exporter, retry_initial_backoff_s=0.02, retry_max_backoff_s=0.1)
     started = time.monotonic()
     for n in range(1, 101):
         processor.enqueue(log(n))
@@ -266,7 +267,7 @@ def test_an_unwritable_path_warns_once_and_never_raises(
     blocker = tmp_path / "file"
     blocker.write_text("a file where a directory should be")
     memory = obskit.exporters.InMemoryExporter()
-    obskit.init(exporters=[SQLiteExporter(blocker / "x.db"), memory], max_retry_s=0.3)
+    obskit.init(exporters=[SQLiteExporter(blocker / "x.db"), memory], retry_max_elapsed_s=0.3)
     log_ = obskit.get_logger("t")
     for n in range(5):
         log_.info("still logging", n=n)

@@ -15,7 +15,7 @@ import pytest
 import obskit
 from obskit.config import ConfigError
 from obskit.exporters import WebhookExporter
-from obskit.pipeline import ExportResult
+from obskit.exporting import ExportResult
 
 
 class Hook:
@@ -123,7 +123,7 @@ def test_other_4xx_drop_the_batch_and_warn_once_without_the_secret_path(
 def test_an_unreachable_url_is_retryable_and_never_raises() -> None:
     exporter = WebhookExporter("http://127.0.0.1:9/nothing", timeout_s=1)
     assert exporter.export([]) is ExportResult.SUCCESS
-    obskit.init(exporters=[exporter], max_retry_s=0.2)
+    obskit.init(exporters=[exporter], retry_max_elapsed_s=0.2)
     obskit.get_logger("t").info("nowhere")
     obskit.flush(timeout_s=2)
     stats = obskit.pipeline_stats()
@@ -131,12 +131,12 @@ def test_an_unreachable_url_is_retryable_and_never_raises() -> None:
     assert "webhook.unreachable" in stats["problems"]
 
 
-def test_configured_by_name_with_the_webhook_url_setting(hook: Hook) -> None:
-    obskit.init(exporters=["webhook"], webhook_url=hook.url)
+def test_configured_by_name_with_exporter_options(hook: Hook) -> None:
+    obskit.init(exporters=["webhook"], exporter_options={"webhook": {"url": hook.url}})
     obskit.get_logger("t").info("by name")
     assert obskit.flush(timeout_s=10)
     assert [s["event"] for s in hook.signals()] == ["by name"]
-    with pytest.raises(ConfigError, match="webhook_url"):
+    with pytest.raises(ConfigError, match=r"exporter_options\['webhook'\].*url"):
         obskit.init(exporters=["webhook"])
     with pytest.raises(ConfigError, match="not an http"):
         WebhookExporter("ftp://example.com/x")

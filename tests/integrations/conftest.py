@@ -26,7 +26,7 @@ def quiet_memory() -> InMemoryExporter:
         level="debug",
         exporters=[exporter],
         install_hooks=False,
-        queue_size=100_000,
+        max_queue_size=100_000,
     )
     return exporter
 

@@ -119,7 +119,7 @@ def configure(**options: Any) -> AlertEngine:
     return engine
 
 
-@_runtime.on_shutdown
+@_runtime.shutdown_listeners.add
 def _shutdown(timeout_s: float = 2.0) -> None:
     """``obskit.shutdown``: stop every engine's evaluator, deliver what each has queued."""
     reset()

@@ -22,7 +22,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from obskit import _runtime, diagnostics, metrics
+from obskit import _runtime, diagnostics
+from obskit._numbers import finite_number, refuse
 from obskit.alerts.history import History
 from obskit.alerts.loading import RuleSet, parse_rules, read_rule_file
 from obskit.alerts.notify import Channel, Dispatcher, Notification
@@ -75,9 +76,9 @@ class AlertEngine:
         series_ttl_s: float | None = 3600.0,
         history_size: int = 1000,
         max_attempts: int = 5,
-        retry_initial_s: float = 0.5,
-        retry_max_s: float = 30.0,
-        max_queue: int = 1000,
+        retry_initial_backoff_s: float = 0.5,
+        retry_max_backoff_s: float = 30.0,
+        max_queue_size: int = 1000,
     ) -> None:
         check_routing(group_wait_s, group_interval_s, repeat_interval_s)
         if evaluation_interval_s is not None and evaluation_interval_s <= 0:
@@ -104,10 +105,10 @@ class AlertEngine:
         )
         self.dispatcher = Dispatcher(
             self.channels,
-            max_queue=max_queue,
+            max_queue_size=max_queue_size,
             max_attempts=max_attempts,
-            retry_initial_s=retry_initial_s,
-            retry_max_s=retry_max_s,
+            retry_initial_backoff_s=retry_initial_backoff_s,
+            retry_max_backoff_s=retry_max_backoff_s,
             on_failure=self._delivery_failed,
         )
         self._rules: dict[str, RuleState] = {}
@@ -250,7 +251,7 @@ class AlertEngine:
         self, metric: str, value: float, /, timestamp: float | None = None, **labels: Any
     ) -> None:
         """Record a sample of ``metric{labels}`` in this engine only (bad values are skipped)."""
-        number = metrics.check_value(metric, value)
+        number = finite_number(metric, value)
         if number is not None:
             self.store.observe(metric, number, labels, timestamp)
 
@@ -258,9 +259,9 @@ class AlertEngine:
         self, metric: str, amount: float = 1, /, timestamp: float | None = None, **labels: Any
     ) -> None:
         """Add to the counter ``metric{labels}`` in this engine only."""
-        number = metrics.check_value(metric, amount)
+        number = finite_number(metric, amount)
         if number is not None and number < 0:
-            metrics.refuse(metric, number, "a counter takes finite increments >= 0")
+            refuse(metric, number, "a counter takes finite increments >= 0")
         elif number is not None:
             self.store.increment(metric, number, labels, timestamp)
 

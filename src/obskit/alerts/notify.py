@@ -154,17 +154,17 @@ class Dispatcher:
         self,
         channels: Mapping[str, Channel],
         *,
-        max_queue: int = 1000,
+        max_queue_size: int = 1000,
         max_attempts: int = 5,
-        retry_initial_s: float = 0.5,
-        retry_max_s: float = 30.0,
+        retry_initial_backoff_s: float = 0.5,
+        retry_max_backoff_s: float = 30.0,
         on_failure: Callable[[Notification, BaseException], None] | None = None,
     ) -> None:
         self.channels = channels
-        self.max_queue = max_queue
+        self.max_queue_size = max_queue_size
         self.max_attempts = max_attempts
-        self.retry_initial_s = retry_initial_s
-        self.retry_max_s = retry_max_s
+        self.retry_initial_backoff_s = retry_initial_backoff_s
+        self.retry_max_backoff_s = retry_max_backoff_s
         self.on_failure = on_failure
         self.stats: dict[str, ChannelStats] = {}
         self._ready: list[tuple[float, int, Notification, int]] = []  # heap: due, seq, item, tries
@@ -179,7 +179,7 @@ class Dispatcher:
         """Queue ``notification``; ``False`` (counted as dropped) when full or closed."""
         stats = self._stats(notification.channel)
         with self._condition:
-            if self._closed or len(self._ready) >= self.max_queue:
+            if self._closed or len(self._ready) >= self.max_queue_size:
                 stats.dropped += 1
                 diagnostics.report(
                     "alerts.notification_dropped",
@@ -269,7 +269,9 @@ class Dispatcher:
             tries += 1
             if _retryable(exc) and tries < self.max_attempts and not self._closed:
                 stats.retried += 1
-                delay = min(self.retry_max_s, self.retry_initial_s * 2 ** (tries - 1))
+                delay = min(
+                    self.retry_max_backoff_s, self.retry_initial_backoff_s * 2 ** (tries - 1)
+                )
                 due = time.monotonic() + random.uniform(delay / 2, delay)
                 with self._condition:
                     heapq.heappush(self._ready, (due, next(self._sequence), notification, tries))

@@ -22,11 +22,6 @@ from obskit.signals import Alert, MetricPoint
 __all__ = ["Publisher", "snapshot"]
 
 
-def _service() -> str:
-    runtime = _runtime.peek()
-    return runtime.settings.service if runtime is not None else ""
-
-
 def snapshot(instance: AlertInstance, now: float, muted_by: str | None = None) -> Alert:
     """The instance as an Alert signal at ``now``; ``details`` holds the rule's condition."""
     rule = instance.rule
@@ -57,7 +52,6 @@ def snapshot(instance: AlertInstance, now: float, muted_by: str | None = None) -
         annotations=dict(instance.annotations),
         active_since=instance.active_at,
         fingerprint=instance.fingerprint,
-        service=_service(),
         fired_at=instance.fired_at,
         resolved_at=instance.resolved_at,
         details=details,
@@ -114,7 +108,7 @@ class Publisher:
 
     def export(self, store: MetricStore, now: float) -> int:
         """Send every series with points as a MetricPoint; how many were sent."""
-        service, sent = _service(), 0
+        sent = 0
         for metric in list(store.metrics.values()):
             counter = metric.kind == "counter"
             with metric.lock:
@@ -125,7 +119,6 @@ class Publisher:
                         value=series.total if counter else series.last,
                         labels=dict(series.labels),
                         metric_type="counter" if counter else "gauge",
-                        service=service,
                     )
                     for series in metric.series
                     if series.count

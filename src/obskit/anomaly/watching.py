@@ -23,7 +23,7 @@ def watch(
     detector: BaseDetector | Callable[[], BaseDetector] | None = None,
     *,
     labels: Mapping[str, Any] | None = None,
-    interval: float | None = None,
+    interval_s: float | None = None,
     publish_score: bool = False,
     on_anomaly: Callable[[Anomaly], None] | None = None,
     clock: Callable[[], float] = time.time,
@@ -33,7 +33,7 @@ def watch(
 
     Each label set of the metric (``route="/cart"``, ``route="/pay"``, ...) gets its own copy
     of ``detector`` (a detector, copied per series, or a factory; ``default()`` when omitted).
-    ``labels`` keeps only the series carrying those labels. With ``interval`` (seconds) the
+    ``labels`` keeps only the series carrying those labels. With ``interval_s`` the
     points are first aggregated per interval, the sum for counters and the mean for observed
     values, and the detector sees one point per interval (what counters need: a rate). A
     flagged point is emitted as an :class:`~obskit.signals.Anomaly` signal and handed to
@@ -54,8 +54,8 @@ def watch(
     """
     if not isinstance(metric, str) or not metric:
         raise ConfigError(f"metric={metric!r}: give the metric name, e.g. 'http.latency_ms'")
-    if interval is not None and not (isinstance(interval, (int, float)) and interval > 0):
-        raise ConfigError(f"interval={interval!r}: use a positive number of seconds, or None")
+    if interval_s is not None and not (isinstance(interval_s, (int, float)) and interval_s > 0):
+        raise ConfigError(f"interval_s={interval_s!r}: use a positive number of seconds, or None")
     if isinstance(max_series, bool) or not isinstance(max_series, int) or max_series < 1:
         raise ConfigError(f"max_series={max_series!r}: use a positive integer")
     if detector is None:
@@ -73,7 +73,7 @@ def watch(
         metric,
         factory,
         labels={key: str(value) for key, value in (labels or {}).items()},
-        interval=None if interval is None else float(interval),
+        interval_s=None if interval_s is None else float(interval_s),
         publish_score=publish_score,
         on_anomaly=on_anomaly,
         clock=clock,
@@ -101,7 +101,7 @@ class Watch:
         factory: Callable[[], BaseDetector],
         *,
         labels: dict[str, str],
-        interval: float | None,
+        interval_s: float | None,
         publish_score: bool,
         on_anomaly: Callable[[Anomaly], None] | None,
         clock: Callable[[], float],
@@ -109,7 +109,7 @@ class Watch:
     ) -> None:
         self.metric = metric
         self.labels = labels
-        self.interval = interval
+        self.interval_s = interval_s
         self.publish_score = publish_score
         self.on_anomaly = on_anomaly
         self.detectors: dict[SeriesKey, BaseDetector] = {}
@@ -151,7 +151,7 @@ class Watch:
                 detector = self._detector_for(series)
                 if detector is None:
                     return
-                if self.interval is None:
+                if self.interval_s is None:
                     self._score(series, detector, value, moment)
                 else:
                     self._aggregate(series, detector, value, moment, counter)
@@ -180,7 +180,7 @@ class Watch:
         counter: bool,
     ) -> None:
         """Close the intervals that ended before ``moment``, then add the point to its own."""
-        interval = self.interval or 1.0
+        interval = self.interval_s or 1.0
         bucket = self._buckets.get(series)
         start = moment - moment % interval
         if bucket is None:
@@ -221,7 +221,6 @@ class Watch:
             upper=result.upper,
             labels=labels,
             detector=detector.name,
-            service=runtime.settings.service,
         )
         runtime.pipeline.emit(signal)
         if self.on_anomaly is not None:

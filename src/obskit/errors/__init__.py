@@ -34,8 +34,9 @@ from obskit.errors import breadcrumbs, source
 from obskit.errors.breadcrumbs import add_breadcrumb
 from obskit.errors.capture import ErrorCapture, Fingerprint
 from obskit.errors.groups import ErrorGroup
-from obskit.errors.hooks import HookSet, asyncio_exception_handler
+from obskit.errors.hooks import HookSet, handle_loop_exception
 from obskit.signals import ErrorEvent
+from obskit.tracing import is_failure
 
 if TYPE_CHECKING:
     from obskit.config import Settings
@@ -46,6 +47,7 @@ __all__ = [
     "add_breadcrumb",
     "asyncio_exception_handler",
     "capture_exception",
+    "capture_failure",
     "capture_message",
     "configure",
     "current",
@@ -54,7 +56,6 @@ __all__ = [
     "installed_hooks",
     "reset",
     "resolve",
-    "set_clock",
     "uninstall_hooks",
 ]
 
@@ -94,28 +95,8 @@ def configure(settings: Settings) -> list[str]:
         _rebuild(_runtime.current())
         if settings.install_hooks:
             _hooks = HookSet(_capture_unhandled)
-            installed = _hooks.install()
-            _announce(installed)
-            return installed
+            return _hooks.install()
         return []
-
-
-_announced = False
-
-
-def _announce(installed: list[str]) -> None:
-    """Say once per process which global hooks obskit chained (init says what it installed)."""
-    global _announced
-    if _announced or not installed:
-        return
-    _announced = True
-    try:
-        sys.stderr.write(
-            f"obskit: chained {', '.join(installed)} to capture uncaught errors "
-            "(init(install_hooks=False) to opt out)\n"
-        )
-    except Exception:
-        pass
 
 
 def uninstall_hooks() -> list[str]:
@@ -143,7 +124,7 @@ def installed_hooks() -> list[str]:
     return hooks.names if hooks is not None else []
 
 
-def set_clock(clock: Callable[[], float] | None) -> None:
+def _set_clock(clock: Callable[[], float] | None) -> None:
     """Use ``clock`` for event times, group histories and rate limits (``None``: real time).
 
     For tests: drive time instead of sleeping. ``shutdown`` restores real time.
@@ -231,6 +212,35 @@ def resolve(fingerprint: str) -> bool:
     return current().groups.resolve(fingerprint)
 
 
+def capture_failure(exc: BaseException, **context: Any) -> None:
+    """Capture an exception escaping instrumented code once, however many layers it crosses.
+
+    What ``@instrument``, ``obskit.request`` and the integrations call; exits and
+    cancellations are not failures (:func:`obskit.tracing.is_failure`). Never raises.
+    """
+    if not is_failure(exc):
+        return
+    try:
+        if getattr(exc, "__obskit_captured__", False):
+            return
+        exc.__obskit_captured__ = True  # type: ignore[attr-defined]
+    except Exception:
+        pass
+    capture_exception(exc, **context)
+
+
+def asyncio_exception_handler(loop: Any, context: dict[str, Any]) -> None:
+    """An exception handler for loops obskit's global hook does not reach (uvloop).
+
+    It captures, then runs the loop's default handler.
+    """
+    try:
+        handle_loop_exception(context, _capture_unhandled)
+    except Exception as exc:
+        diagnostics.report("hook.asyncio", f"asyncio capture failed: {exc!r}")
+    loop.default_exception_handler(context)
+
+
 def _capture_unhandled(
     exc: BaseException, mechanism: dict[str, Any], context: dict[str, Any]
 ) -> None:
@@ -248,10 +258,6 @@ def _after_fork_in_child() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
-# Automatic breadcrumbs: from log records, @instrument calls and obskit.request scopes.
-if breadcrumbs.on_log_record not in logging.record_listeners:
-    logging.record_listeners.append(breadcrumbs.on_log_record)
-if breadcrumbs.on_instrumented_call not in tracing.call_listeners:
-    tracing.call_listeners.append(breadcrumbs.on_instrumented_call)
-if breadcrumbs.on_request not in tracing.request_listeners:
-    tracing.request_listeners.append(breadcrumbs.on_request)
+# Automatic breadcrumbs from log records (instrumentation, above errors, adds the ones from
+# @instrument calls and obskit.request scopes to its own listeners).
+logging.record_listeners.add(breadcrumbs.on_log_record)

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from obskit import diagnostics
+from obskit.levels import level_number
 from obskit.scrubbing import ScrubbedMapping, ScrubbedSequence, Scrubber
 from obskit.signals import LogRecord
 
@@ -35,8 +36,6 @@ __all__ = [
     "on_log_record",
     "on_request",
 ]
-
-_LEVEL_NUMBERS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50, "fatal": 50}
 
 
 class Breadcrumb:
@@ -230,7 +229,7 @@ def clear() -> None:
 
 def on_log_record(record: LogRecord) -> None:
     """A breadcrumb for each emitted log record at INFO and above (on every log call: lean)."""
-    if _LEVEL_NUMBERS.get(record.level, 20) < 20:
+    if level_number(record.level) < 20:
         return
     config = settings
     if config.before_breadcrumb is None and config.max_breadcrumbs > 0:

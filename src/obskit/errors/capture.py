@@ -31,16 +31,15 @@ from obskit.errors.chains import safe_str, type_name
 from obskit.errors.fingerprint import fingerprint_for, parameterise_message, with_custom
 from obskit.errors.frames import FrameCache
 from obskit.errors.groups import GroupStore, user_key
-from obskit.logging.processors import trace_ids
+from obskit.levels import canonical_level
 from obskit.scrubbing import ScrubbedMapping
 from obskit.signals import ErrorEvent
+from obskit.tracing import trace_ids
 
 if TYPE_CHECKING:
     from obskit._runtime import Runtime
 
-__all__ = ["LEVELS", "ErrorCapture", "editable_copy"]
-
-LEVELS = frozenset({"debug", "info", "warning", "error", "critical", "fatal"})
+__all__ = ["ErrorCapture", "editable_copy"]
 _TITLE_LENGTH = 200
 _NOT_YET = object()  # an exception not captured yet
 _in_before_send = threading.local()
@@ -61,9 +60,6 @@ class ErrorCapture:
         self.sample_rate = settings.sample_rate
         self.before_send = settings.before_send
         self.include_locals = settings.include_locals
-        self.service = settings.service
-        self.environment = settings.environment
-        self.release = settings.release
         self._ignored_types = tuple(t for t in settings.ignore_errors if isinstance(t, type))
         self._ignored_names = frozenset(n for n in settings.ignore_errors if isinstance(n, str))
         self._ignore_cache: dict[type, bool] = {}
@@ -182,9 +178,6 @@ class ErrorCapture:
             user=_user_from(user, merged),
             tags=dict(tags) if isinstance(tags, dict) else {},
             breadcrumbs=breadcrumbs.frozen_trail(self.scrubber),
-            service=self.service,
-            environment=self.environment,
-            release=self.release,
             trace_id=trace_id,
             span_id=span_id,
         )
@@ -207,8 +200,8 @@ class ErrorCapture:
             timestamp=event.timestamp,
         )
         event.regression = recorded.regression
-        if metrics.sinks:  # counted even when the group's export budget is spent
-            metrics.increment("errors.count", fingerprint=event.fingerprint, level=event.level)
+        # counted even when the group's export budget is spent
+        metrics.increment("errors.count", fingerprint=event.fingerprint, level=event.level)
         if recorded.export:
             self.runtime.pipeline.emit(event)
         return event
@@ -290,10 +283,8 @@ def _first_line(text: str) -> str:
 
 
 def _checked_level(level: Any) -> str:
-    if level in LEVELS:
-        return str(level)
-    name = str(level).lower() if isinstance(level, str) else ""
-    if name in LEVELS:
+    name = canonical_level(level)
+    if name is not None:
         return name
     diagnostics.report("capture_level", f"unknown level {level!r} for a captured event; used error")
     return "error"

@@ -28,8 +28,9 @@ from typing import Any
 
 from obskit import diagnostics
 from obskit.scrubbing import safe_repr
+from obskit.tracing import is_failure
 
-__all__ = ["ChainedHook", "HookSet", "asyncio_exception_handler"]
+__all__ = ["ChainedHook", "HookSet", "handle_loop_exception"]
 
 #: Captures an exception with a mechanism: ``capture(exc, mechanism, context)``.
 Capture = Callable[[BaseException, dict[str, Any], dict[str, Any]], Any]
@@ -168,24 +169,8 @@ def handle_loop_exception(context: dict[str, Any], capture: Capture) -> None:
         capture(value, {"type": "asyncio", "handled": False}, extra)
 
 
-def asyncio_exception_handler(loop: Any, context: dict[str, Any]) -> None:
-    """An exception handler for loops obskit's global hook does not reach (uvloop).
-
-    It captures, then runs the loop's default handler.
-    """
-    from obskit import errors
-
-    try:
-        handle_loop_exception(context, errors._capture_unhandled)
-    except Exception as exc:
-        diagnostics.report("hook.asyncio", f"asyncio capture failed: {exc!r}")
-    loop.default_exception_handler(context)
-
-
 def _should_capture(value: BaseException) -> bool:
-    if isinstance(value, (KeyboardInterrupt, SystemExit, GeneratorExit)):
-        return False
-    return not getattr(value, "__obskit_captured__", False)
+    return is_failure(value) and not getattr(value, "__obskit_captured__", False)
 
 
 def _as_method(hook: ChainedHook) -> Callable[..., Any]:

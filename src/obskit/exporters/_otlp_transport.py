@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from obskit.exporters._http import parse_retry_after, post
 from obskit.exporters._otlp_config import Destination
-from obskit.pipeline import ExportResult
+from obskit.exporting import ExportResult
 
 __all__ = ["GrpcTransport", "HttpTransport", "Outcome", "Transport", "make_transport"]
 

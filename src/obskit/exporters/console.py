@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Collection, Sequence
-from typing import IO, TYPE_CHECKING, Literal
+from typing import IO, Literal
 
 from obskit.exporters._render import json_line, pretty_line
-from obskit.pipeline import ExportResult
+from obskit.exporting import ExportResult
 from obskit.signals import Signal
-
-if TYPE_CHECKING:
-    from obskit.config import Settings
 
 __all__ = ["ConsoleExporter"]
 
@@ -35,10 +32,6 @@ class ConsoleExporter:
         self.stream = stream
         self.format = format
         self.kinds = frozenset(kinds)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ConsoleExporter:
-        return cls(format=settings.console_format)
 
     def export(self, batch: Sequence[Signal]) -> ExportResult:
         stream = self.stream or sys.stdout

@@ -6,14 +6,11 @@ import os
 import threading
 from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 from obskit.exporters._render import json_line
-from obskit.pipeline import ExportResult
+from obskit.exporting import ExportResult
 from obskit.signals import Signal
-
-if TYPE_CHECKING:
-    from obskit.config import Settings
 
 __all__ = ["JsonLinesExporter"]
 
@@ -28,7 +25,7 @@ class JsonLinesExporter:
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] = "obskit.jsonl",
         *,
         max_bytes: int = 100 * 1024 * 1024,
         backup_count: int = 5,
@@ -43,10 +40,6 @@ class JsonLinesExporter:
         self._file: IO[bytes] | None = None
         # Normally one worker thread calls export; during a re-init two may, briefly.
         self._lock = threading.Lock()
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> JsonLinesExporter:
-        return cls(settings.jsonl_path)
 
     def export(self, batch: Sequence[Signal]) -> ExportResult:
         kinds = self.kinds

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from obskit.pipeline import ExportResult
+from obskit.exporting import ExportResult
 from obskit.signals import Signal
 
 __all__ = ["InMemoryExporter", "SignalViews"]

@@ -34,14 +34,14 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from obskit import _runtime, diagnostics
+from obskit import diagnostics
+from obskit._version import __version__
 from obskit.diagnostics import ConfigError
 from obskit.exporters._otlp_config import SIGNALS, Destination, resolve
-from obskit.pipeline import ExportResult
+from obskit.exporting import ExportResult
 from obskit.signals import Signal
 
 if TYPE_CHECKING:
-    from obskit.config import Settings
     from obskit.exporters._otlp_transport import Outcome, Transport
 
 __all__ = ["OTLPExporter"]
@@ -112,15 +112,11 @@ class OTLPExporter:
         self.retry_after_s: float | None = None
         self._transports: dict[str, Transport] = {}
         self._resource: Any = None
+        self._setup_resource: Any = None
         self._start_time = time.time()
         self._pid = os.getpid()
         #: The batch being retried, and which of its requests were already delivered.
         self._pending: tuple[Sequence[Signal], set[str]] | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> OTLPExporter:
-        """Configured entirely from the ``OTEL_EXPORTER_OTLP_*`` environment variables."""
-        return cls()
 
     def __repr__(self) -> str:
         logs = self.destinations["logs"]
@@ -193,7 +189,7 @@ class OTLPExporter:
         """The export requests for ``items``: one, or halves until each fits the size limit."""
         from obskit.exporters import _otlp_encode as encode
 
-        resource, version = self._resource_proto(), _version()
+        resource, version = self._resource_proto(), __version__
         if signal == "logs":
             request = encode.encode_logs(items, resource, version)
         elif signal == "traces":
@@ -254,31 +250,24 @@ class OTLPExporter:
         return self._resource
 
     def _resource_attributes(self) -> dict[str, Any]:
-        from opentelemetry.sdk.resources import Resource
-
         from obskit.tracing import app_tracer_provider
 
         provider = app_tracer_provider()
-        if provider is not None:
+        if provider is not None:  # the app's own identity wins, as its spans carry it
             attributes = dict(provider.resource.attributes)
-        else:
-            runtime = _runtime.peek()
-            wanted: dict[str, Any] = {}
-            if runtime is not None:
-                settings = runtime.settings
-                wanted["service.name"] = settings.service
-                wanted["deployment.environment.name"] = settings.environment
-                if settings.release:
-                    wanted["service.version"] = settings.release
-            attributes = dict(Resource.create(wanted).attributes)
+        elif self._setup_resource is not None:
+            attributes = dict(self._setup_resource.attributes)
+        else:  # used outside obskit's pipeline: the standard environment variables only
+            from opentelemetry.sdk.resources import Resource
+
+            attributes = dict(Resource.create({}).attributes)
         attributes.update(self.resource_attributes)
         return attributes
 
-
-def _version() -> str:
-    import obskit
-
-    return obskit.__version__
+    def set_resource(self, resource: Any) -> None:
+        """The Resource of the obskit setup this exporter serves (the pipeline calls this)."""
+        self._setup_resource = resource
+        self._resource = None  # encoded again on the next request
 
 
 def _require(module: str, package: str) -> None:

@@ -29,18 +29,15 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from obskit import diagnostics
 from obskit.diagnostics import ConfigError
 from obskit.exporters._http import parse_retry_after, post
 from obskit.exporters._render import _encode
-from obskit.pipeline import ExportResult
+from obskit.exporting import ExportResult
 from obskit.signals import ErrorEvent, Signal, iso_time
-
-if TYPE_CHECKING:
-    from obskit.config import Settings
 
 __all__ = ["Dsn", "SentryExporter", "parse_rate_limits", "sentry_event"]
 
@@ -155,15 +152,6 @@ class SentryExporter:
         self._lock = threading.Lock()
         #: Events dropped because Sentry asked for fewer (rate limits).
         self.rate_limited = 0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SentryExporter:
-        dsn = getattr(settings, "sentry_dsn", None)
-        if not dsn:
-            raise ConfigError(
-                "the sentry exporter needs a DSN: init(sentry_dsn=...) or OBSKIT_SENTRY_DSN"
-            )
-        return cls(dsn)
 
     def __repr__(self) -> str:
         return f"SentryExporter({self.dsn.host}/{self.dsn.project_id})"

@@ -27,22 +27,19 @@ import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from obskit import _codec, diagnostics
 from obskit.errors.groups import user_key
 from obskit.exporters._sqlite_schema import BULK_TABLES, SCHEMA, SCHEMA_VERSION, TIME_TABLES
-from obskit.pipeline import ExportResult
+from obskit.exporting import ExportResult
+from obskit.levels import level_number
 from obskit.signals import Signal
-
-if TYPE_CHECKING:
-    from obskit.config import Settings
 
 __all__ = ["SQLiteExporter"]
 
 DEFAULT_MAX_AGE_S = 7 * 24 * 3600.0
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
-LEVEL_NUMBERS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 
 _INSERT_LOG = (
     "INSERT INTO logs (ts, level, level_no, logger, event, service, environment, trace_id, "
@@ -117,7 +114,7 @@ class SQLiteExporter:
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] = "obskit.db",
         *,
         max_age_s: float | None = DEFAULT_MAX_AGE_S,
         max_bytes: int | None = DEFAULT_MAX_BYTES,
@@ -137,10 +134,6 @@ class SQLiteExporter:
         self._conn: sqlite3.Connection | None = None
         self._pid = os.getpid()
         self._next_retention = 0.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SQLiteExporter:
-        return cls(getattr(settings, "sqlite_path", "obskit.db"))
 
     # -- the Exporter protocol -------------------------------------------------------------
 
@@ -262,7 +255,7 @@ Rows = dict[str, list[tuple[Any, ...]]]
 
 
 def _log_row(s: Any) -> tuple[Any, ...]:
-    level_no = LEVEL_NUMBERS.get(s.level, 20)
+    level_no = level_number(s.level)
     fields = _codec.dumps(s.fields)
     return (s.timestamp, s.level, level_no, s.logger, s.event, s.service, s.environment,
             s.trace_id, s.span_id, fields, s.exception)  # fmt: skip

@@ -17,19 +17,16 @@ import ssl
 import time
 import urllib.request
 from collections.abc import Collection, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from obskit import diagnostics
 from obskit.diagnostics import ConfigError
 from obskit.exporters._http import parse_retry_after, post, redact
 from obskit.exporters._render import _encode
-from obskit.pipeline import ExportResult
+from obskit.exporting import ExportResult
 from obskit.scrubbing import safe_repr
 from obskit.signals import Signal, iso_time
-
-if TYPE_CHECKING:
-    from obskit.config import Settings
 
 __all__ = ["WebhookExporter"]
 
@@ -75,15 +72,6 @@ class WebhookExporter:
         self._opener = urllib.request.build_opener(*handlers)
         #: After a RETRYABLE answer: what ``Retry-After`` asked for (read by the processor).
         self.retry_after_s: float | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> WebhookExporter:
-        url = getattr(settings, "webhook_url", None)
-        if not url:
-            raise ConfigError(
-                "the webhook exporter needs a URL: init(webhook_url=...) or OBSKIT_WEBHOOK_URL"
-            )
-        return cls(url)
 
     def __repr__(self) -> str:
         return f"WebhookExporter({redact(self.url)})"

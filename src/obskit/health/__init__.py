@@ -92,7 +92,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'obskit.health' has no attribute {name!r}")
 
 
-@_runtime.on_shutdown
+@_runtime.shutdown_listeners.add
 def _shutdown(timeout_s: float = 2.0) -> None:
     """Stop every registry's background thread (called by ``obskit.shutdown``)."""
     _stop_all(timeout_s)

@@ -9,7 +9,7 @@
 ``output``.
 
 The report users get is this module's :class:`HealthReport`; exporters see the plain signal
-:class:`obskit.signals.HealthReport` that :meth:`HealthReport.to_signal` makes from it, so the
+:class:`obskit.signals.HealthRecord` that :meth:`HealthReport.to_signal` makes from it, so the
 pipeline's in-place scrubbing never touches a report the application holds.
 """
 
@@ -230,9 +230,9 @@ class HealthReport:
         out["checks"] = {r.key: [r.to_dict()] for r in self.checks.values()}
         return out
 
-    def to_signal(self, changed: Iterable[str] = ()) -> signals.HealthReport:
+    def to_signal(self, changed: Iterable[str] = ()) -> signals.HealthRecord:
         """The signal exporters see: the same document, plus which checks changed status."""
-        return signals.HealthReport(
+        return signals.HealthRecord(
             timestamp=self.time,
             status=self.status.value,
             checks={r.key: [r.to_dict()] for r in self.checks.values()},

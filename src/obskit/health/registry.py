@@ -7,7 +7,7 @@ epoch, ``time.time`` by default): result times, caching, history and the schedul
 so tests drive them without sleeping. Only timeouts and durations use real time.
 
 Events: when a check's reported status changes, the registry logs it on the
-``obskit.health`` logger and emits a :class:`obskit.signals.HealthReport` signal naming the
+``obskit.health`` logger and emits a :class:`obskit.signals.HealthRecord` signal naming the
 changed checks; every run of a check also feeds the ``health.status`` metric (1 pass, 0.5 warn,
 0 fail) and ``health.duration_ms``, labelled ``check=<name>``, for alert rules.
 """
@@ -397,14 +397,13 @@ class HealthRegistry:
     ) -> HealthReport:
         ordered = {s.name: results[s.name] for s in specs if s.name in results}
         runtime = _runtime.peek()
-        settings = runtime.settings if runtime is not None else None
         return HealthReport(
             status=aggregate(ordered.values()),
             checks=ordered,
             time=self.clock(),
             duration_ms=0.0 if started is None else (time.perf_counter() - started) * 1000.0,
-            service=settings.service if settings is not None else None,
-            release=settings.release if settings is not None else None,
+            service=runtime.service if runtime is not None else None,
+            release=runtime.release if runtime is not None else None,
         )
 
     def _after_fork_in_child(self) -> None:

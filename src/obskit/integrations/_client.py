@@ -16,7 +16,7 @@ from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind
 
 from obskit import _runtime, diagnostics, propagation, tracing
 from obskit.errors import add_breadcrumb
@@ -108,11 +108,10 @@ class OutgoingCall:
                     span.set_attribute("http.response.status_code", status)
                 if exc is not None:
                     span.set_attribute("error.type", type(exc).__qualname__)
-                    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                    tracing.record_exception_on_span(exc, span=span)
+                    tracing.mark_span_failed(span, exc)
                 elif status is not None and status >= 400:
                     span.set_attribute("error.type", str(status))
-                    span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
+                    tracing.mark_span_failed(span, why=f"HTTP {status}")
                 span.end()
             add_breadcrumb("http", f"{self.method} {self.url}", level, data)
         except Exception as problem:

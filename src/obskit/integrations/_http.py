@@ -178,7 +178,7 @@ class Exchange:
     def capture(self, exc: BaseException) -> None:
         """Capture an exception the framework handled itself (e.g. Flask's 500 handler)."""
         self.captured = True
-        tracing.capture_failure(exc, http=self.context())
+        errors.capture_failure(exc, http=self.context())
 
     def finish(self, exc: BaseException | None) -> None:
         """Name the request after its route, capture what failed, close the scope. Once."""
@@ -186,7 +186,7 @@ class Exchange:
             return
         self.done = True
         request = self.request
-        failure = exc if isinstance(exc, Exception) else None  # not a cancellation or exit
+        failure = exc if tracing.is_failure(exc) else None  # not a cancellation or exit
         try:
             request.rename(f"{self.method} {self.route or UNROUTED}")
             if self.route:

@@ -14,20 +14,21 @@ from typing import Any
 from structlog import BoundLoggerBase
 
 from obskit import _runtime, diagnostics
+from obskit.levels import LEVEL_NUMBERS, level_name, level_number
+from obskit.listeners import Listeners
 from obskit.logging import processors
 from obskit.logging.processors import make_record
 from obskit.signals import LogRecord
 
-__all__ = ["LEVEL_NUMBERS", "Logger", "get_logger", "set_level"]
+__all__ = ["Logger", "get_logger", "record_listeners", "set_level"]
 
-LEVEL_NUMBERS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 _min_level = 20
 
 #: The processor chain shared by every logger; ``init`` rebuilds it in place.
 CHAIN: list[processors.Processor] = [processors.add_context, processors.to_record]
 
-#: Called with each emitted LogRecord (breadcrumbs, metrics); must be cheap and never raise.
-record_listeners: list[Callable[[LogRecord], None]] = []
+#: Called with each emitted LogRecord (breadcrumbs, metrics); must be cheap.
+record_listeners: Listeners[Callable[[LogRecord], None]] = Listeners("log_record")
 
 
 def set_level(level: str) -> None:
@@ -52,11 +53,7 @@ class _PipelineSink:
     def emit(self, record: LogRecord) -> None:
         _runtime.emit(record)
         if record_listeners:
-            for listener in record_listeners:
-                try:
-                    listener(record)
-                except Exception as exc:
-                    diagnostics.report("log_listener", f"log listener {listener!r} raised {exc!r}")
+            record_listeners.notify(record)
 
     debug = info = warning = error = critical = exception = msg = emit
 
@@ -83,7 +80,7 @@ class Logger(BoundLoggerBase):
             diagnostics.report("log_call", f"a log call failed inside obskit: {exc!r}")
             try:
                 fields = {"obskit_error": repr(exc)}
-                self._logger.emit(make_record(_METHOD_TO_LEVEL[method], event, self.name, fields))
+                self._logger.emit(make_record(method, event, self.name, fields))
             except Exception:
                 pass
 
@@ -119,13 +116,12 @@ class Logger(BoundLoggerBase):
 
     def log(self, level: str | int, event: Any = "", *args: Any, **kw: Any) -> None:
         """Log at a level given by name or stdlib number."""
-        name = level if isinstance(level, str) else _level_name(level)
-        number = LEVEL_NUMBERS.get(name.lower(), 20)
+        number = level_number(level) if isinstance(level, str) else level
         if _min_level <= number:
-            self._emit(_level_name(number), event, args, kw)
+            self._emit(level_name(number), event, args, kw)
 
     def is_enabled_for(self, level: str) -> bool:
-        return _min_level <= LEVEL_NUMBERS.get(level, 20)
+        return _min_level <= level_number(level)
 
     # -- specialised events: each sets a ``category`` field ----------------------------------
 
@@ -147,7 +143,7 @@ class Logger(BoundLoggerBase):
 
     def security(self, event: str, *, level: str = "warning", **kw: Any) -> None:
         """A security-relevant event (failed login, permission denied); WARNING by default."""
-        if _min_level <= LEVEL_NUMBERS.get(level, 30):
+        if _min_level <= level_number(level, 30):
             self._emit(level, event, (), {"category": "security", **kw})
 
     # -- derived loggers ---------------------------------------------------------------------
@@ -163,16 +159,6 @@ def _interpolate(event: Any, args: tuple[Any, ...]) -> Any:
         return str(event) % args
     except Exception:
         return f"{event} {args!r}"
-
-
-def _level_name(number: int) -> str:
-    for name, value in sorted(LEVEL_NUMBERS.items(), key=lambda item: -item[1]):
-        if number >= value:
-            return name
-    return "debug"
-
-
-_METHOD_TO_LEVEL = {name: name for name in LEVEL_NUMBERS}
 
 
 def get_logger(name: str = "", **fields: Any) -> Logger:

@@ -15,17 +15,15 @@ from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from obskit import contextstack
+from obskit.levels import LEVELS
 from obskit.scrubbing import safe_repr
 from obskit.signals import LogRecord
-from obskit.tracing import active_span
+from obskit.tracing import trace_ids
 
-__all__ = ["add_context", "format_exception", "make_record", "to_record", "trace_ids"]
+__all__ = ["add_context", "format_exception", "make_record", "to_record"]
 
 EventDict = MutableMapping[str, Any]
 Processor = Callable[[Any, str, EventDict], Any]
-
-#: Resource fields stamped on every record; set by ``obskit.init``.
-resource: dict[str, str] = {"service": "unknown_service", "environment": "development"}
 
 
 def add_context(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
@@ -36,17 +34,6 @@ def add_context(logger: Any, method_name: str, event_dict: EventDict) -> EventDi
         merged.update(event_dict)
         return merged
     return event_dict
-
-
-def trace_ids() -> tuple[str | None, str | None]:
-    """Hex trace and span ids of the active OpenTelemetry span, or ``(None, None)``."""
-    span = active_span()
-    if span is None:
-        return None, None
-    context = span.get_span_context()
-    if not context.is_valid:
-        return None, None
-    return format(context.trace_id, "032x"), format(context.span_id, "016x")
 
 
 def format_exception(exc_info: Any) -> str | None:
@@ -82,8 +69,6 @@ def make_record(level: str, event: Any, logger_name: str, fields: dict[str, Any]
         event=event if type(event) is str else _message_text(event),
         logger=logger_name,
         fields=fields,
-        service=resource["service"],
-        environment=resource["environment"],
         trace_id=trace_id,
         span_id=span_id,
         exception=exception,
@@ -110,14 +95,11 @@ def _message_text(event: Any) -> str:
     return safe_repr(event)
 
 
+#: structlog method names to levels (the level methods, plus its aliases).
 _METHOD_LEVELS = {
-    "debug": "debug",
-    "info": "info",
+    **{name: name for name in LEVELS},
     "msg": "info",
-    "warning": "warning",
     "warn": "warning",
-    "error": "error",
     "exception": "error",
-    "critical": "critical",
     "fatal": "critical",
 }

@@ -11,6 +11,7 @@ import logging
 import threading
 
 from obskit import _runtime, contextstack, diagnostics
+from obskit.levels import level_name
 from obskit.logging.processors import make_record
 
 __all__ = ["ObskitHandler", "install", "uninstall"]
@@ -21,7 +22,6 @@ _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__di
     "asctime",
     "taskName",
 }
-_LEVELS = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"}
 
 
 class ObskitHandler(logging.Handler):
@@ -41,7 +41,7 @@ class ObskitHandler(logging.Handler):
             fields["code.line.number"] = record.lineno
             if record.exc_info and record.exc_info[0] is not None:
                 fields["exc_info"] = record.exc_info
-            level = _LEVELS.get(record.levelno) or _nearest(record.levelno)
+            level = level_name(record.levelno)
             _runtime.emit(make_record(level, _message(record), record.name, fields))
         except Exception as exc:
             diagnostics.report("stdlib_bridge", f"could not bridge a logging record: {exc!r}")
@@ -52,13 +52,6 @@ def _message(record: logging.LogRecord) -> str:
         return record.getMessage()
     except Exception:
         return f"{record.msg!r} % {record.args!r}"
-
-
-def _nearest(levelno: int) -> str:
-    for number in (50, 40, 30, 20):
-        if levelno >= number:
-            return _LEVELS[number]
-    return "debug"
 
 
 _installed: ObskitHandler | None = None
