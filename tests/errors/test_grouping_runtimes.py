@@ -372,7 +372,8 @@ FAMILIES = {
     "ids": ["session s-123 expired for u77", "session s-9 expired for u1234"],
     "duration": ["timed out after 0.5s", "timed out after 2s", "timed out after 150 ms"],
     "size": ["upload of 12MB refused", "upload of 3.5 GiB refused"],
-    "hex": ["bad commit 3f2a9c1e77", "bad commit 0x1f"],
+    "hex": ["bad flags 0x1f", "bad flags 0X7FFFA0"],
+    "commit": ["bad commit 3f2a9c1e77", "bad commit a1b2c3d4e5f6", "bad commit deadbeef12"],
     "address": ["leaked <Conn object at 0x7f3a2b1c>", "leaked <Conn object at 0x55d0e1f2a9b0>"],
     "quoted": ["unknown plan 'gold'", 'unknown plan "silver-2"', "unknown plan `x`"],
 }

@@ -105,8 +105,6 @@ def _normalise_string(literal: str) -> str:
     return f'{letters}"{body[quote:-quote]}"'
 
 
-# Variable parts of messages, most specific first (after Sentry's parameterisation, plus paths,
-# prefixed ids and quantities with units, which Sentry leaves in and so splits issues on).
 # Words that look like prefixed ids but name a thing (an encoding, a hash, a type).
 _NOT_IDS = (
     r"(?i:utf[-_]?(?:8|16|32)|latin[-_]?1|iso[-_]?8859|cp\d+|sha\d+|md5|base(?:16|32|64|85)"
@@ -116,6 +114,9 @@ _UNITS = (
     r"ns|us|µs|ms|s|secs?|seconds?|mins?|minutes?|h|hrs?|hours?|d|days?"
     r"|[kKMGTP]i?B|bytes?|B|[kKMG]bps|Hz|[kKMG]Hz|%"
 )
+# Variable parts of messages, most specific first (after Sentry's parameterisation, plus paths,
+# ids (prefixed, or bare hex), and quantities with units, which Sentry leaves in and so splits
+# issues on).
 _PARAMETERS = re.compile(
     r"""(?x)
     (?P<timestamp>
@@ -136,10 +137,13 @@ _PARAMETERS = re.compile(
       | (?<![\w:])(?:[0-9a-fA-F]{1,4}:){2,7}[0-9a-fA-F]{0,4}(?![\w:])
       | (?<![\w:])(?:[0-9a-fA-F]{0,4}:){1,6}:[0-9a-fA-F]{1,4}(?![\w:])
     )
-  | (?P<hex>\b0[xX][0-9a-fA-F]+\b | \b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b)
+  | (?P<hex>\b0[xX][0-9a-fA-F]+\b)
   | (?P<quoted>'[^'\n]*' | "[^"\n]*" | `[^`\n]*`)
   | (?P<quantity>(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?\x20?(?:UNITS)(?![\w%]))
-  | (?P<id>\b(?!NOT_IDS\b)[A-Za-z]+(?:[-_:#]\d+|\d{2,})\b)
+  | (?P<id>
+        \b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b
+      | \b(?!NOT_IDS\b)[A-Za-z]+(?:[-_:#]\d+|\d{2,})\b
+    )
   | (?P<float>(?<![\w.])-?\d+\.\d+(?:[eE][+-]?\d+)?(?![\d.]))
   | (?P<int>(?<![\w.])-?\d+(?![\d.]))
     """.replace("UNITS", _UNITS).replace("NOT_IDS", _NOT_IDS)
