@@ -9,7 +9,8 @@ Run: ``python benchmarks/bench_logging.py`` (peers from the ``bench`` extra: log
 * filtered call (below the level) against a bare Python function call.
 * ``@obskit.instrument`` (outside a trace, no tracing exporter) against a bare ``wrapt``
   decorator and a bare call.
-* import time of each package, in a fresh interpreter (best of 5).
+
+Import times are in ``bench_import.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -182,17 +182,6 @@ def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def import_ms(module: str) -> float | None:
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True)
-        if done.returncode != 0:
-            return None
-        best = min(best, time.perf_counter() - start)
-    return best * 1000
-
-
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
@@ -251,15 +240,7 @@ def main() -> None:
         [(name, ns, ns / wrapt_ns) for name, ns in calls.items()],
     )
 
-    baseline = import_ms("sys") or 0.0
-    imports = [
-        (m, import_ms(m)) for m in ("obskit", "structlog", "logging", "loguru", "sentry_sdk")
-    ]
-    print_table(
-        "Import time (fresh interpreter, minus bare start-up)",
-        ["module", "ms"],
-        [(m, (ms - baseline) if ms is not None else "not installed") for m, ms in imports],
-    )
+    print("\n(import times: benchmarks/bench_import.py)")
     print(f"\n(python {sys.version.split()[0]}, {os.cpu_count()} cpus, N={N})")
 
 

@@ -1,4 +1,6 @@
-"""The ``obskit`` command: ``demo``; ``report``, ``logs`` and ``errors`` read the SQLite store."""
+"""The ``obskit`` command: ``demo``; ``report``, ``logs``, ``errors`` and ``dashboard`` read the
+SQLite store; ``health`` reads a health endpoint; ``export`` writes alert rules and routing for
+Prometheus and Alertmanager."""
 
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     _add_store_commands(commands)
 
+    _add_dashboard_command(commands)
+
     health = commands.add_parser(
         "health",
         help="read a health endpoint; exit 1 unless it passes or warns (a HEALTHCHECK command)",
@@ -33,9 +37,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     health.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")
     health.add_argument("--json", action="store_true", help="print the health+json document")
 
+    _add_export_commands(commands)
+
     args = parser.parse_args(argv)
+    if args.command == "export":
+        return _run_export(args)
     if args.command in ("report", "logs", "errors"):
         return _run_store_command(args)
+    if args.command == "dashboard":
+        return _run_dashboard(args)
     if args.command == "health":
         from obskit.health.client import check_endpoint
 
@@ -75,6 +85,97 @@ def _add_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         help="mark a group resolved for every process (a unique prefix will do); its next "
         "event marks it regressed",
     )
+
+
+def _add_export_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    export = commands.add_parser(
+        "export", help="write alert rules or routing for Prometheus and Alertmanager"
+    )
+    kinds = export.add_subparsers(dest="what", required=True)
+    for name, text in (
+        ("prometheus-rules", "a Prometheus rule file (recording and alerting rules)"),
+        ("alertmanager-config", "an Alertmanager configuration (routes, receivers, inhibition)"),
+    ):
+        sub = kinds.add_parser(name, help=text)
+        sub.add_argument(
+            "source",
+            help="a rule file (.yaml, .yml, .json) or a Python file that sets up alerts (its "
+            "AlertEngine, or the default engine)",
+        )
+        sub.add_argument("-o", "--output", help="write here (default: standard output)")
+        sub.add_argument(
+            "--strict", action="store_true", help="exit 1 if anything has no equivalent"
+        )
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from obskit.alerts import source_engine
+    from obskit.diagnostics import ConfigError
+
+    try:
+        engine = source_engine(args.source)
+        try:
+            if args.what == "prometheus-rules":
+                export = engine.export_prometheus_rules(strict=args.strict)
+            else:
+                export = engine.export_alertmanager_config(strict=args.strict)
+        finally:
+            engine.close(timeout_s=1.0)
+    except ConfigError as exc:
+        print(f"obskit export {args.what}: {exc}", file=sys.stderr)
+        return 1
+    if args.output:
+        export.write(args.output)
+    else:
+        sys.stdout.write(export.text)
+    if export.report():
+        print(export.report(), file=sys.stderr)
+    return 0
+
+
+def _add_dashboard_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    default_db = os.environ.get("OBSKIT_SQLITE_PATH", "obskit.db")
+    dashboard = commands.add_parser(
+        "dashboard", help="serve a read-only web dashboard over the SQLite store"
+    )
+    dashboard.add_argument(
+        "--db", default=default_db, help=f"the SQLite database to read (default {default_db})"
+    )
+    dashboard.add_argument("--port", type=int, default=8050, help="port (default 8050; 0: any)")
+    dashboard.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine)"
+    )
+    dashboard.add_argument(
+        "--token",
+        default=os.environ.get("OBSKIT_DASHBOARD_TOKEN"),
+        help="required on every request; needed to bind a non-loopback host "
+        "(env OBSKIT_DASHBOARD_TOKEN)",
+    )
+
+
+def _run_dashboard(args: argparse.Namespace) -> int:
+    from obskit.dashboard import DashboardServer
+    from obskit.diagnostics import ConfigError
+
+    try:
+        server = DashboardServer(args.db, host=args.host, port=args.port, token=args.token)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"obskit dashboard: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    print(f"obskit dashboard: reading {os.path.abspath(args.db)}")
+    if args.token:
+        print(f"obskit dashboard: every request needs the token (host {args.host})")
+    print(f"obskit dashboard: open {server.url}  (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0
 
 
 def _run_store_command(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,6 @@ from types import TracebackType
 from typing import Any
 
 from obskit import _codec
-from obskit.exporters._sqlite_schema import GROUP_STATUS_TABLE as _GROUP_STATUS_TABLE
 from obskit.levels import level_number
 from obskit.signals import Alert, Anomaly, ErrorEvent, HealthRecord, LogRecord, SpanRecord
 
@@ -121,14 +121,79 @@ class Store:
         logger: str | None = None,
         contains: str | None = None,
         trace_id: str | None = None,
+        request_id: str | None = None,
         since: float | None = None,
         until: float | None = None,
         limit: int = 100,
+        scan_limit: int | None = None,
     ) -> list[LogRecord]:
         """Log records, newest first: at least ``level``, from loggers named ``logger`` (or its
-        children), whose message contains ``contains`` (case-insensitive), within a time range.
+        children), whose message contains ``contains`` (case-insensitive), of one trace or
+        request, within a time range.
+
+        ``scan_limit`` bounds the work of filters no index serves (level, logger, text, request
+        id): they are applied to the newest ``scan_limit`` records of the time range only.
         """
+        rows = self._log_rows(
+            "", level, logger, contains, trace_id, request_id, since, until, limit, scan_limit
+        )
+        return [_log_record(row[1:]) for row in rows]
+
+    def log_tail(
+        self, after_id: int | None, *, limit: int = 200, **filters: Any
+    ) -> tuple[list[LogRecord], int]:
+        """Records written after the record numbered ``after_id``, newest first, and the newest
+        record number (the cursor for the next call). ``None`` starts at the newest record.
+        ``filters`` are those of :meth:`logs`."""
+        if "logs" not in self._tables:
+            return [], 0
+        (newest,) = self._conn.execute("SELECT coalesce(max(id), 0) FROM logs").fetchone()
+        if after_id is None or newest <= after_id:
+            return [], int(newest)
+        rows = self._log_rows(
+            "id > ? AND id <= ?",
+            filters.get("level"),
+            filters.get("logger"),
+            filters.get("contains"),
+            filters.get("trace_id"),
+            filters.get("request_id"),
+            None,
+            None,
+            limit,
+            None,
+            extra=[after_id, newest],
+        )  # fmt: skip
+        return [_log_record(row[1:]) for row in rows], int(newest)
+
+    def _log_rows(
+        self,
+        condition: str,
+        level: str | None,
+        logger: str | None,
+        contains: str | None,
+        trace_id: str | None,
+        request_id: str | None,
+        since: float | None,
+        until: float | None,
+        limit: int,
+        scan_limit: int | None,
+        extra: list[Any] | None = None,
+    ) -> list[Any]:
+        if "logs" not in self._tables:
+            return []
         where, params = _time_range(since, until)
+        if condition:
+            where.append(condition)
+            params += extra or []
+        if trace_id:  # indexed: narrows before the scan budget applies
+            where.append("trace_id = ?")
+            params.append(trace_id)
+        source = "logs"
+        if scan_limit is not None:
+            inner = " WHERE " + " AND ".join(where) if where else ""
+            source = f"(SELECT * FROM logs{inner} ORDER BY ts DESC, id DESC LIMIT ?)"
+            params.append(max(0, scan_limit))
+            where = []
         if level is not None:
             where.append("level_no >= ?")
             params.append(level_number(level, 0))
@@ -138,33 +203,19 @@ class Store:
         if contains:
             where.append("instr(lower(event), lower(?)) > 0")
             params.append(contains)
-        if trace_id:
-            where.append("trace_id = ?")
-            params.append(trace_id)
-        rows = self._select(
-            "SELECT ts, level, event, logger, fields, service, environment, trace_id, span_id, "
-            "exception FROM logs",
-            "logs",
-            where,
-            params,
-            "ORDER BY ts DESC, id DESC",
-            limit,
+        if request_id:
+            where.append("json_extract(fields, '$.request_id') = ?")
+            params.append(request_id)
+        query = (
+            "SELECT id, ts, level, event, logger, fields, service, environment, trace_id, "
+            f"span_id, exception FROM {source}"
         )
-        return [
-            LogRecord(
-                timestamp=ts,
-                level=lvl,
-                event=event or "",
-                logger=name or "",
-                fields=_json_dict(fields),
-                service=service or "",
-                environment=environment or "",
-                trace_id=trace,
-                span_id=span,
-                exception=exception,
-            )
-            for ts, lvl, event, name, fields, service, environment, trace, span, exception in rows
-        ]
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        if scan_limit is None:
+            query += " ORDER BY ts DESC, id DESC"
+        query += " LIMIT ?"
+        return self._conn.execute(query, [*params, max(0, limit)]).fetchall()
 
     def level_counts(self, *, since: float | None = None) -> dict[str, int]:
         """How many log records there are at each level."""
@@ -209,8 +260,8 @@ class Store:
         ``fingerprint`` may be a unique prefix (6 characters or more). Returns the full
         fingerprint, or ``None`` when no single group matches. The only write a store makes.
         """
-        if "error_groups" not in self._tables or len(fingerprint) < 6:
-            return None
+        if "error_group_status" not in self._tables or len(fingerprint) < 6:
+            return None  # (no status table: a file no writer of schema 2 has opened yet)
         matches = self._conn.execute(
             "SELECT fingerprint FROM error_groups WHERE fingerprint >= ? AND fingerprint < ? "
             "LIMIT 2",
@@ -221,7 +272,6 @@ class Store:
         (found,) = matches[0]
         with closing(sqlite3.connect(str(self.path), timeout=5.0, isolation_level=None)) as conn:
             conn.execute("BEGIN IMMEDIATE")
-            conn.execute(_GROUP_STATUS_TABLE)
             conn.execute(
                 "INSERT INTO error_group_status (fingerprint, status, resolved_at) "
                 "VALUES (?, 'resolved', ?) ON CONFLICT (fingerprint) DO UPDATE SET "
@@ -229,7 +279,6 @@ class Store:
                 (found, time.time() if now is None else now),
             )
             conn.execute("COMMIT")
-        self._tables.add("error_group_status")
         return str(found)
 
     def errors(self, *, fingerprint: str | None = None, limit: int = 50) -> list[ErrorEvent]:
@@ -313,6 +362,14 @@ class Store:
         rows = self._select("SELECT DISTINCT service FROM logs", "logs", [], [], "ORDER BY 1")
         return [row[0] for row in rows if row[0]]
 
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Rows of a read-only SQL query (the connection refuses writes)."""
+        return self._conn.execute(sql, params).fetchall()
+
+    def has_table(self, name: str) -> bool:
+        """Whether the store holds table ``name`` (an empty or older store may not)."""
+        return name in self._tables
+
     # -- plumbing --------------------------------------------------------------------------
 
     def _select(
@@ -347,6 +404,22 @@ class Store:
             if signal is not None:
                 out.append(signal)
         return out
+
+
+def _log_record(row: Any) -> LogRecord:
+    ts, level, event, logger, fields, service, environment, trace, span, exception = row
+    return LogRecord(
+        timestamp=ts,
+        level=level,
+        event=event or "",
+        logger=logger or "",
+        fields=_json_dict(fields),
+        service=service or "",
+        environment=environment or "",
+        trace_id=trace,
+        span_id=span,
+        exception=exception,
+    )
 
 
 def _time_range(since: float | None, until: float | None) -> tuple[list[str], list[Any]]:

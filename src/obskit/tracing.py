@@ -27,7 +27,6 @@ from obskit.signals import SpanRecord
 
 __all__ = [
     "active_span",
-    "app_tracer_provider",
     "get_tracer",
     "in_recording_trace",
     "is_failure",
@@ -132,14 +131,6 @@ class _CurrentSetupTracer(trace.Tracer):
 
     def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
         return self._current().start_as_current_span(*args, **kwargs)
-
-
-def app_tracer_provider() -> Any:
-    """The application's own SDK TracerProvider, or ``None`` (none set, or obskit's)."""
-    from opentelemetry.sdk.trace import TracerProvider
-
-    provider = trace.get_tracer_provider()
-    return provider if isinstance(provider, TracerProvider) else None
 
 
 def record_exception_on_span(

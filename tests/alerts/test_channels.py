@@ -24,6 +24,7 @@ from obskit.alerts import (
     SlackChannel,
     WebhookChannel,
 )
+from obskit.alerts.notify import ZERO_TIME
 from obskit.exporters import InMemoryExporter
 
 from .conftest import Clock
@@ -136,7 +137,7 @@ def test_webhooks_carry_alertmanager_json_and_an_hmac_signature(
     assert body["groupLabels"] == {"alertname": "high_error_rate"}
     assert body["commonLabels"]["severity"] == "critical"
     (alert,) = body["alerts"]
-    assert alert["labels"]["name"] == "POST /checkout" and alert["endsAt"] is None
+    assert alert["labels"]["name"] == "POST /checkout" and alert["endsAt"] == ZERO_TIME
     assert second.body["status"] == "resolved" and second.body["alerts"][0]["endsAt"]
 
 

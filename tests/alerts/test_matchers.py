@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from obskit.alerts import InhibitRule, Silence, parse_matchers
-from obskit.alerts.matchers import parse_matcher
+from obskit.alerts import AlertEngine, InhibitRule, Silence, parse_matchers
+from obskit.alerts.matchers import parse_matcher, re2_problem
 from obskit.alerts.rules import parse_duration
+from obskit.diagnostics import ConfigError
+
+from .promstack import need, run
 
 
 def test_the_prometheus_selector_syntax_parses() -> None:
@@ -61,3 +66,45 @@ def test_durations_read_like_prometheus(text: str, seconds: float) -> None:
 def test_a_bad_duration_is_refused() -> None:
     with pytest.raises(ValueError, match="is not a duration"):
         parse_duration("5 minutes")
+
+
+PYTHON_ONLY = [
+    "(?!/health).*",
+    "(?=/api)/api.*",
+    "(?<=a)b",
+    "(?<!a)b",
+    r"(a)\1",
+    "(?P<x>a)(?P=x)",
+    "(?>a)",
+    "a*+",
+    "(?x)a",
+    "a(?#note)",
+    r"a\Z",
+    "(a)?(?(1)b|c)",
+]
+RE2_TOO = [r"/api/(cart|checkout)", r"\d+\.\d+", "(?i)get|post", "(?P<route>/[a-z]+)", "[^/]+"]
+
+
+def _promtool_accepts(tmp_path: Path, pattern: str) -> bool:
+    escaped = pattern.replace("\\", "\\\\").replace('"', '\\"')
+    expr = f'x{{route=~"{escaped}"}} > 1'
+    rule = f"groups:\n- name: g\n  rules:\n  - alert: a\n    expr: '{expr}'\n"
+    (tmp_path / "rules.yml").write_text(rule)
+    status, _ = run("promtool", "check", "rules", str(tmp_path / "rules.yml"))
+    return status == 0
+
+
+@pytest.mark.parametrize("pattern", PYTHON_ONLY + RE2_TOO)
+def test_the_re2_check_agrees_with_promtool(tmp_path: Path, pattern: str) -> None:
+    need("promtool")
+    assert (re2_problem(pattern) is None) == _promtool_accepts(tmp_path, pattern), pattern
+
+
+def test_a_python_only_regex_is_refused_at_rule_load() -> None:
+    with pytest.raises(ConfigError, match=r"not RE2.*use a !~ matcher instead"):
+        AlertEngine().add_rule(
+            name="no_health",
+            metric="request.count",
+            matchers=['name=~"(?!/health).*"'],
+            threshold=1,
+        )

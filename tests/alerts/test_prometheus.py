@@ -84,7 +84,7 @@ def test_an_engine_writes_a_rule_file_with_the_kinds_it_has_seen(
     engine.add_rule(name="slow", metric="request.duration_ms", aggregation="p99", threshold=800)
     engine.increment("request.errors", name="GET /")
     engine.observe("request.duration_ms", 12.0, name="GET /")
-    data = yaml.safe_load(engine.export_prometheus_rules())
+    data = yaml.safe_load(engine.export_prometheus_rules().text)
     (group,) = data["groups"]
     assert (group["name"], group["interval"]) == ("obskit", "15s")
     assert [r["expr"] for r in group["rules"]] == [

@@ -196,7 +196,9 @@ def test_no_data_alerting_fires_when_no_series_exists(engine: AlertEngine, clock
     rule(engine, no_data="alerting", matchers={"room": "cellar"}, annotations={"s": "{{ value }}"})
     (alert,) = engine.evaluate(clock.advance(1))
     assert alert.state == "firing"
-    assert alert.labels == {"room": "cellar", "alertname": "hot", "severity": "warning"}
+    labels = {"room": "cellar", "alertname": "hot", "severity": "warning"}
+    assert alert.labels == {**engine.external_labels, **labels}
+    assert set(engine.external_labels) == {"service", "instance"}
     assert alert.annotations == {"s": "no data"}
 
 

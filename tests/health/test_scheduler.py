@@ -114,11 +114,24 @@ def test_one_thread_runs_every_interval_check_of_a_registry() -> None:
 
 
 def test_a_check_registered_later_or_enabled_again_is_picked_up_at_once() -> None:
+    runs = {"first": 0, "second": 0}
+
+    def counting(name: str) -> Callable[[], bool]:
+        def check() -> bool:
+            runs[name] += 1
+            return True
+
+        return check
+
     with HealthRegistry(name="late") as registry:
-        registry.register("first", lambda: True, interval_s=60)
-        wait_until(lambda: registry.latest("first") is not None)
-        registry.register("second", lambda: True, interval_s=60)
-        wait_until(lambda: registry.latest("second") is not None, timeout_s=2)
+        registry.register("first", counting("first"), interval_s=60)
+        wait_until(lambda: runs["first"] == 1)
+        registry.register("second", counting("second"), interval_s=60)
+        wait_until(lambda: runs["second"] == 1, timeout_s=2)
+        registry.disable("second")
+        registry.enable("second")  # enabled again: due at once, not in 60 s
+        wait_until(lambda: runs["second"] == 2, timeout_s=2)
+        assert runs["first"] == 1  # the others keep their schedule
 
 
 def test_a_hung_interval_check_keeps_reporting_fail_without_piling_up_threads() -> None:

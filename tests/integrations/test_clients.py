@@ -87,7 +87,7 @@ def test_call_is_a_client_span_and_a_breadcrumb_and_the_server_continues_the_tra
     port = server.rsplit(":", 1)[1]
     safe = f"http://127.0.0.1:{port}/echo/a?page=2&api_key=[Filtered]"
     assert crumb.message == f"GET {safe}" and crumb.level == "info"
-    assert crumb.data["status_code"] == 200 and crumb.data["duration_ms"] >= 0
+    assert crumb.data["status_code"] == 200 and 0 < crumb.data["duration_ms"] < 10_000
     memory = settled(quiet_memory, spans=3)
     by_kind = {s.span_kind: s for s in memory.spans}
     client, server_span, job_span = by_kind["client"], by_kind["server"], by_kind["internal"]

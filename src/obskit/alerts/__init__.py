@@ -3,7 +3,8 @@
 The same semantics as Prometheus alerting rules plus Alertmanager, with no server: rules over
 sliding windows of ``obskit.metrics`` series, the pending/firing/resolved state machine with
 ``for`` and ``keep_firing_for``, grouping, repeat, silences, inhibition, escalation and
-acknowledgement, and channels (log, webhook, Slack, PagerDuty, email). See ``docs/alerts.md``.
+acknowledgement, and channels (log, webhook, Slack, PagerDuty, email, Alertmanager). See
+``docs/alerts.md``.
 
 The module-level functions use a default engine, wired to ``obskit.metrics`` when this module
 is imported and evaluating every 15 seconds once it has a rule::
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from obskit import _runtime, metrics
+from obskit.alerts.alertmanager import AlertmanagerChannel
 from obskit.alerts.channels import (
     EmailChannel,
     LogChannel,
@@ -35,17 +37,20 @@ from obskit.alerts.channels import (
 )
 from obskit.alerts.engine import AlertEngine
 from obskit.alerts.engine import _live as _live_engines
+from obskit.alerts.export import Export
 from obskit.alerts.matchers import Matcher, parse_matchers
 from obskit.alerts.notify import Channel, ChannelError, Notification
 from obskit.alerts.policies import EscalationLevel, EscalationPolicy, InhibitRule, Silence
 from obskit.alerts.rules import AlertRule, Detector, DetectorResult, RuleError
 from obskit.alerts.sketch import QuantileSketch
+from obskit.diagnostics import ConfigError
 from obskit.signals import Alert
 
 __all__ = [
     "Alert",
     "AlertEngine",
     "AlertRule",
+    "AlertmanagerChannel",
     "Channel",
     "ChannelError",
     "Detector",
@@ -53,6 +58,7 @@ __all__ = [
     "EmailChannel",
     "EscalationLevel",
     "EscalationPolicy",
+    "Export",
     "InhibitRule",
     "LogChannel",
     "Matcher",
@@ -73,6 +79,7 @@ __all__ = [
     "default_engine",
     "evaluate",
     "expire_silence",
+    "export_alertmanager_config",
     "export_prometheus_rules",
     "flush",
     "history",
@@ -84,6 +91,7 @@ __all__ = [
     "rules",
     "silence",
     "silences",
+    "source_engine",
     "stats",
 ]
 
@@ -198,9 +206,39 @@ def resolve(alert: Alert | str, *, by: str = "", comment: str = "") -> Alert | N
     return default_engine().resolve(alert, by=by, comment=comment)
 
 
-def export_prometheus_rules(**options: Any) -> str:
-    """The default engine's rules as a Prometheus rule file (YAML)."""
+def export_prometheus_rules(**options: Any) -> Export:
+    """The default engine's rules as a Prometheus rule file. See
+    :meth:`AlertEngine.export_prometheus_rules`."""
     return default_engine().export_prometheus_rules(**options)
+
+
+def export_alertmanager_config(**options: Any) -> Export:
+    """The default engine's routing as an Alertmanager configuration. See
+    :meth:`AlertEngine.export_alertmanager_config`."""
+    return default_engine().export_alertmanager_config(**options)
+
+
+def source_engine(source: str | Path) -> AlertEngine:
+    """The engine a rule file or a Python set-up file describes (what ``obskit export`` reads).
+
+    A ``.py`` file runs (as a script named ``__obskit_export__``); its engine is the
+    :class:`AlertEngine` it assigned at top level (or the default engine). A rule file
+    (``.yaml``, ``.yml``, ``.json``) loads into a new engine, whatever channels it names.
+    """
+    path = Path(source)
+    if not path.is_file():
+        raise ConfigError(f"no such file: {str(path)!r}")
+    if path.suffix != ".py":
+        engine = AlertEngine(evaluation_interval_s=None)
+        engine.load_rules(path, check_channels=False)
+        return engine
+    import runpy
+
+    namespace = runpy.run_path(str(path), run_name="__obskit_export__")
+    engines = [value for value in namespace.values() if isinstance(value, AlertEngine)]
+    if len(engines) > 1:
+        raise ConfigError(f"{path.name} assigns {len(engines)} AlertEngines; export one per file")
+    return engines[0] if engines else default_engine()
 
 
 def history(limit: int | None = None) -> list[dict[str, Any]]:

@@ -75,7 +75,7 @@ class DemoAlerting:
         out.write(f"Webhook {self.url} received {len(self.received)} notification(s):\n")
         for body in self.received:
             summary = body.get("commonAnnotations", {}).get("summary", "")
-            out.write(f"  {body['title']}  {summary}\n")
+            out.write(f"  {body['obskit']['title']}  {summary}\n")
         obskit.alerts.reset()
         self.server.shutdown()
         self.server.server_close()

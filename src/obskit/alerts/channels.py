@@ -20,6 +20,7 @@ import json
 import smtplib
 import socket
 import ssl
+import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
@@ -43,14 +44,27 @@ PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 def post_json(
     url: str, body: bytes, headers: Mapping[str, str], timeout_s: float
 ) -> tuple[int, bytes]:
-    """POST ``body`` as JSON; the status and response body (HTTP errors raise)."""
+    """POST ``body`` as JSON; the status and response body.
+
+    An HTTP error becomes a :class:`ChannelError` carrying the receiver's own message (the
+    start of its answer), retryable for 429 and 5xx. The URL stays out of the message: a Slack
+    or PagerDuty URL is a secret.
+    """
     request = urllib.request.Request(url, data=body, method="POST")
     request.add_header("Content-Type", "application/json")
     request.add_header("User-Agent", "obskit-alerts")
     for name, value in headers.items():
         request.add_header(name, value)
-    with urllib.request.urlopen(request, timeout=timeout_s) as response:
-        return response.status, response.read()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        try:
+            answer = exc.read(2048).decode("utf-8", "replace").strip()
+        except Exception:
+            answer = ""
+        message = f"HTTP {exc.code} {exc.reason}" + (f": {answer}" if answer else "")
+        raise ChannelError(message, retryable=exc.code == 429 or exc.code >= 500) from None
 
 
 class LogChannel:
@@ -94,7 +108,12 @@ class LogChannel:
 
 
 class WebhookChannel:
-    """POSTs :meth:`Notification.to_dict` (Alertmanager's webhook format) as JSON.
+    """POSTs :meth:`Notification.to_dict` (Alertmanager's webhook format, version 4) as JSON.
+
+    A receiver written for Alertmanager's ``webhook_config`` reads it unchanged;
+    ``external_url`` fills ``externalURL`` (where people look at the alerts) and
+    ``max_alerts`` truncates long notifications (``truncatedAlerts`` counts the rest), as in
+    Alertmanager. obskit's own fields (reason, acknowledgements, values) are under ``obskit``.
 
     With ``hmac_secret``, the header ``X-Obskit-Signature: sha256=<hex>`` carries
     HMAC-SHA256 of the exact body bytes, so the receiver can check who sent it.
@@ -119,21 +138,32 @@ class WebhookChannel:
         *,
         timeout_s: float = 5.0,
         send_resolved: bool = True,
+        external_url: str = "",
+        max_alerts: int = 0,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"webhook url must start with http:// or https://, not {url!r}")
+        if max_alerts < 0:
+            raise ValueError("max_alerts must be >= 0 (0: send every alert)")
         self.url = url
+        self.external_url = external_url
+        self.max_alerts = max_alerts
         self.headers = dict(headers or {})
         self._secret = hmac_secret.encode() if isinstance(hmac_secret, str) else hmac_secret
         self.timeout_s = timeout_s
         self.send_resolved = send_resolved
+
+    @property
+    def signs(self) -> bool:
+        """Whether bodies carry an HMAC signature."""
+        return self._secret is not None
 
     def signature(self, body: bytes) -> str:
         assert self._secret is not None
         return "sha256=" + hmac.new(self._secret, body, hashlib.sha256).hexdigest()
 
     def payload(self, notification: Notification) -> dict[str, Any]:
-        return notification.to_dict()
+        return notification.to_dict(external_url=self.external_url, max_alerts=self.max_alerts)
 
     def send(self, notification: Notification) -> None:
         body = json.dumps(self.payload(notification), default=str).encode()
@@ -338,6 +368,10 @@ class EmailChannel:
         self.ssl_context = ssl_context
         self.timeout_s = timeout_s
         self.send_resolved = send_resolved
+
+    @property
+    def password(self) -> str | None:
+        return self._password
 
     def message(self, notification: Notification) -> EmailMessage:
         message = EmailMessage()

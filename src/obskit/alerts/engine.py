@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import threading
 import time
 import weakref
@@ -24,6 +25,7 @@ from typing import Any
 
 from obskit import _runtime, diagnostics
 from obskit._numbers import finite_number, refuse
+from obskit.alerts.export import Export
 from obskit.alerts.history import History
 from obskit.alerts.loading import RuleSet, parse_rules, read_rule_file
 from obskit.alerts.notify import Channel, Dispatcher, Notification
@@ -79,6 +81,7 @@ class AlertEngine:
         retry_initial_backoff_s: float = 0.5,
         retry_max_backoff_s: float = 30.0,
         max_queue_size: int = 1000,
+        external_labels: Mapping[str, str] | None = None,
     ) -> None:
         check_routing(group_wait_s, group_interval_s, repeat_interval_s)
         if evaluation_interval_s is not None and evaluation_interval_s <= 0:
@@ -102,6 +105,10 @@ class AlertEngine:
             sends_resolved=lambda name: bool(
                 getattr(self.channels.get(name), "send_resolved", True)
             ),
+            resend_interval=lambda name: getattr(
+                self.channels.get(name), "resend_interval_s", None
+            ),
+            evaluation_interval_s=evaluation_interval_s,
         )
         self.dispatcher = Dispatcher(
             self.channels,
@@ -112,6 +119,13 @@ class AlertEngine:
             on_failure=self._delivery_failed,
         )
         self._rules: dict[str, RuleState] = {}
+        if external_labels is not None and not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in external_labels.items()
+        ):
+            raise ConfigError("external_labels maps label names to string values")
+        self._given_external = dict(external_labels or {})
+        self._identity: tuple[str, int] | None = None
+        self._external: dict[str, str] = {}
         self._lock = threading.RLock()
         self._history = History(history_size)
         self._publisher = Publisher()
@@ -141,13 +155,23 @@ class AlertEngine:
         self._install(parsed)
         return parsed.rules[0]
 
-    def load_rules(self, source: str | Path | Mapping[str, Any] | list[Any]) -> list[AlertRule]:
-        """Add every rule (and inhibit rule, escalation policy) of a file or data; all or none."""
+    def load_rules(
+        self,
+        source: str | Path | Mapping[str, Any] | list[Any],
+        *,
+        check_channels: bool = True,
+    ) -> list[AlertRule]:
+        """Add every rule (and inhibit rule, escalation policy) of a file or data; all or none.
+
+        ``check_channels=False`` accepts channel names not added yet (to export the rules)."""
         if isinstance(source, (str, Path)):
             data, name = read_rule_file(source), Path(source).name
         else:
             data, name = source, "rules"
-        parsed = parse_rules(data, source=name, **self._known())
+        known = self._known()
+        if not check_channels:
+            known["channels"] = None
+        parsed = parse_rules(data, source=name, **known)
         self._install(parsed)
         return parsed.rules
 
@@ -174,26 +198,49 @@ class AlertEngine:
         return [state.rule for state in self._rules.values()]
 
     def export_prometheus_rules(
-        self, *, kinds: Mapping[str, str] | None = None, group: str = "obskit", strict: bool = True
-    ) -> str:
-        """This engine's rules as a Prometheus rule file (YAML); see
-        :mod:`obskit.alerts.prometheus`. Metric kinds come from what the engine has seen
-        (``increment``: counter, ``observe``: histogram, as OpenTelemetry exports them)
-        unless ``kinds`` says otherwise."""
-        from obskit.alerts.prometheus import prometheus_rule_file
+        self,
+        *,
+        kinds: Mapping[str, str] | None = None,
+        group: str = "obskit",
+        strict: bool = False,
+    ) -> Export:
+        """This engine's rules as a Prometheus rule file, and what was skipped (see
+        :mod:`obskit.alerts.prometheus`); ``strict`` refuses any skipped rule."""
+        from obskit.alerts.prometheus import prometheus_rules
 
         seen = {
             name: "counter" if metric.kind == "counter" else "histogram"
             for name, metric in self.store.metrics.items()
             if metric.kind != "untyped"
         }
-        return prometheus_rule_file(
+        export = prometheus_rules(
             self.rules(),
             kinds={**seen, **(kinds or {})},
             group=group,
             interval_s=self.evaluation_interval_s,
-            strict=strict,
         )
+        return export.check_strict("Prometheus rules") if strict else export
+
+    def export_alertmanager_config(self, *, strict: bool = False) -> Export:
+        """This engine's routing as an Alertmanager configuration, and what could not move
+        (see :mod:`obskit.alerts.alertmanager_config`); ``strict`` refuses any such item."""
+        from obskit.alerts.alertmanager_config import alertmanager_config
+
+        with self._lock:
+            router = self.router
+            export = alertmanager_config(
+                rules=self.rules(),
+                channels=dict(self.channels),
+                default_channels=self.default_channels,
+                inhibit_rules=list(router.inhibit_rules),
+                policies=list(router.policies.values()),
+                silences=list(router.silences.values()),
+                group_wait_s=router.group_wait_s,
+                group_interval_s=router.group_interval_s,
+                repeat_interval_s=router.repeat_interval_s,
+                now=self.clock(),
+            )
+        return export.check_strict("Alertmanager configuration") if strict else export
 
     def add_inhibit_rule(self, rule: InhibitRule | None = None, /, **fields: Any) -> InhibitRule:
         """Mute alerts matching ``target_matchers`` while one matching ``source_matchers`` fires."""
@@ -234,6 +281,7 @@ class AlertEngine:
                 spec = self._spec(rule)
                 self.store.watch(rule.metric, spec)
                 self._rules[rule.name] = RuleState(rule, spec, self.store)
+                self._rules[rule.name].set_external_labels(self._external)
         if parsed.rules:
             self.start()
 
@@ -244,6 +292,29 @@ class AlertEngine:
             size = self.window_buckets
         accuracy = self.relative_accuracy if rule.is_percentile else None
         return WindowSpec(rule.window_s / size, size, accuracy)
+
+    @property
+    def external_labels(self) -> dict[str, str]:
+        """Labels on every alert of this engine: by default ``service`` (``obskit.init``'s)
+        and ``instance`` (``host:pid``), then what ``external_labels=`` set (an empty value
+        removes a label). They tell replicas' alerts apart in Alertmanager."""
+        self._refresh_identity()
+        return dict(self._external)
+
+    def _refresh_identity(self) -> None:
+        runtime = _runtime.peek()
+        identity = (runtime.service if runtime is not None else "", os.getpid())
+        if identity == self._identity:
+            return
+        self._identity = identity
+        defaults = {
+            "service": identity[0] or "unknown_service",
+            "instance": f"{socket.gethostname()}:{identity[1]}",
+        }
+        merged = {**defaults, **self._given_external}
+        self._external = {k: v for k, v in merged.items() if v != ""}
+        for state in self._rules.values():
+            state.set_external_labels(self._external)
 
     # -- metrics in ----------------------------------------------------------------------------
 
@@ -272,6 +343,7 @@ class AlertEngine:
         try:
             with self._lock:
                 now = self.clock() if now is None else now
+                self._refresh_identity()
                 changes: list[Alert] = []
                 for state in list(self._rules.values()):
                     try:

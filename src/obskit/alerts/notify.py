@@ -26,7 +26,14 @@ from typing import Any, Protocol, runtime_checkable
 from obskit import diagnostics
 from obskit.signals import Alert, iso_time
 
-__all__ = ["Channel", "ChannelError", "Dispatcher", "Notification"]
+__all__ = [
+    "ZERO_TIME",
+    "Channel",
+    "ChannelError",
+    "Dispatcher",
+    "Notification",
+    "alertmanager_alert",
+]
 
 
 @runtime_checkable
@@ -52,7 +59,9 @@ class Notification:
     """What one channel is told at one time.
 
     ``reason`` is one of "first", "new_alerts", "resolved", "repeat" (group flushes, as
-    Alertmanager decides them), "escalation", "acknowledged".
+    Alertmanager decides them), "escalation", "acknowledged", or for a channel that groups
+    by itself (``resend_interval_s``) "update" (alerts started or resolved) and "resend"
+    (firing alerts told again; ``expires_at`` says until when they hold unless told again).
     """
 
     channel: str
@@ -61,6 +70,7 @@ class Notification:
     group_key: str = ""
     group_labels: dict[str, str] = field(default_factory=dict)
     timestamp: float = 0.0
+    expires_at: float | None = None
 
     @property
     def status(self) -> str:
@@ -97,32 +107,67 @@ class Notification:
             f" ({scope})" if scope else ""
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON body of a webhook: Alertmanager's webhook format (version 4), plus reason."""
+    def to_dict(self, *, external_url: str = "", max_alerts: int = 0) -> dict[str, Any]:
+        """The JSON body of a webhook: Alertmanager's webhook format (version 4).
+
+        Every field Alertmanager sends is there with its meaning (``status`` is ``firing`` or
+        ``resolved``; a firing alert's ``endsAt`` is Go's zero time), so a receiver written
+        for Alertmanager reads it unchanged. What obskit knows beyond that (why it was sent,
+        acknowledgements, values, the rule's condition) is under the one key ``obskit``.
+        ``max_alerts`` (0: all) truncates the list, as Alertmanager's ``max_alerts`` does.
+        """
+        alerts = self.alerts
+        truncated = 0
+        if max_alerts and len(alerts) > max_alerts:
+            alerts, truncated = alerts[:max_alerts], len(alerts) - max_alerts
+        status = "firing" if any(a.state != "resolved" for a in self.alerts) else "resolved"
         return {
             "version": "4",
-            "receiver": self.channel,
-            "status": self.status,
-            "reason": self.reason,
             "groupKey": self.group_key,
+            "truncatedAlerts": truncated,
+            "status": status,
+            "receiver": self.channel,
             "groupLabels": self.group_labels,
             "commonLabels": self.common_labels,
             "commonAnnotations": self.common_annotations,
-            "title": self.title,
-            "alerts": [_alert_dict(a) for a in self.alerts],
+            "externalURL": external_url,
+            "alerts": [alertmanager_alert(a) for a in alerts],
+            "obskit": {
+                "reason": self.reason,
+                "status": self.status,
+                "title": self.title,
+                "alerts": [
+                    {
+                        "fingerprint": a.fingerprint,
+                        "state": a.state,
+                        "value": a.value,
+                        "details": a.details,
+                    }
+                    for a in alerts
+                ],
+            },
         }
 
 
-def _alert_dict(alert: Alert) -> dict[str, Any]:
+#: Go's zero ``time.Time``: what Alertmanager writes as the ``endsAt`` of a firing alert.
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def alertmanager_alert(
+    alert: Alert, *, ends_at: float | None = None, generator_url: str = ""
+) -> dict[str, Any]:
+    """``alert`` as Alertmanager shows it in a webhook (``status``, ``labels``,
+    ``annotations``, ``startsAt``, ``endsAt``, ``generatorURL``, ``fingerprint``)."""
+    if ends_at is None and alert.state == "resolved":
+        ends_at = alert.resolved_at or alert.timestamp
     return {
-        "status": alert.state,
+        "status": "resolved" if alert.state == "resolved" else "firing",
         "labels": alert.labels,
         "annotations": alert.annotations,
         "startsAt": iso_time(alert.fired_at or alert.active_since or alert.timestamp),
-        "endsAt": iso_time(alert.resolved_at) if alert.resolved_at else None,
+        "endsAt": iso_time(ends_at) if ends_at is not None else ZERO_TIME,
+        "generatorURL": generator_url,
         "fingerprint": alert.fingerprint,
-        "value": alert.value,
-        "details": alert.details,
     }
 
 

@@ -28,12 +28,49 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from obskit.alerts.export import Export, yaml_text
 from obskit.alerts.rules import AlertRule, Template
 from obskit.alerts.window import PERCENTILES
 
-__all__ = ["prometheus_rule", "prometheus_rule_file", "prometheus_rules"]
+__all__ = [
+    "label_name",
+    "label_names",
+    "prometheus_duration",
+    "prometheus_rule",
+    "prometheus_rules",
+]
 
 _INVALID = re.compile(r"[^a-zA-Z0-9_:]")
+_INVALID_LABEL = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def label_name(name: str) -> str:
+    """A label name Prometheus and Alertmanager accept, as OpenTelemetry translates them:
+    other characters become ``_``, a leading digit gets ``key_``.
+
+    >>> label_name("team.name"), label_name("http.route"), label_name("2xx")
+    ('team_name', 'http_route', 'key_2xx')
+    """
+    sanitised = _INVALID_LABEL.sub("_", name)
+    if sanitised[:1].isdigit():
+        sanitised = "key_" + sanitised
+    return sanitised or "_"
+
+
+def label_names(labels: Mapping[str, str]) -> dict[str, str]:
+    """``labels`` with sanitised names; values of names that collide are joined with ``;``
+    (in the order of the original names), as OpenTelemetry's Prometheus translation does.
+
+    >>> label_names({"team.name": "a", "team_name": "b", "route": "/"})
+    {'route': '/', 'team_name': 'a;b'}
+    """
+    if all(_INVALID_LABEL.search(k) is None and not k[:1].isdigit() for k in labels):
+        return dict(labels)
+    out: dict[str, str] = {}
+    for key in sorted(labels):
+        name = label_name(key)
+        out[name] = f"{out[name]};{labels[key]}" if name in out else labels[key]
+    return out
 
 
 def prometheus_rule(rule: AlertRule, kind: str = "gauge", *, strict: bool = True) -> dict[str, Any]:
@@ -68,9 +105,9 @@ def prometheus_rule(rule: AlertRule, kind: str = "gauge", *, strict: bool = True
     expr = f"{_expression(rule, kind)} {rule.op} {_number(rule.threshold)}"
     out: dict[str, Any] = {"alert": rule.name, "expr": expr}
     if rule.for_s:
-        out["for"] = _duration(rule.for_s)
+        out["for"] = prometheus_duration(rule.for_s)
     if rule.keep_firing_for_s:
-        out["keep_firing_for"] = _duration(rule.keep_firing_for_s)
+        out["keep_firing_for"] = prometheus_duration(rule.keep_firing_for_s)
     labels = {k: _template(v, rule) for k, v in rule.labels.items()}
     out["labels"] = {**labels, "severity": rule.severity}
     annotations = {k: _template(v, rule) for k, v in rule.annotations.items()}
@@ -87,30 +124,24 @@ def prometheus_rules(
     kinds: Mapping[str, str] | None = None,
     group: str = "obskit",
     interval_s: float | None = None,
-    strict: bool = True,
-) -> dict[str, Any]:
-    """A Prometheus rule file (as data): one group holding every rule.
+) -> Export:
+    """A Prometheus rule file: one group holding every rule that has an equivalent; the
+    others are skipped, each with its reason.
 
     ``kinds`` maps metric names to "counter", "histogram" or "gauge" (default "gauge").
     """
     kinds = kinds or {}
     group_data: dict[str, Any] = {"name": group}
     if interval_s is not None:
-        group_data["interval"] = _duration(interval_s)
-    group_data["rules"] = [
-        prometheus_rule(rule, kinds.get(rule.metric, "gauge"), strict=strict) for rule in rules
-    ]
-    return {"groups": [group_data]}
-
-
-def prometheus_rule_file(rules: Iterable[AlertRule], **options: Any) -> str:
-    """:func:`prometheus_rules` as YAML text (JSON, itself valid YAML, without PyYAML)."""
-    data = prometheus_rules(rules, **options)
-    try:
-        import yaml
-    except ImportError:  # pragma: no cover - pyyaml is in the dev extra
-        return json.dumps(data, indent=2)
-    return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000))
+        group_data["interval"] = prometheus_duration(interval_s)
+    written, skipped = [], []
+    for rule in rules:
+        try:
+            written.append(prometheus_rule(rule, kinds.get(rule.metric, "gauge")))
+        except ValueError as exc:
+            skipped.append((f"rule {rule.name!r}", str(exc)))
+    group_data["rules"] = written
+    return Export(yaml_text({"groups": [group_data]}), skipped)
 
 
 def _name(metric: str, suffix: str = "") -> str:
@@ -131,7 +162,7 @@ def _selector(rule: AlertRule, suffix: str) -> str:
 
 
 def _expression(rule: AlertRule, kind: str) -> str:
-    aggregation, window = rule.aggregation, _duration(rule.window_s)
+    aggregation, window = rule.aggregation, prometheus_duration(rule.window_s)
     quantile = PERCENTILES.get(aggregation)
     if kind == "counter":
         series = f"{_selector(rule, '_total')}[{window}]"
@@ -195,7 +226,7 @@ def _template(text: str, rule: AlertRule) -> str:
     return "".join(out)
 
 
-def _duration(seconds: float) -> str:
+def prometheus_duration(seconds: float) -> str:
     """Seconds as a Prometheus duration: ``5m``, ``90s``, ``1h30m``, ``250ms``."""
     milliseconds = round(seconds * 1000)
     if milliseconds % 1000:

@@ -19,6 +19,12 @@ passes (its clock), so routing is exact under a test clock: a flush happens at t
 ``tick`` at or after its due time.
 
 Escalation and acknowledgement notify single alerts directly, outside groups.
+
+A channel with a ``resend_interval_s`` (:class:`~obskit.alerts.AlertmanagerChannel`) does its
+own grouping, dedup and repeat, as Alertmanager does for Prometheus: it is not grouped here but
+told of every alert that starts firing or resolves at the evaluation where it happens, and of
+every firing alert again each ``resend_interval_s``, each time with ``expires_at`` four resend
+intervals (or evaluation intervals, if longer) ahead, as Prometheus sets ``endsAt``.
 """
 
 from __future__ import annotations
@@ -54,6 +60,14 @@ class AlertGroup:
     next_flush: float
     alerts: dict[str, AlertInstance] = field(default_factory=dict)
     entry: LogEntry | None = None
+
+
+@dataclass(slots=True)
+class _Pushed:
+    """A firing alert a pushing channel was told of, and when."""
+
+    instance: AlertInstance
+    sent_at: float | None = None
 
 
 @dataclass(slots=True)
@@ -122,12 +136,19 @@ class Router:
         repeat_interval_s: float,
         snapshot: Snapshot,
         sends_resolved: Callable[[str], bool],
+        resend_interval: Callable[[str], float | None] = lambda name: None,
+        evaluation_interval_s: float | None = None,
     ) -> None:
         self.group_wait_s = group_wait_s
         self.group_interval_s = group_interval_s
         self.repeat_interval_s = repeat_interval_s
         self.snapshot = snapshot
         self.sends_resolved = sends_resolved
+        self.resend_interval = resend_interval
+        self.evaluation_interval_s = evaluation_interval_s
+        #: pushing channel -> fingerprint -> firing alert it hears of every resend interval
+        self.pushed: dict[str, dict[str, _Pushed]] = {}
+        self._resolved_pushes: dict[str, list[AlertInstance]] = {}
         self.groups: dict[str, AlertGroup] = {}
         self.silences: dict[str, Silence] = {}
         self.inhibit_rules: list[InhibitRule] = []
@@ -158,6 +179,9 @@ class Router:
         else:
             return
         for channel in channels:
+            if self.resend_interval(channel) is not None:
+                self._push(instance, channel)
+                continue
             key, labels = self._group_key(instance, channel)
             group = self.groups.get(key)
             if group is None:
@@ -166,6 +190,13 @@ class Router:
                 group = AlertGroup(key, channel, labels, now + self.group_wait_s)
                 self.groups[key] = group
             group.alerts[fingerprint] = instance
+
+    def _push(self, instance: AlertInstance, channel: str) -> None:
+        pushed = self.pushed.setdefault(channel, {})
+        if instance.state == "firing":
+            pushed[instance.fingerprint] = _Pushed(instance)
+        elif pushed.pop(instance.fingerprint, None) is not None:
+            self._resolved_pushes.setdefault(channel, []).append(instance)
 
     def resolve_now(self, instance: AlertInstance, now: float) -> None:
         """A resolution by hand: tell every channel that heard of it now, not at a flush.
@@ -177,6 +208,9 @@ class Router:
         if self.firing.get(fingerprint) is instance:
             del self.firing[fingerprint]
         self._escalations.pop(fingerprint, None)
+        for channel, pushed in self.pushed.items():
+            if pushed.pop(fingerprint, None) is not None:
+                self.notified.setdefault(fingerprint, set()).add(channel)
         for channel in sorted(self.notified.pop(fingerprint, set())):
             if self.sends_resolved(channel):
                 self._direct.append(self._single(channel, "resolved", instance, now))
@@ -200,6 +234,7 @@ class Router:
         """Notifications due at ``now``: direct ones, escalations, then group flushes."""
         out, self._direct = self._direct, []
         out.extend(self._escalate(now))
+        out.extend(self._pushes(now))
         for group in list(self.groups.values()):
             if now >= group.next_flush:
                 out.extend(self._flush(group, now))
@@ -252,6 +287,35 @@ class Router:
             del group.alerts[fingerprint]
         if not group.alerts:
             del self.groups[group.key]
+        return out
+
+    def _pushes(self, now: float) -> list[Notification]:
+        """For each pushing channel, one notification: what changed, and what is due again."""
+        out: list[Notification] = []
+        for channel in sorted(set(self.pushed) | set(self._resolved_pushes)):
+            interval = self.resend_interval(channel) or 0.0
+            resolved = self._resolved_pushes.pop(channel, [])
+            due = [
+                track
+                for track in self.pushed.get(channel, {}).values()
+                if track.sent_at is None or now - track.sent_at >= interval
+            ]
+            if not due and not resolved:
+                continue
+            changed = bool(resolved) or any(track.sent_at is None for track in due)
+            for track in due:
+                track.sent_at = now
+            alerts = [self.snapshot(t.instance, now) for t in due]
+            if self.sends_resolved(channel):
+                alerts.extend(self.snapshot(instance, now) for instance in resolved)
+            if not alerts:
+                continue
+            ahead = 4 * max(interval, self.evaluation_interval_s or 0.0)
+            notification = Notification(
+                channel, "update" if changed else "resend", alerts, timestamp=now
+            )
+            notification.expires_at = now + ahead
+            out.append(notification)
         return out
 
     def _escalate(self, now: float) -> list[Notification]:

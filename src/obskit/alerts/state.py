@@ -93,9 +93,18 @@ class RuleState:
         self.templates = {k: Template(v) for k, v in rule.annotations.items()}
         self.label_templates = {k: Template(v) for k, v in rule.labels.items()}
         self.detectors: dict[str, Any] = {}
+        self.external_labels: dict[str, str] = {}
         self._selection: tuple[int, list[tuple[Series, str, dict[str, str]]]] = (-1, [])
         self._no_series = self._alert_labels(
             {m.name: m.value for m in rule.matchers if m.is_equality}
+        )
+
+    def set_external_labels(self, labels: dict[str, str]) -> None:
+        """Labels every alert of this rule carries (under its series' and rule's labels)."""
+        self.external_labels = labels
+        self._selection = (-1, [])
+        self._no_series = self._alert_labels(
+            {m.name: m.value for m in self.rule.matchers if m.is_equality}
         )
 
     # -- evaluation ----------------------------------------------------------------------------
@@ -256,7 +265,13 @@ class RuleState:
         rule = self.rule
         context = {"labels": series_labels, "rule": rule.name, "metric": rule.metric}
         rendered = {k: t.render(context) for k, t in self.label_templates.items()}
-        return {**series_labels, **rendered, "alertname": rule.name, "severity": rule.severity}
+        return {
+            **self.external_labels,
+            **series_labels,
+            **rendered,
+            "alertname": rule.name,
+            "severity": rule.severity,
+        }
 
     def _annotate(self, instance: AlertInstance) -> None:
         if not self.templates:

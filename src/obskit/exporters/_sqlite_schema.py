@@ -12,16 +12,10 @@ the regressions seen since (an event newer than the resolution).
 
 from __future__ import annotations
 
-__all__ = ["BULK_TABLES", "GROUP_STATUS_TABLE", "SCHEMA", "SCHEMA_VERSION", "TIME_TABLES"]
+__all__ = ["BULK_TABLES", "SCHEMA", "SCHEMA_VERSION", "TIME_TABLES"]
 
 #: 2: ``error_group_users`` and ``error_group_status`` (fleet-wide distinct users, regressions).
 SCHEMA_VERSION = 2
-
-#: Also created by :meth:`obskit.store.Store.resolve` in a file written before schema 2.
-GROUP_STATUS_TABLE = """CREATE TABLE IF NOT EXISTS error_group_status (
-    fingerprint TEXT PRIMARY KEY, status TEXT NOT NULL, resolved_at REAL,
-    regressions INTEGER NOT NULL DEFAULT 0
-)"""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS logs (
@@ -46,7 +40,10 @@ CREATE TABLE IF NOT EXISTS error_groups (
 CREATE TABLE IF NOT EXISTS error_group_users (
     fingerprint TEXT NOT NULL, user TEXT NOT NULL, PRIMARY KEY (fingerprint, user)
 ) WITHOUT ROWID;
-$GROUP_STATUS_TABLE;
+CREATE TABLE IF NOT EXISTS error_group_status (
+    fingerprint TEXT PRIMARY KEY, status TEXT NOT NULL, resolved_at REAL,
+    regressions INTEGER NOT NULL DEFAULT 0
+);
 
 CREATE TABLE IF NOT EXISTS spans (
     id INTEGER PRIMARY KEY, ts REAL NOT NULL, name TEXT, trace_id TEXT, span_id TEXT,
@@ -84,7 +81,7 @@ CREATE TABLE IF NOT EXISTS other_signals (
     id INTEGER PRIMARY KEY, ts REAL NOT NULL, kind TEXT, data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS other_signals_ts ON other_signals (ts);
-""".replace("$GROUP_STATUS_TABLE", GROUP_STATUS_TABLE)
+"""
 
 #: Tables with a ``ts`` column, pruned by age.
 TIME_TABLES = ("logs", "errors", "spans", "health", "alerts", "anomalies", "other_signals")

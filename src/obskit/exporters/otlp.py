@@ -181,8 +181,6 @@ class OTLPExporter:
     def _spans_wanted(self) -> bool:
         if self.export_spans is not None:
             return self.export_spans
-        from obskit.tracing import app_tracer_provider
-
         return app_tracer_provider() is None
 
     def _requests(self, signal: str, items: list[Signal]) -> list[Any]:
@@ -250,8 +248,6 @@ class OTLPExporter:
         return self._resource
 
     def _resource_attributes(self) -> dict[str, Any]:
-        from obskit.tracing import app_tracer_provider
-
         provider = app_tracer_provider()
         if provider is not None:  # the app's own identity wins, as its spans carry it
             attributes = dict(provider.resource.attributes)
@@ -280,3 +276,16 @@ def _require(module: str, package: str) -> None:
             f"OTLPExporter needs {package}: install obskit with the otlp extra "
             "(pip install 'obskit[otlp]')"
         )
+
+
+def app_tracer_provider() -> Any:
+    """The application's own OpenTelemetry SDK ``TracerProvider``, or ``None``.
+
+    obskit's own global provider is not an SDK one, so this is ``None`` unless the
+    application installed its own (whose exporters then carry its spans and identity).
+    """
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    provider = trace.get_tracer_provider()
+    return provider if isinstance(provider, TracerProvider) else None

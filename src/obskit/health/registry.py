@@ -187,9 +187,13 @@ class HealthRegistry:
             del self._checks[name]
 
     def enable(self, name: str) -> None:
-        """Run and report the check again (state and history were kept)."""
+        """Run and report the check again (state and history were kept); an interval check
+        that was disabled runs at once, as a newly registered one does."""
         with self._lock:
-            self._get(name).enabled = True
+            spec = self._get(name)
+            if not spec.enabled:
+                spec.state.last_started = None  # due now, not one interval after its last run
+            spec.enabled = True
         self._loop.wake()
 
     def disable(self, name: str) -> None:
