@@ -76,7 +76,7 @@ def _call_ended(name: str, elapsed_ms: float, exc: BaseException | None) -> None
     metrics.observe("function.duration_ms", elapsed_ms, function=name)
     if failed:
         metrics.increment("function.errors", function=name)
-    if call_listeners:
+    if call_listeners.callbacks:
         call_listeners.notify(name, elapsed_ms, exc)
 
 
@@ -223,8 +223,11 @@ def _decorate(
         elapsed_ms = (time.perf_counter() - start) * 1000.0
         # _call_ended's success path, inlined: one frame less
         metrics.observe("function.duration_ms", elapsed_ms, function=span_name)
-        if call_listeners:
-            call_listeners.notify(span_name, elapsed_ms, None)
+        for listener in call_listeners.callbacks:
+            try:
+                listener(span_name, elapsed_ms, None)
+            except Exception as problem:
+                call_listeners.report(listener, problem)
         return result
 
     return wrapper(fn)

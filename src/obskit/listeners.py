@@ -34,40 +34,42 @@ F = TypeVar("F", bound=Callable[..., Any])
 class Listeners(Generic[F]):
     """An ordered set of callbacks for one event, called with the event's arguments."""
 
-    __slots__ = ("_callbacks", "name")
+    __slots__ = ("callbacks", "name")
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._callbacks: tuple[F, ...] = ()
+        #: The registered callbacks, in order; replaced (never mutated) on every change, so a
+        #: hot path may loop over it directly: ``for cb in listeners.callbacks: ...``.
+        self.callbacks: tuple[F, ...] = ()
 
     def add(self, callback: F) -> F:
         """Register ``callback`` (once, however often it is added); returns it."""
-        if callback not in self._callbacks:
-            self._callbacks = (*self._callbacks, callback)
+        if callback not in self.callbacks:
+            self.callbacks = (*self.callbacks, callback)
         return callback
 
     def remove(self, callback: F) -> bool:
         """Unregister ``callback``; ``False`` if it was not registered."""
-        if callback not in self._callbacks:
+        if callback not in self.callbacks:
             return False
-        self._callbacks = tuple(c for c in self._callbacks if c != callback)
+        self.callbacks = tuple(c for c in self.callbacks if c != callback)
         return True
 
     def __bool__(self) -> bool:
-        return bool(self._callbacks)
+        return bool(self.callbacks)
 
     def __len__(self) -> int:
-        return len(self._callbacks)
+        return len(self.callbacks)
 
     def __iter__(self) -> Iterator[F]:
-        return iter(self._callbacks)
+        return iter(self.callbacks)
 
     def __contains__(self, callback: object) -> bool:
-        return callback in self._callbacks
+        return callback in self.callbacks
 
     def notify(self, *args: Any) -> None:
         """Call every callback with ``args``; a failing one is reported, the rest still run."""
-        for callback in self._callbacks:
+        for callback in self.callbacks:
             try:
                 callback(*args)
             except Exception as exc:
@@ -80,4 +82,4 @@ class Listeners(Generic[F]):
         )
 
     def __repr__(self) -> str:
-        return f"Listeners({self.name!r}, {len(self._callbacks)} registered)"
+        return f"Listeners({self.name!r}, {len(self.callbacks)} registered)"

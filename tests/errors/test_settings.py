@@ -56,4 +56,5 @@ def test_misconfiguration_raises_a_config_error_that_names_the_setting(
 def test_in_app_rules_from_settings_reach_the_frame_cache() -> None:
     obskit.init(exporters=[], in_app_include=["pkg"], in_app_exclude=["app.vendor"])
     state: ErrorCapture = obskit.errors.current()
-    assert state.frames.include == ("pkg",) and state.frames.exclude == ("app.vendor",)
+    assert state.frames.in_app_include == ("pkg",)
+    assert state.frames.in_app_exclude == ("app.vendor",)

@@ -192,12 +192,12 @@ class FrameCache:
     def __init__(
         self,
         scrubber: Scrubber,
-        include: Iterable[str] = (),
-        exclude: Iterable[str] = (),
+        in_app_include: Iterable[str] = (),
+        in_app_exclude: Iterable[str] = (),
     ) -> None:
         self.scrubber = scrubber
-        self.include = tuple(include)
-        self.exclude = tuple(exclude)
+        self.in_app_include = tuple(in_app_include)
+        self.in_app_exclude = tuple(in_app_exclude)
         self._entries: dict[tuple[int, int], tuple[CodeType, FrameInfo]] = {}
         self._remote: dict[tuple[str, int, str], FrameInfo] = {}
         self._lock = threading.Lock()
@@ -254,7 +254,7 @@ class FrameCache:
         identity: str | None,
     ) -> FrameInfo:
         generated = is_generated(filename)
-        in_app = is_in_app(module, filename, self.include, self.exclude)
+        in_app = is_in_app(module, filename, self.in_app_include, self.in_app_exclude)
         where = module or (
             normalise_pseudo_file(filename) if generated else os.path.basename(filename).lower()
         )
@@ -310,15 +310,14 @@ _modules_seen = 0
 
 def module_of_file(filename: str) -> str | None:
     """The name of the imported module loaded from ``filename``, if any."""
-    global _modules_seen
+    global _modules_by_file, _modules_seen
     if len(sys.modules) != _modules_seen:
         found: dict[str, str] = {}
         for name, module in list(sys.modules.items()):
             path = getattr(module, "__file__", None)
             if isinstance(path, str):
                 found[os.path.normcase(os.path.realpath(path))] = name
-        _modules_by_file.clear()
-        _modules_by_file.update(found)
+        _modules_by_file = found  # swapped whole: a reader never sees it half built
         _modules_seen = len(sys.modules)
     return _modules_by_file.get(os.path.normcase(os.path.realpath(filename)))
 

@@ -97,11 +97,11 @@ class GroupStore:
     def __init__(
         self,
         clock: Callable[[], float] = time.time,
-        max_events_per_minute: int | None = None,
+        max_events_per_group_per_minute: int | None = None,
         max_groups: int = 10_000,
     ) -> None:
         self.clock = clock
-        self.max_events_per_minute = max_events_per_minute
+        self.max_events_per_group_per_minute = max_events_per_group_per_minute
         self.max_groups = max_groups
         self._groups: dict[str, _GroupState] = {}
         self._lock = threading.Lock()
@@ -143,7 +143,7 @@ class GroupStore:
                 history.append([minute, 1])
             while history and history[0][0] <= minute - HISTORY_MINUTES:
                 history.popleft()
-            limit = self.max_events_per_minute
+            limit = self.max_events_per_group_per_minute
             export = limit is None or history[-1][1] <= limit
             if not export:
                 state.suppressed += 1

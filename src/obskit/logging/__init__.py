@@ -52,7 +52,7 @@ class _PipelineSink:
 
     def emit(self, record: LogRecord) -> None:
         _runtime.emit(record)
-        if record_listeners:
+        if record_listeners.callbacks:
             record_listeners.notify(record)
 
     debug = info = warning = error = critical = exception = msg = emit
