@@ -12,10 +12,20 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DEFAULT_ROOT", "Series", "load_corpus"]
+__all__ = ["DEFAULT_ROOT", "Series", "categories", "find_root", "load_corpus"]
 
-#: Where the harness looks for NAB when no ``--nab`` is given, relative to the repository root.
-DEFAULT_ROOT = Path("..") / "shared" / "nab"
+#: Where the harness looks for NAB when no ``--nab`` is given: ``shared/nab`` beside the
+#: repository (a checkout in a deeper work tree looks one level further up, and so on).
+DEFAULT_ROOT = Path("shared") / "nab"
+
+
+def find_root(repo_root: Path) -> Path | None:
+    """The first ``<parent>/shared/nab`` above ``repo_root`` that holds a corpus, else None."""
+    for parent in repo_root.resolve().parents:
+        candidate = parent / DEFAULT_ROOT
+        if (candidate / "labels" / "combined_windows.json").is_file():
+            return candidate
+    return None
 
 
 @dataclass(slots=True)
@@ -27,6 +37,11 @@ class Series:
     times: list[float]
     values: list[float]
     windows: list[tuple[int, int]]
+
+    @property
+    def category(self) -> str:
+        """NAB's category: the folder of the file (``realKnownCause``, ...)."""
+        return self.name.split("/", 1)[0]
 
     @property
     def value_range(self) -> tuple[float, float]:
@@ -43,8 +58,18 @@ class Series:
         return out
 
 
-def load_corpus(root: Path) -> list[Series]:
+def categories(corpus: list[Series]) -> dict[str, list[Series]]:
+    """The corpus grouped by NAB category (the folder of each file), in name order."""
+    groups: dict[str, list[Series]] = {}
+    for series in corpus:
+        groups.setdefault(series.category, []).append(series)
+    return groups
+
+
+def load_corpus(root: Path | None) -> list[Series]:
     """Every data file under ``root/data`` that the labels file knows, sorted by name."""
+    if root is None:
+        raise SystemExit("no NAB corpus found in shared/nab beside the repository; pass --nab PATH")
     labels_path = root / "labels" / "combined_windows.json"
     data_dir = root / "data"
     if not labels_path.is_file() or not data_dir.is_dir():

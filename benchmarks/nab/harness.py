@@ -41,8 +41,14 @@ class Run:
         return self.points / self.seconds if self.seconds > 0 else float("inf")
 
 
-def run_detector(name: str, factory: Factory, corpus: Sequence[Series], protocol: str) -> Run:
-    """Stream every file through a fresh detector, timing only the ``update`` calls."""
+def run_detector(
+    name: str, factory: Factory, corpus: Sequence[Series], protocol: str, *, rounded: bool = True
+) -> Run:
+    """Stream every file through a fresh detector, timing only the ``update`` calls.
+
+    Scores are rounded to the six decimals NAB result files hold (``rounded=False`` keeps them
+    whole, for a gate applied afterwards).
+    """
     scores: dict[str, list[float]] = {}
     elapsed = 0.0
     points = 0
@@ -58,7 +64,7 @@ def run_detector(name: str, factory: Factory, corpus: Sequence[Series], protocol
         elapsed += time.perf_counter() - started
         points += len(out)
         # Scores are written with six decimals; score exactly what is written.
-        scores[series.name] = [round(score, 6) for score in out]
+        scores[series.name] = [round(score, 6) for score in out] if rounded else out
     return Run(name, protocol, scores, elapsed, points)
 
 

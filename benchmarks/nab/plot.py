@@ -19,7 +19,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from corpus import DEFAULT_ROOT, Series, load_corpus  # noqa: E402
+from corpus import Series, find_root, load_corpus  # noqa: E402
 from scoring import probation_length  # noqa: E402
 
 from obskit import anomaly  # noqa: E402
@@ -29,7 +29,7 @@ REPO_ROOT = HERE.parents[1]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nab", type=Path, default=REPO_ROOT / DEFAULT_ROOT, help="NAB root")
+    parser.add_argument("--nab", type=Path, default=find_root(REPO_ROOT), help="NAB root")
     parser.add_argument("--series", default="realKnownCause/machine_temperature_system_failure.csv")
     parser.add_argument("--strict", action="store_true", help="no min/max hint")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "anomaly_nab.png")

@@ -1,149 +1,231 @@
-"""Score obskit's detectors on the Numenta Anomaly Benchmark, beside NAB's published entries.
+"""Score obskit's detectors on the Numenta Anomaly Benchmark, in-sample and held out by category.
 
     python benchmarks/nab/run.py                       # every detector, both protocols
-    python benchmarks/nab/run.py --detectors default --protocols nab
+    python benchmarks/nab/run.py --detectors default --protocols nab --folds
     python benchmarks/nab/run.py --nab /path/to/NAB --results out/   # also write result files
 
 Protocols: ``nab`` hands each detector the file's min and max first (``value_range``), as NAB
 gave its published detectors (``inputMin`` / ``inputMax``); ``strict`` gives nothing, as in a
-live process. The NAB data is read from ``../shared/nab`` relative to the repository root
-unless ``--nab`` says otherwise; it is never copied into the repository.
+live process. Every row has two halves: **in-sample** (the shipped configuration, NAB's
+threshold swept over the whole corpus, as NAB scores) and **held-out** (leave one category out:
+configuration and threshold chosen on the other categories, applied to it; see
+``crossval.py``). The published entries are re-scored on the same files
+(``scoreboard_subset.json``); they were tuned with the whole corpus in view, so they compare
+with the in-sample half.
+
+The NAB data is read from ``shared/nab`` beside the repository (or a parent of it) unless
+``--nab`` says otherwise; it is never copied into the repository. Detector outputs are cached
+per configuration under ``--cache`` (keyed by the detector source and the corpus), so a second
+run only scores.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import hashlib
 import json
-import random
+import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from corpus import DEFAULT_ROOT, Series, load_corpus  # noqa: E402
-from harness import PROTOCOLS, Run, run_detector, score_run, write_results  # noqa: E402
-from scoring import PROFILES, ProfileResult, score_at, score_rows  # noqa: E402
+from corpus import Series, find_root, load_corpus  # noqa: E402
+from crossval import HeldOut, Scorer, leave_one_category_out  # noqa: E402
+from families import FAMILIES, Family, gate  # noqa: E402
+from harness import PROTOCOLS, Run, run_detector, write_results  # noqa: E402
+from scoring import PROFILES, ProfileResult  # noqa: E402
 
 from obskit import anomaly  # noqa: E402
 
 REPO_ROOT = HERE.parents[1]
-Hint = tuple[float, float] | None
-
-#: The default's alert rationing, given to the single detectors too so that the rows compare
-#: what each detector sees, not how often it repeats itself.
-COOLDOWN = 120
-
-#: Each obskit detector with its defaults (and COOLDOWN); only the hint changes by protocol.
-DETECTORS: dict[str, Callable[[Hint], Any]] = {
-    "default": anomaly.default,
-    "ewma": lambda hint: anomaly.EWMA(cooldown=COOLDOWN, value_range=hint),
-    "zscore": lambda hint: anomaly.RollingZScore(cooldown=COOLDOWN, value_range=hint),
-    "mad": lambda hint: anomaly.MedianMAD(cooldown=COOLDOWN, value_range=hint),
-    "seasonal": lambda hint: anomaly.Seasonal(cooldown=COOLDOWN, value_range=hint),
-    "holtwinters": lambda hint: anomaly.HoltWinters(cooldown=COOLDOWN, value_range=hint),
-    "cusum": lambda hint: anomaly.CUSUM(cooldown=COOLDOWN, value_range=hint),
-    "context": lambda hint: anomaly.ContextNovelty(cooldown=COOLDOWN, value_range=hint),
-    "range": lambda hint: anomaly.RangeNovelty(cooldown=COOLDOWN, value_range=hint),
-}
+SOURCE = REPO_ROOT / "src" / "obskit" / "anomaly"
+LABELS = {"nab": "nab (min/max hint)", "strict": "strict streaming"}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nab", type=Path, default=REPO_ROOT / DEFAULT_ROOT, help="NAB root")
-    parser.add_argument("--detectors", default=",".join(DETECTORS), help="comma-separated")
+    parser.add_argument("--nab", type=Path, default=find_root(REPO_ROOT), help="NAB root")
+    parser.add_argument("--detectors", default=",".join(FAMILIES), help="comma-separated")
     parser.add_argument("--protocols", default=",".join(PROTOCOLS), help="nab,strict")
     parser.add_argument("--results", type=Path, help="write NAB result files under this dir")
-    parser.add_argument("--no-check", action="store_true", help="skip the scorer sanity rows")
-    parser.add_argument(
-        "--by-category", action="store_true", help="also break each run down by NAB category"
-    )
+    parser.add_argument("--cache", type=Path, default=_default_cache(), help="detector outputs")
+    parser.add_argument("--no-cache", action="store_true", help="run every configuration")
+    parser.add_argument("--folds", action="store_true", help="print each held-out fold")
     args = parser.parse_args(argv)
 
     corpus = load_corpus(args.nab)
+    scorer = Scorer(corpus)
     windows = sum(len(series.windows) for series in corpus)
     points = sum(len(series.values) for series in corpus)
-    print(f"NAB corpus: {len(corpus)} files, {windows} windows, {points:,} points\n")
-    rows: list[tuple[str, str, dict[str, ProfileResult] | dict[str, float], str]] = []
+    groups = ", ".join(f"{name} ({len(files)})" for name, files in sorted(scorer.groups.items()))
+    print(f"NAB corpus: {len(corpus)} files, {windows} windows, {points:,} points")
+    print(f"categories: {groups}\n")
+    cache = None if args.no_cache else args.cache
 
+    rows: list[tuple[str, str, Any, Any, str]] = []
     published = json.loads((args.nab / "scoreboard_subset.json").read_text())
     for name, scores in sorted(published.items(), key=lambda item: -item[1]["standard"]):
-        rows.append(("published", name, scores, "-"))
-    if not args.no_check:
-        for name, run in _scorer_checks(corpus):
-            rows.append(("scorer check", name, score_run(run, corpus), "-"))
-    breakdowns = []
+        rows.append(("published", name, scores, None, "-"))
+    for name, run in _scorer_checks(corpus, args.nab):
+        rows.append(("scorer check", name, scorer.sweep(run.scores), None, "-"))
+    details: list[tuple[str, dict[str, HeldOut]]] = []
     for protocol in args.protocols.split(","):
         for name in args.detectors.split(","):
-            run = run_detector(name, DETECTORS[name], corpus, protocol)
+            family = FAMILIES[name]
+            shipped, candidates = _family_runs(name, family, corpus, protocol, cache)
             if args.results is not None:
-                write_results(run, corpus, args.results / protocol)
-            label = "nab (min/max hint)" if protocol == "nab" else "strict streaming"
-            scores = score_run(run, corpus)
-            rows.append((label, name, scores, f"{run.points_per_second:,.0f}"))
-            breakdowns.append((f"{name}, {label}", run, scores["standard"].threshold))
+                write_results(shipped, corpus, args.results / protocol)
+            held = leave_one_category_out(scorer, candidates)
+            rows.append(
+                (
+                    LABELS[protocol],
+                    name,
+                    scorer.sweep(shipped.scores),
+                    held,
+                    f"{shipped.points_per_second:,.0f}",
+                )
+            )
+            details.append((f"{name}, {LABELS[protocol]}", held))
     _print_table(rows)
-    if args.by_category:
-        for title, run, threshold in breakdowns:
-            _print_categories(title, run, corpus, threshold)
+    if args.folds:
+        for title, held in details:
+            _print_folds(title, held)
     return 0
 
 
-def _print_categories(title: str, run: Run, corpus: list[Series], threshold: float) -> None:
-    """Standard-profile score per category, at the threshold chosen on the whole corpus."""
-    print(f"\n{title}: standard profile by category (corpus threshold {threshold:.4f})")
-    print(f"{'category':<24}{'files':>6}{'windows':>8}{'detected':>9}{'false pos':>10}{'score':>8}")
-    standard = PROFILES[0]
-    for category in sorted({series.name.split("/")[0] for series in corpus}):
-        members = [series for series in corpus if series.name.startswith(category + "/")]
-        files, base = [], 0
-        for series in members:
-            files.append(score_rows(run.scores[series.name], series.windows, base))
-            base += len(series.windows)
-        result = score_at(files, base, standard, threshold)
-        score = f"{result.normalised:8.2f}" if base else f"{'-':>8}"
-        print(
-            f"{category:<24}{len(members):>6}{base:>8}{result.detected_windows:>9}"
-            f"{result.false_positives:>10}{score}"
-        )
+def _family_runs(
+    name: str, family: Family, corpus: list[Series], protocol: str, cache: Path | None
+) -> tuple[Run, dict[str, dict[str, list[float]]]]:
+    """The shipped configuration run afresh (timed), and every candidate's scores (cached)."""
+    raw: dict[str, dict[str, list[float]]] = {}
+    candidates: dict[str, dict[str, list[float]]] = {}
+    shipped_label = family.shipped
+    if name == "default":
+        shipped = run_detector(name, anomaly.default, corpus, protocol)
+    else:
+        shipped = run_detector(name, family.candidates[shipped_label].factory, corpus, protocol)
+    for label, candidate in family.candidates.items():
+        if candidate.threshold is None:
+            candidates[label] = shipped.scores if label == shipped_label else {}
+            continue
+        if candidate.key not in raw:
+            raw[candidate.key] = _cached_run(
+                candidate.key, candidate.factory, corpus, protocol, cache
+            )
+        candidates[label] = {
+            file: [
+                round(score, 6) for score in gate(scores, candidate.threshold, candidate.cooldown)
+            ]
+            for file, scores in raw[candidate.key].items()
+        }
+    if name == "default" and candidates[shipped_label] != shipped.scores:
+        print("warning: default() differs from its grid candidate; the grid is stale\n")
+    candidates = {label: scores for label, scores in candidates.items() if scores}
+    return shipped, candidates
 
 
-def _scorer_checks(corpus: list[Series]) -> list[tuple[str, Run]]:
-    """NAB's random detector (seed 42 per file, 3 decimals) and a window-start oracle."""
-    random_scores: dict[str, list[float]] = {}
-    oracle_scores: dict[str, list[float]] = {}
+def _cached_run(
+    key: str, factory: Any, corpus: list[Series], protocol: str, cache: Path | None
+) -> dict[str, list[float]]:
+    """Raw (ungated) scores of one configuration, from the cache when the code is unchanged."""
+    digest = hashlib.sha256()
+    for path in sorted(SOURCE.glob("*.py")):
+        digest.update(path.read_bytes())
+    digest.update(f"{key}|{protocol}|".encode())
     for series in corpus:
-        rng = random.Random(42)
-        random_scores[series.name] = [round(rng.uniform(0, 1), 3) for _ in series.values]
-        oracle = [0.0] * len(series.values)
+        digest.update(f"{series.name}:{len(series.values)}|".encode())
+    path = None if cache is None else cache / f"{digest.hexdigest()[:24]}.json"
+    if path is not None and path.is_file():
+        loaded: dict[str, list[float]] = json.loads(path.read_text())
+        return loaded
+    scores = run_detector(key, factory, corpus, protocol, rounded=False).scores
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(scores))
+    return scores
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "obskit-nab"
+
+
+def _scorer_checks(corpus: list[Series], root: Path) -> list[tuple[str, Run]]:
+    """NAB's own random-detector output (when the copy has it) and a window-start oracle."""
+    checks = []
+    reference = root / "reference" / "random"
+    if reference.is_dir():
+        checks.append(
+            ("random (NAB's output)", Run("random", "-", read_reference(reference, corpus), 0.0, 0))
+        )
+    oracle: dict[str, list[float]] = {}
+    for series in corpus:
+        scores = [0.0] * len(series.values)
         for left, _ in series.windows:
-            oracle[left] = 1.0
-        oracle_scores[series.name] = oracle
-    return [
-        ("random (NAB's)", Run("random", "-", random_scores, 0.0, 0)),
-        ("fires at window starts", Run("oracle", "-", oracle_scores, 0.0, 0)),
-    ]
+            scores[left] = 1.0
+        oracle[series.name] = scores
+    checks.append(("fires at window starts", Run("oracle", "-", oracle, 0.0, 0)))
+    return checks
 
 
-def _print_table(rows: list[tuple[str, str, Any, str]]) -> None:
-    header = f"{'protocol':<20} {'detector':<24}" + "".join(
-        f"{profile.name:>20}" for profile in PROFILES
-    )
-    print(header + f"{'points/s':>12}")
-    print("-" * (len(header) + 12))
+def read_reference(directory: Path, corpus: list[Series]) -> dict[str, list[float]]:
+    """NAB result files (``timestamp,anomaly_score``), one per corpus file."""
+    scores: dict[str, list[float]] = {}
+    for series in corpus:
+        with (directory / series.name).open(newline="") as handle:
+            reader = csv.reader(handle)
+            next(reader)
+            scores[series.name] = [float(row[1]) for row in reader]
+    return scores
+
+
+def _print_table(rows: list[tuple[str, str, Any, Any, str]]) -> None:
+    names = ("standard", "low FP", "low FN")
+    half = "".join(f"{name:>9}" for name in names)
+    print(f"{'':<20} {'':<24}{'in-sample':^27}  {'held out (by category)':^27}")
+    print(f"{'protocol':<20} {'detector':<24}{half}  {half}{'points/s':>11}")
+    print("-" * 122)
     previous = None
-    for protocol, name, scores, speed in rows:
+    for protocol, name, scores, held, speed in rows:
         if previous is not None and protocol != previous:
             print()
         previous = protocol
-        cells = "".join(f"{_value(scores[profile.name]):>20.2f}" for profile in PROFILES)
-        print(f"{protocol:<20} {name:<24}{cells}{speed:>12}")
+        inside = "".join(f"{_value(scores[profile.name]):>9.2f}" for profile in PROFILES)
+        if held is None:
+            outside = f"{'':>27}"
+        else:
+            outside = "".join(f"{held[profile.name].pooled:>9.2f}" for profile in PROFILES)
+        print(f"{protocol:<20} {name:<24}{inside}  {outside}{speed:>11}")
+
+
+def _print_folds(title: str, held: dict[str, HeldOut]) -> None:
+    """Each fold: what was chosen without the category, and how it scored on it."""
+    print(f"\n{title}: held-out folds")
+    print(
+        f"{'profile':<20}{'held-out category':<24}{'windows':>8}{'det.':>6}{'FP':>5}{'score':>8}"
+        f"{'train':>8}  chosen"
+    )
+    for profile in PROFILES:
+        entry = held[profile.name]
+        for fold in entry.folds:
+            score = f"{fold.held_out.normalised:8.2f}" if fold.windows else f"{'-':>8}"
+            print(
+                f"{profile.name:<20}{fold.category:<24}{fold.windows:>8}"
+                f"{fold.held_out.detected_windows:>6}{fold.held_out.false_positives:>5}{score}"
+                f"{fold.train:>8.2f}  {fold.candidate} (threshold {fold.threshold:.4f})"
+            )
+        print(
+            f"{'':<20}{'pooled / mean of categories':<43}{entry.pooled:>8.2f}"
+            f"{entry.category_mean:>8.2f}"
+        )
 
 
 def _value(score: ProfileResult | float) -> float:
-    return score if isinstance(score, float) else score.normalised
+    return score if isinstance(score, (int, float)) else score.normalised
 
 
 if __name__ == "__main__":

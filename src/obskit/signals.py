@@ -340,6 +340,8 @@ class Anomaly:
     labels: dict[str, str] = field(default_factory=dict)
     detector: str = ""
     service: str = ""
+    member: str = ""  # what fired: the detector, or the member or view of a composite one
+    reason: str = ""  # why, in words a person reads
 
     def scrub(self, scrubber: Scrubber) -> None:
         self.labels = scrubber.clean_mapping(self.labels)
@@ -356,5 +358,7 @@ class Anomaly:
             "upper": self.upper,
             "labels": self.labels,
             "detector": self.detector,
+            "member": self.member,
+            "reason": self.reason,
             "service": self.service,
         }

@@ -77,6 +77,9 @@ def _setup(runtime: Any) -> trace.Tracer:
             sdk = TracerProvider(
                 resource=runtime.resource,
                 sampler=ParentBased(TraceIdRatioBased(runtime.settings.traces_sample_rate)),
+                # one provider per init: an atexit hook each would keep every one alive, and
+                # its only processor (the pipeline's) has nothing to flush at exit
+                shutdown_on_exit=False,
             )
             sdk.add_span_processor(PipelineSpanProcessor())  # type: ignore[arg-type]
             _own_sdk_provider = sdk

@@ -25,6 +25,9 @@ FACTORIES: dict[str, Factory] = {
         levels=4, order=2, scale=3, fit=2, capacity=6, warmup=3, **hint
     ),
     "range": lambda **hint: anomaly.RangeNovelty(warmup=3, **hint),
+    "multiscale": lambda **hint: anomaly.MultiScale(
+        levels=4, order=3, smoothing=2, block=4, period=12, buckets=4, fit=5, **hint
+    ),
     "likelihood": lambda **hint: anomaly.AnomalyLikelihood(
         anomaly.EWMA(alpha=0.2, **hint), half_life=1000, warmup=3
     ),

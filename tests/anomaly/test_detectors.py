@@ -277,11 +277,10 @@ def test_ensemble_configuration_mistakes(kwargs: dict[str, object]) -> None:
 
 
 # -- the default ------------------------------------------------------------------------------
-def test_default_is_a_fresh_calibrated_ensemble_each_time() -> None:
+def test_default_is_a_fresh_multiscale_detector_each_time() -> None:
     first, second = anomaly.default(), anomaly.default(value_range=(0, 100))
-    assert first is not second and isinstance(first, anomaly.Ensemble)
-    assert all(isinstance(member, anomaly.AnomalyLikelihood) for member in first.members)
-    assert second.members[1].detector.value_range == (0.0, 100.0)  # type: ignore[attr-defined]
+    assert first is not second and isinstance(first, anomaly.MultiScale)
+    assert second.value_range == (0.0, 100.0)
 
 
 @pytest.mark.parametrize("hint", [None, (0.0, 100.0)])

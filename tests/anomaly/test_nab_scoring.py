@@ -128,3 +128,35 @@ def test_scoring_at_the_swept_threshold_gives_the_swept_score() -> None:
             best.detected_windows,
             best.false_positives,
         )
+
+
+def _shared_nab() -> Path | None:
+    """The NAB copy in ``shared/nab`` beside the repository (or a parent of it), if any."""
+    corpus = _load("corpus")
+    root: Path | None = corpus.find_root(NAB_DIR.parents[1])
+    return root
+
+
+@pytest.mark.skipif(
+    _shared_nab() is None or not (_shared_nab() / "reference" / "random").is_dir(),  # type: ignore[operator]
+    reason="no NAB copy with reference/random in shared/nab beside the repository",
+)
+def test_the_scorer_reproduces_nabs_own_scores_of_its_random_detector() -> None:
+    """NAB's published random-detector output, re-scored: all three profiles to two decimals."""
+    root = _shared_nab()
+    assert root is not None
+    corpus = _load("corpus").load_corpus(root)
+    reference = root / "reference" / "random"
+    files, base = [], 0
+    for series in corpus:
+        with (reference / series.name).open() as handle:
+            next(handle)
+            scores = [float(line.split(",")[1]) for line in handle]
+        files.append(scoring.score_rows(scores, series.windows, base))
+        base += len(series.windows)
+    results = scoring.score_corpus(files, total_windows=base)
+    assert {name: round(result.normalised, 2) for name, result in results.items()} == {
+        "standard": 19.56,
+        "reward_low_FP_rate": 6.37,
+        "reward_low_FN_rate": 28.76,
+    }

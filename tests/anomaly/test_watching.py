@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import random
 from typing import Any
 
 import pytest
@@ -179,7 +181,7 @@ def test_stop_unregisters_the_sink() -> None:
     default_watch = anomaly.watch("x")  # no detector: default() per series
     metrics.observe("x", 1.0, timestamp=1.0)
     default_watch.stop()
-    assert isinstance(default_watch.detectors[()], anomaly.Ensemble)
+    assert isinstance(default_watch.detectors[()], anomaly.MultiScale)
 
 
 @pytest.mark.parametrize(
@@ -194,3 +196,25 @@ def test_stop_unregisters_the_sink() -> None:
 def test_watch_configuration_mistakes_raise_config_error(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
         anomaly.watch(**kwargs)
+
+
+def test_the_default_flags_a_sustained_latency_shift_once_and_says_why(
+    memory: InMemoryExporter, stop_watches: Any
+) -> None:
+    rng = random.Random(0)
+    stop_watches(anomaly.watch("http.server.request.duration"))
+    day = 1440  # one point a minute: a daily cycle of 15 to 25 ms, with jitter
+    for i in range(3 * day + 360):
+        shift = 40.0 if i >= 3 * day else 0.0  # then 6 hours at +40 ms
+        value = 20.0 + 5.0 * math.sin(2 * math.pi * i / day) + rng.uniform(-1, 1) + shift
+        metrics.observe("http.server.request.duration", value, timestamp=60.0 * i)
+    obskit.flush()
+    flagged = memory.of_kind("anomaly")
+    during = [signal for signal in flagged if signal.timestamp >= 60.0 * 3 * day]
+    assert [signal.timestamp for signal in during] == [60.0 * 3 * day]  # once, at once
+    assert len(flagged) - len(during) <= 3  # a young history: a few flags on its first day
+    [signal] = during
+    assert signal.detector == "multiscale" and signal.member == "range"
+    assert signal.reason.startswith(f"{signal.value:.4g} is above anything seen before")
+    assert signal.to_dict()["reason"] == signal.reason and signal.to_dict()["member"] == "range"
+    assert signal.lower is None or not signal.lower <= signal.value <= (signal.upper or 0.0)

@@ -5,7 +5,7 @@ training step, holds bounded memory, never raises on bad input (it skips and cou
 saves and restores its learned state as JSON-safe data (``state()`` / ``from_state()``)::
 
     from obskit import anomaly
-    detector = anomaly.default(value_range=(0, 100))   # the ensemble; the hint is optional
+    detector = anomaly.default(value_range=(0, 100))   # MultiScale; the hint is optional
     result = detector.update(42.0, timestamp=1_700_000_000)
     result.score, result.is_anomaly, result.lower, result.upper
 
@@ -26,6 +26,7 @@ from obskit.anomaly.ewma import EWMA
 from obskit.anomaly.holtwinters import HoltWinters
 from obskit.anomaly.likelihood import AnomalyLikelihood
 from obskit.anomaly.mad import MedianMAD
+from obskit.anomaly.multiscale import MultiScale
 from obskit.anomaly.range_novelty import RangeNovelty
 from obskit.anomaly.seasonal import DAY, WEEK, Seasonal
 from obskit.anomaly.watching import Watch, watch
@@ -44,6 +45,7 @@ __all__ = [
     "Ensemble",
     "HoltWinters",
     "MedianMAD",
+    "MultiScale",
     "RangeNovelty",
     "RollingZScore",
     "Seasonal",
@@ -55,26 +57,15 @@ __all__ = [
 ]
 
 
-def default(value_range: Sequence[float] | None = None) -> Ensemble:
-    """A fresh default detector: the calibrated ensemble that obskit scores on NAB.
+def default(value_range: Sequence[float | None] | None = None) -> MultiScale:
+    """A fresh default detector: :class:`MultiScale` with the settings chosen on NAB.
 
-    Members: the time-of-day baseline (:class:`Seasonal`, which also draws the band),
-    context novelty at two time scales (:class:`ContextNovelty`, per point and per block of
-    16), and :class:`RangeNovelty`. ``value_range=(low, high)``, when known, fixes the bins of
-    the context detectors instead of learning them from the first 400 points.
+    Four views (time of day, pattern, slow pattern, range), each judged by its rarity in its own
+    history; one flag per incident. ``value_range=(low, high)``, when known, fixes the bins of
+    the pattern views instead of learning them from the first 400 points; ``(0, None)``
+    declares a series that is never negative (a latency), so its band never goes below 0.
     """
-    return Ensemble(
-        [
-            Seasonal(period=DAY, buckets=48, alpha=0.1, value_range=value_range),
-            AnomalyLikelihood(
-                ContextNovelty(levels=8, order=5, value_range=value_range), smoothing=5
-            ),
-            ContextNovelty(levels=8, order=5, scale=16, fit=25, warmup=10, value_range=value_range),
-            RangeNovelty(value_range=value_range),
-        ],
-        cooldown=120,
-        threshold=0.25,
-    )
+    return MultiScale(value_range=value_range)
 
 
 def from_state(state: Any) -> BaseDetector:

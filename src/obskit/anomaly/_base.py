@@ -35,8 +35,10 @@ class AnomalyScore:
 
     ``score`` is in [0, 1] (0 = ordinary); ``is_anomaly`` is ``score >= threshold`` once the
     warm-up is over; ``expected``, ``lower`` and ``upper`` give the band the detector expected
-    the value in (``None`` when it has no opinion yet). ``skipped`` marks a point that was not
-    used (a bad value): its score is 0.
+    the value in (``None`` when it has no opinion yet, and on a flagged point whose value lies
+    inside it: a flag is never inside the band it reports). ``skipped`` marks a point that was
+    not used (a bad value): its score is 0. On a flagged point, ``member`` names what fired
+    (the detector, or the member or view of a composite one) and ``reason`` says why in words.
     """
 
     score: float
@@ -47,6 +49,8 @@ class AnomalyScore:
     upper: float | None = None
     timestamp: float | None = None
     skipped: bool = False
+    member: str | None = None
+    reason: str | None = None
 
 
 @runtime_checkable
@@ -73,6 +77,8 @@ class BaseDetector:
 
     name: ClassVar[str] = ""
     __slots__ = (
+        "_limits",
+        "_opened",
         "_quiet",
         "cooldown",
         "last_timestamp",
@@ -93,14 +99,18 @@ class BaseDetector:
         *,
         warmup: int,
         threshold: float,
-        value_range: Sequence[float] | None,
+        value_range: Sequence[float | None] | None,
         cooldown: int = 0,
     ) -> None:
         self.warmup = _check_int("warmup", warmup, minimum=0)
         self.threshold = _check_fraction("threshold", threshold)
         self.cooldown = _check_int("cooldown", cooldown, minimum=0)
-        self._quiet = 0
-        self.value_range = check_value_range(value_range)
+        self._quiet = 0  # points of calm the open incident still needs (0: none open)
+        self._opened = 0  # ``seen`` when the open incident began
+        limits = check_value_range(value_range)
+        self._limits = limits or (-math.inf, math.inf)
+        #: The full hint (both sides known), what bins and resolutions are cut from.
+        self.value_range = limits if limits and math.isfinite(limits[0] - limits[1]) else None
         self.seen = 0
         self.last_timestamp: float | None = None
         self.problems: dict[str, int] = {}
@@ -128,16 +138,45 @@ class BaseDetector:
         return self._gate(self._step(value, timestamp))
 
     def _gate(self, result: AnomalyScore) -> AnomalyScore:
-        """Silence the warm-up and the cooldown after a flag (``seen`` already counts it)."""
+        """Silence the warm-up and an open incident; keep the band readable.
+
+        An incident opens at a flag and stays open, silent (score 0), until it has been quiet
+        (no point that would flag) for as long as it has lasted, and at least ``cooldown``
+        points: one flag per incident however long it lasts, and a long incident needs a long
+        calm before the next flag. The band is clipped to the known range, and a flagged point
+        never carries a band that contains it (the band then says nothing about why it was
+        flagged; ``reason`` does).
+        """
         if self.seen <= self.warmup:
             result.score = 0.0
             result.is_anomaly = False
         elif self._quiet:
-            self._quiet -= 1
+            if result.is_anomaly:
+                lasted = self.seen - self._opened
+                self._quiet = lasted if lasted > self.cooldown else self.cooldown
+            else:
+                self._quiet -= 1
             result.score = 0.0
             result.is_anomaly = False
         elif result.is_anomaly:
             self._quiet = self.cooldown
+            self._opened = self.seen
+            if result.member is None:
+                result.member = self.name
+            if result.reason is None:
+                result.reason = self._explain(result)
+        lower = result.lower
+        if lower is not None:
+            low, high = self._limits
+            if lower < low:
+                result.lower = lower = low
+            upper = result.upper
+            if upper is not None and upper > high:
+                result.upper = upper = high
+            value = result.value
+            inside = upper is not None and value is not None and lower <= value <= upper
+            if inside and result.is_anomaly:
+                result.lower = result.upper = None
         return result
 
     def update_many(
@@ -176,6 +215,20 @@ class BaseDetector:
 
     def _step(self, value: float, timestamp: float | None) -> AnomalyScore:
         raise NotImplementedError
+
+    def _explain(self, result: AnomalyScore) -> str:
+        """Why ``result`` scored high, in words (called only for flags; detectors may say more)."""
+        value, expected = result.value, result.expected
+        if value is None or expected is None:
+            return f"scored {result.score:.2f}, at or above its threshold {self.threshold:g}"
+        side = "above" if value >= expected else "below"
+        lower, upper = result.lower, result.upper
+        if lower is not None and upper is not None and not lower <= value <= upper:
+            return (
+                f"{number(value)} is {side} the expected {number(expected)}, outside the usual "
+                f"{number(lower)} to {number(upper)}"
+            )
+        return f"{number(value)} is unusually far {side} the expected {number(expected)}"
 
     # -- bad input ----------------------------------------------------------------------
     def _coerce(self, value: Any) -> float | None:
@@ -230,6 +283,7 @@ class BaseDetector:
             "config": self._config(),
             "seen": self.seen,
             "quiet": self._quiet,
+            "opened": self._opened,
             "last_timestamp": self.last_timestamp,
             "problems": dict(self.problems),
             "data": self._data(),
@@ -247,6 +301,7 @@ class BaseDetector:
             raise StateError(f"{cls.name} state has a bad config: {exc}") from None
         detector.seen = _state.read_int(blob, "seen")
         detector._quiet = _state.read_int(blob, "quiet")
+        detector._opened = _state.read_int(blob, "opened") if "opened" in blob else 0
         detector.last_timestamp = _state.read_optional_float(blob, "last_timestamp")
         detector.problems = _state.read_counts(blob, "problems")
         data = blob["data"]
@@ -275,7 +330,10 @@ class BaseDetector:
         raise NotImplementedError
 
     def _base_config(self) -> dict[str, Any]:
-        hint = None if self.value_range is None else list(self.value_range)
+        low, high = self._limits
+        hint = None
+        if math.isfinite(low) or math.isfinite(high):
+            hint = [low if math.isfinite(low) else None, high if math.isfinite(high) else None]
         return {
             "warmup": self.warmup,
             "threshold": self.threshold,
@@ -286,6 +344,11 @@ class BaseDetector:
     def __repr__(self) -> str:
         settings = ", ".join(f"{key}={_short(value)}" for key, value in self._config().items())
         return f"{type(self).__name__}({settings})"
+
+
+def number(value: float) -> str:
+    """A number as a person writes it in a sentence: four significant digits."""
+    return f"{value:.4g}"
 
 
 def _short(value: Any) -> str:
@@ -308,20 +371,29 @@ def detector_from_state(state: Any) -> BaseDetector:
     return cls.from_state(state)
 
 
-def check_value_range(value_range: Sequence[float] | None) -> ValueRange | None:
-    """Validate the ``value_range=(low, high)`` hint."""
+def check_value_range(value_range: Sequence[float | None] | None) -> ValueRange | None:
+    """Validate the ``value_range=(low, high)`` hint; ``None`` for an unknown side (-inf, inf).
+
+    ``(0, None)`` declares a series that is never negative (a latency, a count) without
+    knowing its top; the result is ``None`` when nothing is known.
+    """
     if value_range is None:
         return None
     try:
-        low, high = (float(bound) for bound in value_range)
+        first, second = value_range
+        low = -math.inf if first is None else float(first)
+        high = math.inf if second is None else float(second)
     except (TypeError, ValueError):
         raise ConfigError(
-            f"value_range={value_range!r}: give two numbers (low, high), or None"
+            f"value_range={value_range!r}: give two numbers (low, high), None for an unknown "
+            "side, e.g. (0, 100) or (0, None)"
         ) from None
-    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+    if math.isnan(low) or math.isnan(high) or low > high or low == math.inf or high == -math.inf:
         raise ConfigError(
-            f"value_range={value_range!r}: need finite low <= high, e.g. value_range=(0, 100)"
+            f"value_range={value_range!r}: need low <= high, e.g. value_range=(0, 100)"
         )
+    if low == -math.inf and high == math.inf:
+        return None
     return (low, high)
 
 

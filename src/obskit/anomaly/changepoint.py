@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from obskit.anomaly import _state
-from obskit.anomaly._base import AnomalyScore, BaseDetector, check_fraction
+from obskit.anomaly._base import AnomalyScore, BaseDetector, check_fraction, number
 from obskit.anomaly._scores import z_for_score
 from obskit.anomaly._state import ConfigError
 from obskit.anomaly.ewma import resolution, weight
@@ -63,16 +63,16 @@ class CUSUM(BaseDetector):
         warmup: int = 30,
         threshold: float = 0.5,
         cooldown: int = 0,
-        value_range: Sequence[float] | None = None,
+        value_range: Sequence[float | None] | None = None,
     ) -> None:
         super().__init__(
             warmup=warmup, threshold=threshold, cooldown=cooldown, value_range=value_range
         )
-        for label, number in (("drift", drift), ("limit", limit)):
-            if isinstance(number, bool) or not isinstance(number, (int, float)):
-                raise ConfigError(f"{label}={number!r}: use a positive number")
-            if not 0 < number < math.inf:
-                raise ConfigError(f"{label}={number!r}: use a positive number")
+        for label, setting in (("drift", drift), ("limit", limit)):
+            if isinstance(setting, bool) or not isinstance(setting, (int, float)):
+                raise ConfigError(f"{label}={setting!r}: use a positive number")
+            if not 0 < setting < math.inf:
+                raise ConfigError(f"{label}={setting!r}: use a positive number")
         self.drift = float(drift)
         self.limit = float(limit)
         self.alpha = check_fraction("alpha", alpha)
@@ -116,6 +116,16 @@ class CUSUM(BaseDetector):
             self.var = (1.0 - step) * (var + step * delta * delta)
         self._up, self._down = up, down
         return self._result(min(score, 1.0), value, mean, self._band_z * scale, timestamp)
+
+    def _explain(self, result: AnomalyScore) -> str:
+        """A sustained shift of the level."""
+        value = result.value if result.value is not None else 0.0
+        expected = result.expected if result.expected is not None else value
+        side = "up" if value >= expected else "down"
+        return (
+            f"a sustained shift {side}: values kept {'above' if side == 'up' else 'below'} "
+            f"the baseline {number(expected)} until the deviations added up to a change"
+        )
 
     def _config(self) -> dict[str, Any]:
         return {

@@ -9,7 +9,7 @@ from obskit.anomaly import _state
 from obskit.anomaly._base import AnomalyScore, BaseDetector, check_fraction, check_int
 from obskit.anomaly._state import ConfigError
 
-__all__ = ["ContextNovelty"]
+__all__ = ["ContextNovelty", "bin_of", "novel_contexts", "widen"]
 
 _ORDER_BITS = 4  # a context key is (code << 4) | length
 
@@ -79,7 +79,7 @@ class ContextNovelty(BaseDetector):
         warmup: int = 150,
         threshold: float = 0.8,
         cooldown: int = 0,
-        value_range: Sequence[float] | None = None,
+        value_range: Sequence[float | None] | None = None,
     ) -> None:
         super().__init__(
             warmup=warmup, threshold=threshold, cooldown=cooldown, value_range=value_range
@@ -115,7 +115,7 @@ class ContextNovelty(BaseDetector):
             self._fit_values.append(point)
             if len(self._fit_values) >= self.fit:
                 self._extremes = (min(self._fit_values), max(self._fit_values))
-                self._bounds = _widen(self._extremes, self.margin)
+                self._bounds = widen(self._extremes, self.margin)
                 for early in self._fit_values:
                     self._learn(early)
                 self._fit_values = []
@@ -133,39 +133,28 @@ class ContextNovelty(BaseDetector):
         score = max(score, self._learn(point))
         return AnomalyScore(score, score >= self.threshold, value, timestamp=timestamp)
 
+    def _explain(self, result: AnomalyScore) -> str:
+        """A pattern of binned values not seen before."""
+        new = round(result.score * self.order) if result.score <= 1.0 else self.order
+        values = "values" if self.scale == 1 else f"means of {self.scale}-point blocks"
+        return (
+            f"the last {self.order} {values} follow a pattern not seen before "
+            f"({new} of its {self.order} contexts new)"
+        )
+
     def _refit(self, point: float) -> None:
         """New bins over everything seen; what was learned on the old bins no longer applies."""
         low, high = self._extremes or (point, point)
         self._extremes = (min(low, point), max(high, point))
-        self._bounds = _widen(self._extremes, self.margin)
+        self._bounds = widen(self._extremes, self.margin)
         self._known.clear()
         self._history.clear()
 
     def _learn(self, point: float) -> float:
         """Bin the point, count the contexts ending here that are new, then remember them all."""
-        low, high = self._bounds or (0.0, 0.0)
         levels = self.levels
-        span = high - low
-        level = int((point - low) / span * levels) if span > 0.0 else 0
-        level = 0 if level < 0 else levels - 1 if level >= levels else level
-        history = self._history
-        history.append(level)
-        if len(history) > self.order:
-            del history[0]
-        known = self._known
-        code = 0
-        new = 0
-        for length, past in enumerate(reversed(history), 1):
-            code = code * levels + past
-            key = (code << _ORDER_BITS) | length
-            if key in known:
-                del known[key]  # re-insert: most recently seen last
-            else:
-                new += 1
-            known[key] = None
-        while len(known) > self.capacity:
-            del known[next(iter(known))]
-        return new / self.order
+        level = bin_of(point, self._bounds or (0.0, 0.0), levels)
+        return novel_contexts(self._history, self._known, level, levels, self.order, self.capacity)
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -222,7 +211,40 @@ class ContextNovelty(BaseDetector):
             raise _state.StateError("context state: 'block_count' must be below 'scale'")
 
 
-def _widen(values: Sequence[float], margin: float) -> tuple[float, float]:
+def bin_of(point: float, bounds: tuple[float, float], levels: int) -> int:
+    """The bin (0 .. levels - 1) of ``point`` when ``bounds`` are cut into ``levels``."""
+    low, high = bounds
+    span = high - low
+    level = int((point - low) / span * levels) if span > 0.0 else 0
+    return 0 if level < 0 else levels - 1 if level >= levels else level
+
+
+def novel_contexts(
+    history: list[int], known: dict[int, None], level: int, levels: int, order: int, capacity: int
+) -> float:
+    """Append ``level``; the fraction of the ``order`` contexts ending here never seen; learn them.
+
+    ``known`` is kept in least-recently-seen order and trimmed to ``capacity``.
+    """
+    history.append(level)
+    if len(history) > order:
+        del history[0]
+    code = 0
+    new = 0
+    for length, past in enumerate(reversed(history), 1):
+        code = code * levels + past
+        key = (code << _ORDER_BITS) | length
+        if key in known:
+            del known[key]  # re-insert: most recently seen last
+        else:
+            new += 1
+        known[key] = None
+    while len(known) > capacity:
+        del known[next(iter(known))]
+    return new / order
+
+
+def widen(values: Sequence[float], margin: float) -> tuple[float, float]:
     """The range of ``values`` plus ``margin`` of its span on each side."""
     low, high = min(values), max(values)
     span = high - low or abs(high) * 0.1 or 1.0

@@ -80,22 +80,36 @@ class Ensemble(BaseDetector):
     def _step(self, value: float, timestamp: float | None) -> AnomalyScore:
         score = 0.0
         band: AnomalyScore | None = None
+        results = []
         for member, weight in zip(self.members, self.weights, strict=True):
             result = member._accept(value, timestamp)
+            results.append(result)
             score += weight * result.score
             if band is None and result.lower is not None:
                 band = result
         if band is None:
-            return AnomalyScore(score, score >= self.threshold, value, timestamp=timestamp)
-        return AnomalyScore(
-            score,
-            score >= self.threshold,
-            value,
-            band.expected,
-            band.lower,
-            band.upper,
-            timestamp,
-        )
+            out = AnomalyScore(score, score >= self.threshold, value, timestamp=timestamp)
+        else:
+            out = AnomalyScore(
+                score,
+                score >= self.threshold,
+                value,
+                band.expected,
+                band.lower,
+                band.upper,
+                timestamp,
+            )
+        if out.is_anomaly:
+            self._credit(out, results)
+        return out
+
+    def _credit(self, out: AnomalyScore, results: list[AnomalyScore]) -> None:
+        """Name the member that weighed most in a flag, and give its reason."""
+        index = max(range(len(results)), key=lambda k: self.weights[k] * results[k].score)
+        member, result = self.members[index], results[index]
+        inner = member.detector if isinstance(member, AnomalyLikelihood) else member
+        out.member = result.member if result.member is not None else inner.name
+        out.reason = result.reason if result.reason is not None else member._explain(result)
 
     @classmethod
     def _from_config(cls, config: dict[str, Any]) -> Ensemble:

@@ -48,7 +48,7 @@ class EWMA(BaseDetector):
         warmup: int = 30,
         threshold: float = 0.5,
         cooldown: int = 0,
-        value_range: Sequence[float] | None = None,
+        value_range: Sequence[float | None] | None = None,
     ) -> None:
         super().__init__(
             warmup=warmup, threshold=threshold, cooldown=cooldown, value_range=value_range

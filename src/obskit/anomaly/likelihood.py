@@ -10,7 +10,7 @@ from obskit.anomaly import _state
 from obskit.anomaly._base import AnomalyScore, BaseDetector, check_int, detector_from_state
 from obskit.anomaly._state import ConfigError
 
-__all__ = ["AnomalyLikelihood"]
+__all__ = ["AnomalyLikelihood", "rarity"]
 
 _RESCALE_AT = 1e200
 
@@ -92,10 +92,7 @@ class AnomalyLikelihood(BaseDetector):
         if slot >= self.bins:
             slot = self.bins - 1
         hist = self._hist
-        tail = (sum(hist[slot:]) + self._weight) / (self._total + self._weight)
-        score = math.log(tail) / math.log(self.rarest) if tail < 1.0 else 0.0
-        if score > 1.0:
-            score = 1.0
+        score = rarity(hist, slot, self._total, self._weight, self.rarest)
         hist[slot] += self._weight
         self._total += self._weight
         self._weight *= self._growth  # newer points weigh more: older ones fade
@@ -103,7 +100,15 @@ class AnomalyLikelihood(BaseDetector):
             self._rescale()
         inner.score = score
         inner.is_anomaly = score >= self.threshold
+        if inner.is_anomaly and inner.member is None:
+            inner.member = self.detector.name
         return inner
+
+    def _explain(self, result: AnomalyScore) -> str:
+        """The wrapped detector's words, and how rare its score is here."""
+        chance = self.rarest**result.score
+        inner = result.reason or self.detector._explain(result)
+        return f"{inner}; a score this high came up in {chance:.2%} of its past points"
 
     def _smooth(self, raw: float) -> float:
         """The mean of the last ``smoothing`` raw scores."""
@@ -158,3 +163,18 @@ class AnomalyLikelihood(BaseDetector):
         self._hist, self._total, self._weight = hist, total, weight
         self._recent = deque(_state.read_float_list(data, "recent", max_length=self.smoothing))
         self._recent_sum = _state.read_float(data, "recent_sum")
+
+
+def rarity(hist: list[float], slot: int, total: float, weight: float, rarest: float) -> float:
+    """``log(p) / log(rarest)`` capped at 1, for the tail ``p`` of ``slot`` in ``hist``.
+
+    ``p = (weight at or above slot + weight) / (total + weight)``: the current point counts as
+    seen once, so nothing is impossible. The lowest slot has ``p = 1``: score 0, no sum.
+    """
+    if slot == 0:
+        return 0.0
+    tail = (sum(hist[slot:]) + weight) / (total + weight)
+    if tail >= 1.0:
+        return 0.0
+    score = math.log(tail) / math.log(rarest)
+    return score if score < 1.0 else 1.0

@@ -51,7 +51,7 @@ class MedianMAD(BaseDetector):
         warmup: int = 30,
         threshold: float = 0.5,
         cooldown: int = 0,
-        value_range: Sequence[float] | None = None,
+        value_range: Sequence[float | None] | None = None,
     ) -> None:
         super().__init__(
             warmup=warmup, threshold=threshold, cooldown=cooldown, value_range=value_range

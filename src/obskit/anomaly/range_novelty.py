@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from obskit.anomaly import _state
-from obskit.anomaly._base import AnomalyScore, BaseDetector
+from obskit.anomaly._base import AnomalyScore, BaseDetector, number
 from obskit.anomaly._state import ConfigError
 from obskit.anomaly.ewma import resolution
 
@@ -48,7 +48,7 @@ class RangeNovelty(BaseDetector):
         warmup: int = 30,
         threshold: float = 0.5,
         cooldown: int = 0,
-        value_range: Sequence[float] | None = None,
+        value_range: Sequence[float | None] | None = None,
     ) -> None:
         super().__init__(
             warmup=warmup, threshold=threshold, cooldown=cooldown, value_range=value_range
@@ -87,6 +87,14 @@ class RangeNovelty(BaseDetector):
         return AnomalyScore(
             score, score >= self.threshold, value, (low + high) / 2, lower, upper, timestamp
         )
+
+    def _explain(self, result: AnomalyScore) -> str:
+        """Beyond the range seen so far."""
+        value = result.value if result.value is not None else 0.0
+        if result.upper is not None and value > result.upper:
+            return f"{number(value)} is above anything seen before (up to {number(result.upper)})"
+        lower = result.lower if result.lower is not None else value
+        return f"{number(value)} is below anything seen before (down to {number(lower)})"
 
     def _config(self) -> dict[str, Any]:
         return {"tolerance": self.tolerance, **self._base_config()}

@@ -65,7 +65,7 @@ class Seasonal(BaseDetector):
         warmup: int = 30,
         threshold: float = 0.5,
         cooldown: int = 0,
-        value_range: Sequence[float] | None = None,
+        value_range: Sequence[float | None] | None = None,
     ) -> None:
         super().__init__(
             warmup=warmup, threshold=threshold, cooldown=cooldown, value_range=value_range
@@ -107,6 +107,10 @@ class Seasonal(BaseDetector):
         return self._result(
             score_for_z(delta / scale), value, mean, self._band_z * scale, timestamp
         )
+
+    def _explain(self, result: AnomalyScore) -> str:
+        """Far from what is usual at this point of the cycle."""
+        return super()._explain(result) + " for this time of day"
 
     def _config(self) -> dict[str, Any]:
         return {

@@ -221,6 +221,8 @@ class Watch:
             upper=result.upper,
             labels=labels,
             detector=detector.name,
+            member=result.member or detector.name,
+            reason=result.reason or "",
         )
         runtime.pipeline.emit(signal)
         if self.on_anomaly is not None:

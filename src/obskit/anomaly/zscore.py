@@ -57,7 +57,7 @@ class RollingZScore(BaseDetector):
         warmup: int = 30,
         threshold: float = 0.5,
         cooldown: int = 0,
-        value_range: Sequence[float] | None = None,
+        value_range: Sequence[float | None] | None = None,
     ) -> None:
         super().__init__(
             warmup=warmup, threshold=threshold, cooldown=cooldown, value_range=value_range
@@ -200,22 +200,12 @@ def _gate_all(
     means: list[float],
     scales: list[float],
 ) -> list[AnomalyScore]:
-    """Results for a vectorised backfill: warm-up and cooldown applied in one tight loop."""
-    threshold, warmup, cooldown = detector.threshold, detector.warmup, detector.cooldown
-    band_z = detector._band_z
-    seen, quiet = detector.seen, detector._quiet
+    """Results for a vectorised backfill, through the same gate as :meth:`update`."""
+    threshold, band_z, gate = detector.threshold, detector._band_z, detector._gate
     results = []
     for score, value, mean, scale in zip(scores, values, means, scales, strict=True):
-        seen += 1
-        flag = score >= threshold
-        if seen <= warmup:
-            score, flag = 0.0, False
-        elif quiet:
-            quiet -= 1
-            score, flag = 0.0, False
-        elif flag:
-            quiet = cooldown
+        detector.seen += 1
         half = band_z * scale
-        results.append(AnomalyScore(score, flag, value, mean, mean - half, mean + half))
-    detector.seen, detector._quiet = seen, quiet
+        result = AnomalyScore(score, score >= threshold, value, mean, mean - half, mean + half)
+        results.append(gate(result))
     return results

@@ -41,6 +41,7 @@ from obskit.tracing import is_failure
 if TYPE_CHECKING:
     from obskit.config import Settings
 
+# configure(), reset() and current() are what obskit.init/shutdown call: plumbing, not API.
 __all__ = [
     "ErrorEvent",
     "ErrorGroup",
@@ -49,12 +50,9 @@ __all__ = [
     "capture_exception",
     "capture_failure",
     "capture_message",
-    "configure",
-    "current",
     "get_group",
     "groups",
     "installed_hooks",
-    "reset",
     "resolve",
     "uninstall_hooks",
 ]
