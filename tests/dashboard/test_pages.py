@@ -142,3 +142,33 @@ def test_every_page_has_no_inline_script_or_style_and_a_strict_policy(dashboard)
         assert response.status == 200, path
         assert "<script>" not in html and " style=" not in html and "<style" not in html
         assert "script-src 'self'" in dict(response.all_headers())["Content-Security-Policy"]
+
+
+def test_a_group_seen_again_after_resolve_is_marked_regressed(tmp_path) -> None:
+    from obskit import store
+    from obskit.dashboard import Dashboard
+    from obskit.dashboard._app import Request
+    from obskit.exporters import SQLiteExporter
+    from obskit.signals import ErrorEvent
+
+    from .conftest import NOW
+
+    path = tmp_path / "regress.db"
+    writer = SQLiteExporter(path, clock=lambda: NOW)
+
+    def event(n: int, ts: float) -> ErrorEvent:
+        return ErrorEvent(f"{n:032x}", ts, "error", "ab" * 16, "OSError: disk gone", service="s")
+
+    writer.export([event(1, NOW - 500)])
+    dashboard = Dashboard(path, clock=lambda: NOW)
+
+    def row() -> str:
+        html = dashboard.handle(Request("GET", "/", {"range": "15m"})).body.decode()
+        return html[html.index("OSError: disk gone") :].split("</tr>")[0]
+
+    assert "regressed" not in row()
+    with store.open(path) as db:
+        assert db.resolve("ab" * 16, now=NOW - 400) == "ab" * 16
+    writer.export([event(2, NOW - 300)])
+    writer.shutdown()
+    assert "regressed" in row()

@@ -113,15 +113,21 @@ def top_error_groups(store: Store, window: Window, *, limit: int = 10) -> list[G
     """The groups with the most events in the window, with sparkline counts, users, regression."""
     if not store.has_table("error_groups"):
         return []
+    status = (
+        "(SELECT status FROM error_group_status s WHERE s.fingerprint = g.fingerprint)"
+        if store.has_table("error_group_status")
+        else "NULL"
+    )
     rows = store.query(
-        "SELECT fingerprint, title, culprit, level, count, first_seen, last_seen "
-        "FROM error_groups WHERE last_seen >= ? AND first_seen < ? "
+        f"SELECT fingerprint, title, culprit, level, count, first_seen, last_seen, {status} "
+        "FROM error_groups g WHERE last_seen >= ? AND first_seen < ? "
         "ORDER BY last_seen DESC LIMIT 200",
         (window.start, window.end),
     )
     groups = []
-    for fp, title, culprit, level, total, first, last in rows:
+    for fp, title, culprit, level, total, first, last, state in rows:
         group = GroupSummary(fp, title or "", culprit or "", level or "error", total, first, last)
+        group.regressed = state == "regressed"
         group.counts = error_counts(store, fp, window)
         group.in_window = sum(group.counts)
         if group.in_window:
@@ -143,7 +149,7 @@ def _add_users(store: Store, group: GroupSummary, window: Window) -> None:
     )[0]
     group.users = users or 0
     group.users_capped = seen >= EVENT_SAMPLE
-    group.regressed = bool(regressed)
+    group.regressed = group.regressed or bool(regressed)
 
 
 # -- health ------------------------------------------------------------------------------------
