@@ -48,6 +48,9 @@ def test_group_page_shows_crash_site_in_app_frames_first_and_breadcrumbs(served:
     crumbs = _text(html[html.index('class="breadcrumbs"') :].split("</ol>")[0])
     assert "-50 ms http POST /checkout" in crumbs and "retrying the payment provider" in crumbs
     assert "eu-west" in html and "u-1" in html  # tags and user of the newest event
+    facts = _text(html[html.index('class="facts"') :].split("</div></div>")[0])
+    assert "STATUS" in facts.upper() and "unresolved" in facts
+    assert re.search(r"users 3\b", facts)  # u-0, u-1, u-2 across every event
     assert f"/traces/{TRACE}" in html  # the newest event carries the trace id
 
 
