@@ -22,7 +22,7 @@ from pydantic_settings import (
 )
 
 from obskit.diagnostics import ConfigError
-from obskit.levels import Level, canonical_level
+from obskit.levels import LEVELS, Level, canonical_level
 
 __all__ = ["ConfigError", "Settings", "import_object", "load_settings"]
 
@@ -43,11 +43,26 @@ class Settings(BaseSettings):
     service: str = "unknown_service"
     environment: str = "development"
     release: str | None = None
+    #: Tags on every error event and span (``tenant``, ``region``); ``obskit.set_tags`` and
+    #: ``context(tags=...)`` add scoped ones (inner wins), each call's ``tags=`` wins over all.
+    tags: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
     # -- logging -------------------------------------------------------------------------
     level: Level = "info"
     capture_stdlib_logging: bool = False
     processors: list[Callable[..., Any]] = Field(default_factory=list)
+    #: Keep this share of the records of a level (``{"debug": 0.1, "info": 0.5}``); error and
+    #: critical are never sampled. What is sampled out is counted per level.
+    log_sample_rate: dict[str, float] = Field(default_factory=dict)
+
+    # -- instrumentation -----------------------------------------------------------------
+    #: A call (``@instrument``, ``request``, ``timer``, a database statement) taking this many
+    #: milliseconds or more logs one warning; ``None``: only where a call sets ``slow_ms``.
+    slow_ms: float | None = Field(None, ge=0)
+    #: Also capture each slow call as an event (one group per call site).
+    slow_capture: bool = False
+    #: ``@instrument`` opens a root span when no trace is active (jobs, scripts).
+    instrument_root: bool = False
 
     # -- pipeline and exporters ----------------------------------------------------------
     #: Exporter objects, or names from :func:`obskit.exporting.available_exporters`.
@@ -131,6 +146,18 @@ class Settings(BaseSettings):
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("log_sample_rate")
+    @classmethod
+    def _sample_rates(cls, value: dict[str, float]) -> dict[str, float]:
+        for level, rate in value.items():
+            if level not in LEVELS:
+                raise ValueError(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
+            if level in ("error", "critical"):
+                raise ValueError(f"{level} records are never sampled: remove {level!r}")
+            if not 0 <= rate <= 1:
+                raise ValueError(f"a sample rate is between 0 and 1, got {level}={rate!r}")
         return value
 
     @field_validator("level", mode="before")

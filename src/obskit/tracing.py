@@ -22,11 +22,12 @@ try:  # the key OpenTelemetry keeps the active span under (stable since API 1.0)
 except ImportError:  # pragma: no cover - a future API without it: the public, slower path
     _SPAN_KEY = None
 
-from obskit import _runtime, diagnostics
+from obskit import _runtime, contextstack, diagnostics
 from obskit.signals import SpanRecord
 
 __all__ = [
     "active_span",
+    "exclude_active_span",
     "get_tracer",
     "in_recording_trace",
     "is_failure",
@@ -164,13 +165,48 @@ def record_exception_on_span(
         diagnostics.report("span_exception", f"could not record an exception event: {problem!r}")
 
 
+#: Span ids kept out of the pipeline, with their descendants (a server span some framework
+#: opened for a request obskit excludes: a health probe). Bounded; emptied as they end.
+_excluded: set[int] = set()
+_MAX_EXCLUDED = 10_000
+
+
+def exclude_active_span() -> None:
+    """Keep the active span (and spans started under it) out of obskit's exporters."""
+    span = active_span()
+    if span is not None and span.is_recording() and len(_excluded) < _MAX_EXCLUDED:
+        _excluded.add(span.get_span_context().span_id)
+
+
 class PipelineSpanProcessor:
     """An OpenTelemetry span processor that emits each finished span as a SpanRecord."""
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
-        return None
+        tags = contextstack.get_tags()
+        settings = _runtime.current().settings
+        if tags or settings.tags:  # init(tags=) < set_tags/context(tags=); span's own win
+            try:
+                present = span.attributes or {}
+                span.set_attributes(
+                    {
+                        k: v
+                        for k, v in {**settings.tags, **tags}.items()
+                        if k not in present and isinstance(v, (str, bool, int, float))
+                    }
+                )
+            except Exception as exc:
+                diagnostics.report("span_tags", f"could not tag a span: {exc!r}")
+        if _excluded:
+            parent = span.parent
+            if parent is not None and parent.span_id in _excluded:
+                _excluded.add(span.get_span_context().span_id)
 
     def on_end(self, span: Any) -> None:
+        if _excluded:
+            span_id = span.get_span_context().span_id
+            if span_id in _excluded:
+                _excluded.discard(span_id)
+                return
         try:
             context = span.get_span_context()
             parent = span.parent

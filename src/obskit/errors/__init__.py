@@ -183,12 +183,16 @@ def capture_message(
     level: str = "info",
     *,
     fingerprint: Fingerprint = None,
+    culprit: str | None = None,
     **context: Any,
 ) -> ErrorEvent | None:
-    """Capture a message as an event, grouped by its text with variable parts removed."""
+    """Capture a message as an event, grouped by its text with variable parts removed.
+
+    ``culprit`` names where it happened (default: the calling function).
+    """
     try:
         return current().capture_message(
-            message, level=level, fingerprint=fingerprint, context=context
+            message, level=level, fingerprint=fingerprint, context=context, culprit=culprit
         )
     except Exception as problem:
         diagnostics.report("capture_message", f"could not capture a message: {problem!r}")

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Collection, Sequence
 from typing import IO, Literal
 
-from obskit.exporters._render import json_line, pretty_line
+from obskit.exporters._render import console_json_line, pretty_line
 from obskit.exporting import ExportResult
 from obskit.signals import Signal
 
@@ -18,6 +18,9 @@ DEFAULT_CONSOLE_KINDS = frozenset({"log", "error", "health", "alert", "anomaly"}
 
 class ConsoleExporter:
     """Writes signals to stdout: pretty and coloured on a TTY, JSON lines otherwise.
+
+    Error events are brief in both forms (type, message, in-app frames, the crash statement,
+    ids); the JSON lines, SQLite and OTLP exporters keep every detail.
 
     ``stream`` defaults to whatever ``sys.stdout`` is at export time, so redirection works.
     """
@@ -40,7 +43,7 @@ class ConsoleExporter:
         tty = _is_tty(stream)
         pretty = self.format == "pretty" or (self.format == "auto" and tty)
         lines = [
-            pretty_line(s, colors=tty) if pretty else json_line(s)
+            pretty_line(s, colors=tty) if pretty else console_json_line(s)
             for s in batch
             if s.kind in self.kinds
         ]

@@ -8,6 +8,7 @@ integer comparison; an emitted call runs the processors on the calling thread an
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -23,18 +24,42 @@ from obskit.signals import LogRecord
 __all__ = ["Logger", "get_logger", "record_listeners", "set_level"]
 
 _min_level = 20
+#: Levels kept only in part (``log_sample_rate``): level -> share kept. Never error/critical.
+_sample_rates: dict[str, float] = {}
+#: Records dropped by ``log_sample_rate``, per level, since the process started.
+sampled_out: dict[str, int] = {}
 
 #: The processor chain shared by every logger; ``init`` rebuilds it in place.
 CHAIN: list[processors.Processor] = [processors.add_context, processors.to_record]
 
 #: Called with each emitted LogRecord (breadcrumbs, metrics); must be cheap.
 record_listeners: Listeners[Callable[[LogRecord], None]] = Listeners("log_record")
+#: Called with the level of each record ``log_sample_rate`` dropped (metrics counts them).
+sampled_listeners: Listeners[Callable[[str], None]] = Listeners("log_sampled")
 
 
 def set_level(level: str) -> None:
     """Set the minimum level for every obskit logger."""
     global _min_level
     _min_level = LEVEL_NUMBERS[level]
+
+
+def set_sample_rates(rates: dict[str, float]) -> None:
+    """Keep only this share of the records of each level (errors are never sampled)."""
+    _sample_rates.clear()
+    _sample_rates.update(
+        {level: rate for level, rate in rates.items() if rate < 1 and LEVEL_NUMBERS[level] < 40}
+    )
+
+
+def _sampled_out(level: str) -> bool:
+    rate = _sample_rates.get(level)
+    if rate is None or random.random() < rate:
+        return False
+    sampled_out[level] = sampled_out.get(level, 0) + 1
+    if sampled_listeners.callbacks:
+        sampled_listeners.notify(level)
+    return True
 
 
 def configure_chain(user_processors: list[Callable[..., Any]]) -> None:
@@ -72,6 +97,8 @@ class Logger(BoundLoggerBase):
         return self._logger.name
 
     def _emit(self, method: str, event: Any, args: tuple[Any, ...], kw: dict[str, Any]) -> None:
+        if _sample_rates and _sampled_out(method):
+            return
         try:
             if args:
                 event = _interpolate(event, args)
@@ -83,6 +110,11 @@ class Logger(BoundLoggerBase):
                 self._logger.emit(make_record(method, event, self.name, fields))
             except Exception:
                 pass
+
+    def trace(self, event: Any = "", *args: Any, **kw: Any) -> None:
+        """Log below DEBUG (level ``trace``, 5): on only with ``level="trace"``."""
+        if _min_level <= 5:
+            self._emit("trace", event, args, kw)
 
     def debug(self, event: Any = "", *args: Any, **kw: Any) -> None:
         if _min_level <= 10:
