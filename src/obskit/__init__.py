@@ -110,6 +110,7 @@ def init(**settings: Any) -> None:
     ``obskit.errors.installed_hooks()`` lists the hooks it chained.
     """
     from obskit import _runtime, errors, instrumentation
+    from obskit import pipeline as _pipeline
     from obskit.config import load_settings
     from obskit.logging import configure_chain, set_level, set_sample_rates
     from obskit.logging import stdlib as stdlib_bridge
@@ -123,6 +124,10 @@ def init(**settings: Any) -> None:
     previous = _runtime.replace(runtime)
     if previous is not None:
         previous.pipeline.shutdown(previous.settings.shutdown_timeout_s, keep=exporters)
+    if resolved.flush_on_signals:
+        _pipeline.install_signal_flush()
+    else:
+        _pipeline.uninstall_signal_flush()
     if resolved.capture_stdlib_logging:
         stdlib_bridge.install(resolved.level)
     else:
@@ -164,15 +169,20 @@ def shutdown(timeout_s: float | None = None) -> None:
 
     ``None`` takes the ``shutdown_timeout_s`` setting. Logging afterwards starts defaults.
     """
-    from obskit import _runtime
+    from obskit import _runtime, diagnostics
 
     runtime = _runtime.peek()
     if timeout_s is None:
         timeout_s = runtime.settings.shutdown_timeout_s if runtime is not None else 5.0
+    timeout_s = diagnostics.bounded_timeout(timeout_s)
     deadline = time.monotonic() + timeout_s
     # Background threads stop first (they may still emit), with half the budget at most.
     _runtime.notify_shutdown(timeout_s / 2)
     previous = _runtime.replace(None)
+    if "obskit.pipeline" in sys.modules:
+        from obskit import pipeline as _pipeline
+
+        _pipeline.uninstall_signal_flush()
     if "obskit.logging.stdlib" in sys.modules:
         from obskit.logging import stdlib as stdlib_bridge
 

@@ -382,22 +382,41 @@ class AlertEngine:
     # -- metrics in ----------------------------------------------------------------------------
 
     def observe(
-        self, metric: str, value: float, /, timestamp: float | None = None, **labels: Any
+        self,
+        metric: str,
+        value: float,
+        label_map: Mapping[str, Any] | None = None,
+        /,
+        *,
+        timestamp: float | None = None,
+        **labels: Any,
     ) -> None:
-        """Record a sample of ``metric{labels}`` in this engine only (bad values are skipped)."""
+        """Record a sample of ``metric{labels}`` in this engine only (bad values are skipped).
+
+        Labels come as keywords, or as a mapping (for names that are not identifiers).
+        """
         number = finite_number(metric, value)
-        if number is not None:
-            self.store.observe(metric, number, labels, timestamp)
+        merged = _labels(metric, label_map, labels)
+        if number is not None and merged is not None and _time_ok(metric, timestamp):
+            self.store.observe(metric, number, merged, timestamp)
 
     def increment(
-        self, metric: str, amount: float = 1, /, timestamp: float | None = None, **labels: Any
+        self,
+        metric: str,
+        amount: float = 1,
+        label_map: Mapping[str, Any] | None = None,
+        /,
+        *,
+        timestamp: float | None = None,
+        **labels: Any,
     ) -> None:
         """Add to the counter ``metric{labels}`` in this engine only."""
         number = finite_number(metric, amount)
+        merged = _labels(metric, label_map, labels)
         if number is not None and number < 0:
             refuse(metric, number, "a counter takes finite increments >= 0")
-        elif number is not None:
-            self.store.increment(metric, number, labels, timestamp)
+        elif number is not None and merged is not None and _time_ok(metric, timestamp):
+            self.store.increment(metric, number, merged, timestamp)
 
     # -- evaluation ----------------------------------------------------------------------------
 
@@ -646,3 +665,26 @@ def _reinit_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reinit_after_fork)
+
+
+def _labels(
+    metric: str, label_map: Mapping[str, Any] | None, labels: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Keyword labels over a positional mapping; ``None`` (refused, counted) if not a mapping."""
+    if label_map is None:
+        return labels
+    if not isinstance(label_map, Mapping):
+        refuse(metric, label_map, "labels go as keywords or one mapping")
+        return None
+    return {**label_map, **labels}
+
+
+def _time_ok(metric: str, timestamp: Any) -> bool:
+    """Whether ``timestamp`` is ``None`` or a finite UNIX time (else refused, counted)."""
+    if timestamp is None or (
+        isinstance(timestamp, (int, float)) and not isinstance(timestamp, bool)
+        and math.isfinite(timestamp)
+    ):  # fmt: skip
+        return True
+    refuse(metric, timestamp, "timestamp must be a finite UNIX time")
+    return False

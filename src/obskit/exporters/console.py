@@ -6,6 +6,7 @@ import sys
 from collections.abc import Collection, Sequence
 from typing import IO, Literal
 
+from obskit.diagnostics import ConfigError, require_kinds
 from obskit.exporters._render import console_json_line, pretty_line
 from obskit.exporting import ExportResult
 from obskit.signals import Signal
@@ -32,9 +33,14 @@ class ConsoleExporter:
         format: Literal["auto", "pretty", "json"] = "auto",
         kinds: Collection[str] = DEFAULT_CONSOLE_KINDS,
     ) -> None:
+        if format not in ("auto", "pretty", "json"):
+            raise ConfigError(f"ConsoleExporter: format must be 'auto', 'pretty' or 'json', "
+                              f"not {format!r}")  # fmt: skip
+        if stream is not None and not callable(getattr(stream, "write", None)):
+            raise ConfigError(f"ConsoleExporter: stream must have a write() method, not {stream!r}")
         self.stream = stream
         self.format = format
-        self.kinds = frozenset(kinds)
+        self.kinds = require_kinds("ConsoleExporter", kinds) or frozenset()
 
     def export(self, batch: Sequence[Signal]) -> ExportResult:
         stream = self.stream or sys.stdout

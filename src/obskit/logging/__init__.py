@@ -102,6 +102,8 @@ class Logger(BoundLoggerBase):
         try:
             if args:
                 event = _interpolate(event, args)
+            if "event" in kw or "method_name" in kw or "self" in kw:
+                kw = _rename_reserved(kw)
             self._proxy_to_logger(method, event, **kw)
         except Exception as exc:  # a broken user processor or value: never the app's problem
             diagnostics.report("log_call", f"a log call failed inside obskit: {exc!r}")
@@ -111,42 +113,42 @@ class Logger(BoundLoggerBase):
             except Exception:
                 pass
 
-    def trace(self, event: Any = "", *args: Any, **kw: Any) -> None:
+    def trace(self, event: Any = "", /, *args: Any, **kw: Any) -> None:
         """Log below DEBUG (level ``trace``, 5): on only with ``level="trace"``."""
         if _min_level <= 5:
             self._emit("trace", event, args, kw)
 
-    def debug(self, event: Any = "", *args: Any, **kw: Any) -> None:
+    def debug(self, event: Any = "", /, *args: Any, **kw: Any) -> None:
         if _min_level <= 10:
             self._emit("debug", event, args, kw)
 
-    def info(self, event: Any = "", *args: Any, **kw: Any) -> None:
+    def info(self, event: Any = "", /, *args: Any, **kw: Any) -> None:
         if _min_level <= 20:
             self._emit("info", event, args, kw)
 
-    def warning(self, event: Any = "", *args: Any, **kw: Any) -> None:
+    def warning(self, event: Any = "", /, *args: Any, **kw: Any) -> None:
         if _min_level <= 30:
             self._emit("warning", event, args, kw)
 
     warn = warning
 
-    def error(self, event: Any = "", *args: Any, **kw: Any) -> None:
+    def error(self, event: Any = "", /, *args: Any, **kw: Any) -> None:
         if _min_level <= 40:
             self._emit("error", event, args, kw)
 
-    def exception(self, event: Any = "", *args: Any, **kw: Any) -> None:
+    def exception(self, event: Any = "", /, *args: Any, **kw: Any) -> None:
         """Log at ERROR with the exception being handled (or ``exc_info=...``)."""
         if _min_level <= 40:
             kw.setdefault("exc_info", True)
             self._emit("error", event, args, kw)
 
-    def critical(self, event: Any = "", *args: Any, **kw: Any) -> None:
+    def critical(self, event: Any = "", /, *args: Any, **kw: Any) -> None:
         if _min_level <= 50:
             self._emit("critical", event, args, kw)
 
     fatal = critical
 
-    def log(self, level: str | int, event: Any = "", *args: Any, **kw: Any) -> None:
+    def log(self, level: str | int, event: Any = "", /, *args: Any, **kw: Any) -> None:
         """Log at a level given by name or stdlib number."""
         number = level_number(level) if isinstance(level, str) else level
         if _min_level <= number:
@@ -157,33 +159,42 @@ class Logger(BoundLoggerBase):
 
     # -- specialised events: each sets a ``category`` field ----------------------------------
 
-    def user_action(self, action: str, **kw: Any) -> None:
+    def user_action(self, action: str, /, **kw: Any) -> None:
         """Something a user did (signed in, checked out)."""
         if _min_level <= 20:
             self._emit("info", action, (), {"category": "user_action", **kw})
 
-    def performance(self, metric: str, value: float, unit: str = "ms", **kw: Any) -> None:
+    def performance(self, metric: str, value: float, /, unit: str = "ms", **kw: Any) -> None:
         """A measurement worth a log line (a slow query, a batch duration)."""
         if _min_level <= 20:
             fields = {"category": "performance", "metric": metric, "value": value, "unit": unit}
             self._emit("info", f"{metric}={value}{unit}", (), {**fields, **kw})
 
-    def business(self, event: str, **kw: Any) -> None:
+    def business(self, event: str, /, **kw: Any) -> None:
         """A business event (order placed, refund issued)."""
         if _min_level <= 20:
             self._emit("info", event, (), {"category": "business", **kw})
 
-    def security(self, event: str, *, level: str = "warning", **kw: Any) -> None:
+    def security(self, event: str, /, *, level: str = "warning", **kw: Any) -> None:
         """A security-relevant event (failed login, permission denied); WARNING by default."""
         if _min_level <= level_number(level, 30):
             self._emit(level, event, (), {"category": "security", **kw})
 
     # -- derived loggers ---------------------------------------------------------------------
 
-    def child(self, suffix: str, **fields: Any) -> Logger:
+    def child(self, suffix: str, /, **fields: Any) -> Logger:
         """A logger named ``<name>.<suffix>`` with this logger's fields plus ``fields``."""
         name = f"{self.name}.{suffix}" if self.name else suffix
         return Logger(_PipelineSink(name), CHAIN, {**self._context, **fields})
+
+
+#: Keyword names the call itself needs: a field given under one is kept as ``field_<name>``
+#: (the name ``LogRecord.to_dict`` gives any field that collides with a record key).
+_RESERVED = ("event", "method_name", "self")
+
+
+def _rename_reserved(kw: dict[str, Any]) -> dict[str, Any]:
+    return {f"field_{k}" if k in _RESERVED else k: v for k, v in kw.items()}
 
 
 def _interpolate(event: Any, args: tuple[Any, ...]) -> Any:
