@@ -175,3 +175,15 @@ def test_a_group_seen_again_after_resolve_is_marked_regressed(tmp_path) -> None:
     writer.export([event(2, NOW - 300)])
     writer.shutdown()
     assert "regressed" in row()
+
+
+def test_explorer_rates_are_per_second_whatever_the_slot(served: str) -> None:
+    # GET /search: 20 requests a minute in the store's per-minute rollups
+    for name in ("15m", "1h"):
+        _, html = get(
+            served,
+            f"/explore?range={name}&metric=http.server.request.duration&by=http.route&agg=rate",
+        )
+        assert re.search(r"http.route=/search 0.333 0.333", _text(html)), name
+    _, default = get(served, "/explore?range=15m")
+    assert '<option value="http.server.request.duration" selected>' in default

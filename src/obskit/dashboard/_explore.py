@@ -65,9 +65,10 @@ def explore_page(store: Store, view: View, rest: str) -> Page:
         )
         return Page("Metrics", body, nav="explore")
     p = view.params
+    known = [n for n, _, _ in names]
     name = p.get("metric") or ""
-    if name not in {n for n, _, _ in names}:
-        name = names[0][0]
+    if name not in known:  # request latency when there is some, else the first by name
+        name = next((n for n in _PREFERRED if n in known), known[0])
     kind, unit = next((k, u) for n, k, u in names if n == name)
     aggregation = p.get("agg") or ""
     if aggregation not in AGGREGATIONS:
@@ -94,7 +95,7 @@ def explore_page(store: Store, view: View, rest: str) -> Page:
     if p.get("where") and not wanted:
         notices.append(notice("Filters look like key=value, comma separated.", kind="warn"))
     ranked = sorted(groups.items(), key=lambda item: -_total(item[1]))
-    window = view.window
+    window = view.window.in_minutes()
     chart = line_chart(
         [
             Series(label or name, points, tone=i % 8)
@@ -178,7 +179,7 @@ def _aggregate(
     aggregation: str,
     view: View,
 ) -> dict[str, list[tuple[float, float | None]]]:
-    window = view.window
+    window = view.window.in_minutes()
     slots = window.slots
     groups: dict[str, list[_Cell]] = {}
     layout: list[float] = []
@@ -228,6 +229,7 @@ def _aggregate(
 
 
 _QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+_PREFERRED = ("http.server.request.duration", "obskit.request.duration")
 
 
 def _clamp(slot: int, slots: int) -> int:

@@ -50,7 +50,7 @@ def route_stats(store: Store, window: Window, chosen: str | None = None) -> list
     for the ``chosen`` route only (default: the busiest), the others' for the whole window."""
     if not store.has_table("metric_rollups"):
         return []
-    slots = _minute_slots(window)
+    slots = window.in_minutes()
     for name in HISTOGRAMS:
         routes = _read_counts(store, name, slots)
         if routes:
@@ -65,14 +65,6 @@ def route_stats(store: Store, window: Window, chosen: str | None = None) -> list
     out = [stats for stats in out if stats.count]
     out.sort(key=lambda s: -s.count)
     return out
-
-
-def _minute_slots(window: Window) -> Window:
-    """The window itself, or cut in minutes where its slots are shorter than the rollups'."""
-    if window.step >= 60.0:
-        return window
-    start = math.floor(window.start / 60.0) * 60.0
-    return Window(window.name, start, window.end, 60.0)
 
 
 @dataclass

@@ -67,6 +67,14 @@ class Window:
     def slots(self) -> int:
         return round((self.end - self.start) / self.step)
 
+    def in_minutes(self) -> Window:
+        """This window, or cut in minutes where its slots are shorter than the store's
+        per-minute metric rollups (a 15-minute window has 15-second slots)."""
+        if self.step >= 60.0:
+            return self
+        start = math.floor(self.start / 60.0) * 60.0
+        return Window(self.name, start, self.end, 60.0)
+
     def slot_times(self) -> list[float]:
         return [self.start + i * self.step for i in range(self.slots)]
 
@@ -339,6 +347,7 @@ def metric_means(
 ) -> list[tuple[float, float | None]]:
     """The mean of one stored series per slot (``None`` where nothing was recorded): a gauge's
     mean value, a histogram's mean sample."""
+    window = window.in_minutes()
     sums = [0.0] * window.slots
     counts = [0] * window.slots
     if store.has_table("metric_rollups"):
