@@ -35,7 +35,7 @@ from obskit.signals import Signal
 if TYPE_CHECKING:
     from obskit.spool import Spool
 
-__all__ = ["BatchProcessor", "ProcessorStats"]
+__all__ = ["BatchProcessor", "ProcessorStats", "on_export_thread"]
 
 
 @dataclass(slots=True)
@@ -64,6 +64,12 @@ class ProcessorStats:
 
 
 _live_processors: weakref.WeakSet[BatchProcessor] = weakref.WeakSet()
+_export_thread = threading.local()
+
+
+def on_export_thread() -> bool:
+    """Whether the calling thread is an exporter's worker (what it logs would loop back)."""
+    return getattr(_export_thread, "active", False)
 
 
 class BatchProcessor:
@@ -173,6 +179,7 @@ class BatchProcessor:
     # -- worker side -----------------------------------------------------------------------
 
     def _run(self) -> None:
+        _export_thread.active = True
         while True:
             self._wake.wait(self.schedule_delay_s)
             self._wake.clear()
