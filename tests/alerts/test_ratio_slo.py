@@ -199,3 +199,15 @@ def test_reading_several_series_equals_one_series_holding_all_points(
 def test_bucket_quantile_edges() -> None:
     assert bucket_quantile(0.5, [1.0], {}) is None
     assert bucket_quantile(0.5, [-1.0, 1.0], {0: 10}) == -1.0
+
+
+def test_the_module_level_slo_takes_the_name_first() -> None:
+    import obskit.alerts
+
+    obskit.alerts.configure(evaluation_interval_s=None)
+    made = obskit.alerts.slo("api", good="api.ok", total="api.requests", objective=0.995)
+    assert made.name == "api" and [r.name for r in obskit.alerts.rules()] == [
+        "api_burn_rate_page",
+        "api_burn_rate_ticket",
+    ]
+    assert obskit.alerts.slo_status("api") == []  # no traffic yet

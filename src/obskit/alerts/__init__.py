@@ -167,10 +167,13 @@ def load_rules(source: str | Path | dict[str, Any] | list[Any]) -> list[AlertRul
     return default_engine().load_rules(source)
 
 
-def slo(slo: SLO | dict[str, Any] | None = None, /, **fields: Any) -> SLO:
-    """Add a service level objective to the default engine: burn-rate alerts (14.4x over
-    1 h and 5 min, 6x over 6 h and 30 min) and its error budget. See :class:`SLO`."""
-    return default_engine().add_slo(slo, **fields)
+def slo(name: str | SLO, /, **fields: Any) -> SLO:
+    """Add a service level objective to the default engine: ``slo("checkout", good=...,
+    total=..., objective=0.999, window_s="30d")``; burn-rate alerts (14.4x over 1 h and 5 min,
+    6x over 6 h and 30 min) and its error budget. See :class:`SLO`."""
+    if isinstance(name, SLO):
+        return default_engine().add_slo(name, **fields)
+    return default_engine().add_slo(name=name, **fields)
 
 
 def slo_status(name: str) -> list[dict[str, Any]]:

@@ -95,6 +95,7 @@ class RuleState:
         self.short_spec = short_spec
         self.store = store
         self._vetoed: set[str] = set()
+        self._keyed: dict[str, tuple[int, list[tuple[Series, tuple[tuple[str, str], ...]]]]] = {}
         self._group_labels: dict[tuple[tuple[str, str], ...], tuple[str, dict[str, str]]] = {}
         self.instances: dict[str, AlertInstance] = {}
         self.last_evaluation: float | None = None
@@ -325,24 +326,37 @@ class RuleState:
         metric = self.store.metrics.get(name)
         if metric is None:
             return {}
-        matchers, kept = self.rule.matchers, self.rule.aggregate_by
         groups: dict[tuple[tuple[str, str], ...], list[tuple[Ring, Sequence[int] | None]]] = {}
         with metric.lock:
             try:
                 index = metric.specs.index(spec)
             except ValueError:
                 return {}
-            for series in metric.series:
-                labels = series.labels
-                if not all(m.matches(labels) for m in matchers):
-                    continue
-                if kept is None:
-                    key = series.key
-                else:
-                    key = tuple((n, labels[n]) for n in kept if labels.get(n, "") != "")
+            cached = self._keyed.get(name)
+            if cached is None or cached[0] != metric.version:
+                cached = self._keyed[name] = (metric.version, self._keys(metric.series))
+            for series, key in cached[1]:
                 ring = series.rings[index]
-                groups.setdefault(key, []).append((ring, ring.slots(now)))
+                found = groups.get(key)
+                if found is None:
+                    groups[key] = [(ring, ring.slots(now))]
+                else:
+                    found.append((ring, ring.slots(now)))
             return {key: read_rings(self.rule.aggregation, parts) for key, parts in groups.items()}
+
+    def _keys(self, series: list[Series]) -> list[tuple[Series, tuple[tuple[str, str], ...]]]:
+        """The selected series of a metric, each with the label set it counts towards."""
+        matchers, kept = self.rule.matchers, self.rule.aggregate_by
+        out = []
+        for one in series:
+            labels = one.labels
+            if not all(m.matches(labels) for m in matchers):
+                continue
+            if kept is None:
+                out.append((one, one.key))
+            else:
+                out.append((one, tuple((n, labels[n]) for n in kept if labels.get(n, "") != "")))
+        return out
 
     def _select(self, version: int, series: list[Series]) -> None:
         matchers = self.rule.matchers
