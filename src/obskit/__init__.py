@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from obskit import alerts, anomaly, errors, health, metrics
     from obskit.config import Settings
-    from obskit.contextstack import bind, context, current_context, unbind
+    from obskit.contextstack import bind, context, current_context, set_tags, unbind
     from obskit.diagnostics import ConfigError
     from obskit.errors import add_breadcrumb
     from obskit.instrumentation import instrument, request, timer
@@ -56,6 +56,7 @@ __all__ = [
     "metrics",
     "pipeline_stats",
     "request",
+    "set_tags",
     "shutdown",
     "timer",
     "unbind",
@@ -67,6 +68,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "bind": ("obskit.contextstack", "bind"),
     "context": ("obskit.contextstack", "context"),
     "current_context": ("obskit.contextstack", "current_context"),
+    "set_tags": ("obskit.contextstack", "set_tags"),
     "unbind": ("obskit.contextstack", "unbind"),
     "Logger": ("obskit.logging", "Logger"),
     "Settings": ("obskit.config", "Settings"),
@@ -107,24 +109,35 @@ def init(**settings: Any) -> None:
     says on stderr what it set up (exporters, chained error hooks).
     ``obskit.errors.installed_hooks()`` lists the hooks it chained.
     """
-    from obskit import _runtime, errors
+    from obskit import _runtime, errors, instrumentation
+    from obskit import pipeline as _pipeline
     from obskit.config import load_settings
-    from obskit.logging import configure_chain, set_level
+    from obskit.logging import configure_chain, set_level, set_sample_rates
     from obskit.logging import stdlib as stdlib_bridge
 
     resolved = load_settings(**settings)
     exporters = _runtime.make_exporters(resolved)
     runtime = _runtime.build(resolved, exporters)
     set_level(resolved.level)
+    set_sample_rates(resolved.log_sample_rate)
     configure_chain(list(resolved.processors))
     previous = _runtime.replace(runtime)
     if previous is not None:
         previous.pipeline.shutdown(previous.settings.shutdown_timeout_s, keep=exporters)
+    if resolved.flush_on_signals:
+        _pipeline.install_signal_flush()
+    else:
+        _pipeline.uninstall_signal_flush()
     if resolved.capture_stdlib_logging:
         stdlib_bridge.install(resolved.level)
     else:
         stdlib_bridge.uninstall()
     hooks = errors.configure(resolved)
+    instrumentation.configure(
+        slow_ms=resolved.slow_ms,
+        slow_capture=resolved.slow_capture,
+        instrument_root=resolved.instrument_root,
+    )
     if resolved.debug:
         _say_what_was_set_up(runtime, hooks)
 
@@ -156,15 +169,20 @@ def shutdown(timeout_s: float | None = None) -> None:
 
     ``None`` takes the ``shutdown_timeout_s`` setting. Logging afterwards starts defaults.
     """
-    from obskit import _runtime
+    from obskit import _runtime, diagnostics
 
     runtime = _runtime.peek()
     if timeout_s is None:
         timeout_s = runtime.settings.shutdown_timeout_s if runtime is not None else 5.0
+    timeout_s = diagnostics.bounded_timeout(timeout_s)
     deadline = time.monotonic() + timeout_s
     # Background threads stop first (they may still emit), with half the budget at most.
     _runtime.notify_shutdown(timeout_s / 2)
     previous = _runtime.replace(None)
+    if "obskit.pipeline" in sys.modules:
+        from obskit import pipeline as _pipeline
+
+        _pipeline.uninstall_signal_flush()
     if "obskit.logging.stdlib" in sys.modules:
         from obskit.logging import stdlib as stdlib_bridge
 
@@ -178,12 +196,18 @@ def shutdown(timeout_s: float | None = None) -> None:
 
 
 def pipeline_stats() -> dict[str, Any]:
-    """Self-metrics: per exporter accepted/exported/dropped/failed/retried/queued, and problems."""
+    """Self-metrics: per exporter accepted/exported/dropped/failed/retried/queued, problems,
+    and log records sampled out per level (``log_sample_rate``)."""
     from obskit import _runtime, diagnostics
+    from obskit.logging import sampled_out
 
     runtime = _runtime.peek()
     exporters = runtime.pipeline.stats() if runtime is not None else {}
-    return {"exporters": exporters, "problems": diagnostics.problem_counts()}
+    return {
+        "exporters": exporters,
+        "problems": diagnostics.problem_counts(),
+        "logs": {"sampled_out": dict(sampled_out)},
+    }
 
 
 def get_logger(name: str = "", **fields: Any) -> Logger:

@@ -13,6 +13,7 @@ settings), so logging at import time works and nothing is silently lost.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -73,6 +74,15 @@ _current: Runtime | None = None
 _lock = threading.RLock()
 
 
+def _new_lock_in_child() -> None:
+    global _lock
+    _lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
+
+
 def make_resource(settings: Settings) -> Resource:
     """The OpenTelemetry ``Resource`` for ``settings`` (``OTEL_RESOURCE_ATTRIBUTES`` merged)."""
     from opentelemetry.sdk.resources import Resource
@@ -96,10 +106,14 @@ def make_exporters(settings: Settings) -> list[Exporter]:
             exporters.append(create_exporter(item, settings.exporter_options.get(item)))
         elif is_exporter(item):
             exporters.append(item)
-        else:
-            what = "an exporter class: pass an instance" if isinstance(item, type) else "not"
+        elif isinstance(item, type):
             raise ConfigError(
-                f"exporters: {item!r} is {what} an exporter (it needs export(batch), "
+                f"exporters: {item.__name__} is an exporter class: pass an instance, "
+                f"e.g. exporters=[{item.__name__}(...)]"
+            )
+        else:
+            raise ConfigError(
+                f"exporters: {item!r} is not an exporter (it needs export(batch), "
                 "force_flush(timeout_s) and shutdown(timeout_s))"
             )
     return exporters
@@ -136,9 +150,10 @@ def current() -> Runtime:
         with _lock:
             runtime = _current
             if runtime is None:
-                from obskit.config import Settings  # pydantic is imported on first use only
+                # pydantic is imported on first use only
+                from obskit.config import settings_for_default_setup
 
-                runtime = build(Settings(), [create_exporter("console")])
+                runtime = build(settings_for_default_setup(), [create_exporter("console")])
                 replace(runtime)
     return runtime
 

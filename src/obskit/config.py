@@ -22,9 +22,15 @@ from pydantic_settings import (
 )
 
 from obskit.diagnostics import ConfigError
-from obskit.levels import Level, canonical_level
+from obskit.levels import LEVELS, Level, canonical_level
 
-__all__ = ["ConfigError", "Settings", "import_object", "load_settings"]
+__all__ = [
+    "ConfigError",
+    "Settings",
+    "import_object",
+    "load_settings",
+    "settings_for_default_setup",
+]
 
 CommaList = Annotated[list[Any], NoDecode]
 
@@ -33,7 +39,12 @@ class Settings(BaseSettings):
     """Everything ``obskit.init`` accepts. Each field can also be set as ``OBSKIT_<NAME>``."""
 
     model_config = SettingsConfigDict(
-        env_prefix="OBSKIT_", extra="forbid", validate_default=True, arbitrary_types_allowed=True
+        env_prefix="OBSKIT_",
+        extra="forbid",
+        validate_default=True,
+        arbitrary_types_allowed=True,
+        # inf and NaN pass ``gt=0`` yet break timers, joins and sleeps later
+        allow_inf_nan=False,
     )
 
     #: ``init`` prints what it set up (exporters, chained hooks) on stderr; silent otherwise.
@@ -43,11 +54,26 @@ class Settings(BaseSettings):
     service: str = "unknown_service"
     environment: str = "development"
     release: str | None = None
+    #: Tags on every error event and span (``tenant``, ``region``); ``obskit.set_tags`` and
+    #: ``context(tags=...)`` add scoped ones (inner wins), each call's ``tags=`` wins over all.
+    tags: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
     # -- logging -------------------------------------------------------------------------
     level: Level = "info"
     capture_stdlib_logging: bool = False
     processors: list[Callable[..., Any]] = Field(default_factory=list)
+    #: Keep this share of the records of a level (``{"debug": 0.1, "info": 0.5}``); error and
+    #: critical are never sampled. What is sampled out is counted per level.
+    log_sample_rate: dict[str, float] = Field(default_factory=dict)
+
+    # -- instrumentation -----------------------------------------------------------------
+    #: A call (``@instrument``, ``request``, ``timer``, a database statement) taking this many
+    #: milliseconds or more logs one warning; ``None``: only where a call sets ``slow_ms``.
+    slow_ms: float | None = Field(None, ge=0)
+    #: Also capture each slow call as an event (one group per call site).
+    slow_capture: bool = False
+    #: ``@instrument`` opens a root span when no trace is active (jobs, scripts).
+    instrument_root: bool = False
 
     # -- pipeline and exporters ----------------------------------------------------------
     #: Exporter objects, or names from :func:`obskit.exporting.available_exporters`.
@@ -64,7 +90,10 @@ class Settings(BaseSettings):
     #: A directory where each exporter spools what its backend could not take yet, so an
     #: outage plus a restart loses nothing.
     spool_dir: str | None = None
-    shutdown_timeout_s: float = Field(5.0, ge=0)
+    shutdown_timeout_s: float = Field(5.0, gt=0)
+    #: On SIGTERM and SIGINT, flush (within shutdown_timeout_s) before the application's own
+    #: handler runs (or the process ends by the signal, when it has none).
+    flush_on_signals: bool = True
 
     # -- sampling ------------------------------------------------------------------------
     sample_rate: float = Field(1.0, ge=0, le=1)
@@ -131,6 +160,18 @@ class Settings(BaseSettings):
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("log_sample_rate")
+    @classmethod
+    def _sample_rates(cls, value: dict[str, float]) -> dict[str, float]:
+        for level, rate in value.items():
+            if level not in LEVELS:
+                raise ValueError(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
+            if level in ("error", "critical"):
+                raise ValueError(f"{level} records are never sampled: remove {level!r}")
+            if not 0 <= rate <= 1:
+                raise ValueError(f"a sample rate is between 0 and 1, got {level}={rate!r}")
         return value
 
     @field_validator("level", mode="before")
@@ -220,6 +261,30 @@ def load_settings(**kwargs: Any) -> Settings:
         return Settings(**kwargs)
     except ValidationError as exc:
         raise ConfigError(_explain(exc, kwargs)) from None
+
+
+def settings_for_default_setup() -> Settings:
+    """Settings for the setup started by the first signal before any ``init``. Never raises.
+
+    A bad ``OBSKIT_*`` variable is an error at ``init``; here, with no ``init`` to raise
+    from, it is reported once on stderr and that setting keeps its default, so logs still flow.
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        from obskit import diagnostics
+
+        diagnostics.report("config.environment", f"{_explain(exc, {})}; using their defaults")
+        bad = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
+        defaults = {
+            name: Settings.model_fields[name].get_default(call_default_factory=True)
+            for name in bad
+            if name in Settings.model_fields
+        }
+        try:
+            return Settings(**defaults)
+        except ValidationError:
+            return Settings.model_construct()
 
 
 def _explain(exc: ValidationError, kwargs: dict[str, Any]) -> str:

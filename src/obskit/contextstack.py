@@ -30,7 +30,11 @@ __all__ = [
     "bind",
     "context",
     "current_context",
+    "get_tags",
+    "late_fields",
     "run_in_executor",
+    "set_late_fields",
+    "set_tags",
     "to_thread",
     "unbind",
     "wrap",
@@ -45,9 +49,65 @@ _fields: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
 )
 
 
+#: Tags (short, indexed key/values: tenant, region) of the current scope; inner values win.
+_tags: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "obskit_tags", default=_EMPTY
+)
+#: Fields only known part-way through a scope (a route template once the framework has
+#: routed), computed when a record asks: a function returning them, set by the request scope.
+_late: contextvars.ContextVar[Callable[[], Mapping[str, Any]] | None] = contextvars.ContextVar(
+    "obskit_late_fields", default=None
+)
+
+
 def current_context() -> dict[str, Any]:
     """A copy of the fields in scope here (innermost values win)."""
-    return dict(_fields.get())
+    fields = dict(_fields.get())
+    fields.update(late_fields())
+    return fields
+
+
+def get_tags() -> Mapping[str, Any]:
+    """The tags in scope here, read-only (``obskit.set_tags``, ``context(tags=...)``)."""
+    return _tags.get()
+
+
+def set_tags(**tags: Any) -> None:
+    """Add tags to the current scope until it ends (inner values win), like :func:`bind`.
+
+    They go on every error event and span made in this scope (and so on OTLP attributes).
+
+    >>> with context(tags={"tenant": "acme"}):
+    ...     set_tags(region="eu")
+    ...     dict(get_tags())
+    {'tenant': 'acme', 'region': 'eu'}
+    >>> dict(get_tags())
+    {}
+    """
+    _tags.set(MappingProxyType({**_tags.get(), **tags}))
+
+
+def set_late_fields(
+    source: Callable[[], Mapping[str, Any]] | None,
+) -> contextvars.Token[Callable[[], Mapping[str, Any]] | None]:
+    """Make ``source()`` add fields to records of the current scope (``None``: stop)."""
+    return _late.set(source)
+
+
+def reset_late_fields(token: contextvars.Token[Callable[[], Mapping[str, Any]] | None]) -> None:
+    """Undo :func:`set_late_fields`."""
+    _late.reset(token)
+
+
+def late_fields() -> Mapping[str, Any]:
+    """The late fields of the current scope (empty when none, or when the source fails)."""
+    source = _late.get()
+    if source is None:
+        return _EMPTY
+    try:
+        return source()
+    except Exception:
+        return _EMPTY
 
 
 def get_fields() -> Mapping[str, Any]:
@@ -68,15 +128,20 @@ class context:
     {}
     """
 
-    __slots__ = ("_new", "_tokens")
+    __slots__ = ("_new", "_tags", "_tokens")
 
-    def __init__(self, **fields: Any) -> None:
+    def __init__(self, *, tags: Mapping[str, Any] | None = None, **fields: Any) -> None:
         self._new = fields
-        self._tokens: list[contextvars.Token[Mapping[str, Any]]] = []
+        self._tags = tags
+        self._tokens: list[tuple[Any, Any]] = []
 
     def __enter__(self) -> dict[str, Any]:
         merged = {**_fields.get(), **self._new}
-        self._tokens.append(_fields.set(MappingProxyType(merged)))
+        token = _fields.set(MappingProxyType(merged))
+        tags_token = None
+        if self._tags:  # ``tags=`` scopes tags (error events, spans), not context fields
+            tags_token = _tags.set(MappingProxyType({**_tags.get(), **self._tags}))
+        self._tokens.append((token, tags_token))
         return merged
 
     def __exit__(
@@ -85,7 +150,10 @@ class context:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        _fields.reset(self._tokens.pop())
+        token, tags_token = self._tokens.pop()
+        if tags_token is not None:
+            _tags.reset(tags_token)
+        _fields.reset(token)
 
     async def __aenter__(self) -> dict[str, Any]:
         return self.__enter__()
@@ -99,19 +167,19 @@ class context:
         self.__exit__(exc_type, exc, tb)
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
-        fields = self._new
+        fields, tags = self._new, self._tags
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)
             async def async_scoped(*args: P.args, **kwargs: P.kwargs) -> Any:
-                with context(**fields):
+                with context(tags=tags, **fields):
                     return await fn(*args, **kwargs)  # type: ignore[misc]
 
             return async_scoped  # type: ignore[return-value]
 
         @functools.wraps(fn)
         def scoped(*args: P.args, **kwargs: P.kwargs) -> R:
-            with context(**fields):
+            with context(tags=tags, **fields):
                 return fn(*args, **kwargs)
 
         return scoped

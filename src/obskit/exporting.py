@@ -19,6 +19,8 @@ import enum
 import functools
 import importlib
 import inspect
+import os
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -29,9 +31,11 @@ __all__ = [
     "BUILTIN_EXPORTERS",
     "ExportResult",
     "Exporter",
+    "ForkAware",
     "available_exporters",
     "create_exporter",
     "is_exporter",
+    "reset_in_forked_children",
 ]
 
 
@@ -136,3 +140,45 @@ def _parameters(cls: type[Any]) -> list[str] | None:
     if any(p.kind is p.VAR_KEYWORD for p in parameters):
         return None
     return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+class ForkAware(Protocol):
+    """An object holding locks, files or connections that a forked child must not share.
+
+    It may also define ``_before_fork()`` and ``_after_fork_in_parent()`` (run in the
+    forking process around the fork: to let a write finish and close what must not be
+    inherited at all, as an SQLite connection).
+    """
+
+    def _after_fork_in_child(self) -> None: ...
+
+
+_fork_aware: weakref.WeakSet[ForkAware] = weakref.WeakSet()
+
+
+def reset_in_forked_children(obj: ForkAware) -> None:
+    """Call ``obj._after_fork_in_child()`` in every child this process forks.
+
+    A lock some thread held at ``fork()`` stays held forever in the child (that thread does
+    not exist there), and a connection or file position is the parent's: each exporter gives
+    itself fresh ones. These run before the processors start their new workers.
+    """
+    _fork_aware.add(obj)
+
+
+def _each(method: str) -> None:
+    for obj in list(_fork_aware):
+        hook = getattr(obj, method, None)
+        if hook is not None:
+            try:
+                hook()
+            except Exception:  # a broken hook must not break the fork
+                pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=lambda: _each("_before_fork"),
+        after_in_parent=lambda: _each("_after_fork_in_parent"),
+        after_in_child=lambda: _each("_after_fork_in_child"),
+    )

@@ -8,8 +8,8 @@ outside any request costs a duration measurement and a breadcrumb, and nothing e
 from __future__ import annotations
 
 import inspect
+import random
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar, overload
@@ -22,9 +22,24 @@ from opentelemetry.trace import Span, SpanKind
 from obskit import contextstack, diagnostics, metrics
 from obskit.errors import breadcrumbs, capture_failure
 from obskit.listeners import Listeners
-from obskit.tracing import get_tracer, in_recording_trace, is_failure, mark_span_failed
+from obskit.tracing import (
+    active_span,
+    get_tracer,
+    in_recording_trace,
+    is_failure,
+    mark_span_failed,
+)
 
-__all__ = ["Request", "call_listeners", "instrument", "request", "request_listeners", "timer"]
+__all__ = [
+    "Request",
+    "call_listeners",
+    "check_slow",
+    "configure",
+    "instrument",
+    "request",
+    "request_listeners",
+    "timer",
+]
 
 #: Called when an ``@instrument`` call ends, with (name, duration_ms, exception or None), after
 #: any capture; must be cheap.
@@ -41,6 +56,68 @@ call_listeners.add(breadcrumbs.on_instrumented_call)
 request_listeners.add(breadcrumbs.on_request)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Defaults from ``obskit.init``: ``slow_ms`` (None: no threshold), ``slow_capture`` and
+#: ``instrument_root``; each call's own argument wins.
+defaults: dict[str, Any] = {"slow_ms": None, "slow_capture": False, "instrument_root": False}
+_slow_log: Any = None
+
+
+def configure(*, slow_ms: float | None, slow_capture: bool, instrument_root: bool) -> None:
+    """Set the defaults (``obskit.init`` calls this)."""
+    defaults.update(slow_ms=slow_ms, slow_capture=slow_capture, instrument_root=instrument_root)
+
+
+def check_slow(
+    kind: str,
+    name: str,
+    elapsed_ms: float,
+    slow_ms: float | None,
+    *,
+    capture: bool | None = None,
+    fields: dict[str, Any] | None = None,
+) -> None:
+    """Warn (one log record, so one breadcrumb) if a ``kind`` call took ``slow_ms`` or more.
+
+    ``slow_ms=None`` uses the ``slow_ms`` setting. With ``capture`` (default: the
+    ``slow_capture`` setting) the slow call is also an event, one group per call site.
+    """
+    threshold = slow_ms if slow_ms is not None else defaults["slow_ms"]
+    if threshold is None or elapsed_ms < threshold:
+        return
+    try:
+        _report_slow(kind, name, elapsed_ms, threshold, capture, fields)
+    except Exception as exc:
+        diagnostics.report("slow_call", f"could not report a slow call: {exc!r}")
+
+
+def _report_slow(
+    kind: str,
+    name: str,
+    elapsed_ms: float,
+    threshold: float,
+    capture: bool | None,
+    fields: dict[str, Any] | None,
+) -> None:
+    global _slow_log
+    if _slow_log is None:
+        from obskit.logging import get_logger
+
+        _slow_log = get_logger("obskit.slow")
+    details = {kind: name, "duration_ms": round(elapsed_ms, 3), "threshold_ms": threshold}
+    if fields:
+        details.update(fields)
+    _slow_log.warning(f"slow {kind}: {name}", **details)
+    if capture if capture is not None else defaults["slow_capture"]:
+        from obskit import errors
+
+        errors.capture_message(
+            f"slow {kind}: {name}",
+            level="warning",
+            fingerprint=["obskit.slow", kind, name],
+            culprit=name,
+            slow=details,
+        )
 
 
 def _attributes_for(fn: Callable[..., Any], base: dict[str, Any] | None) -> dict[str, Any]:
@@ -68,8 +145,14 @@ def _arg_attributes(
         return {}
 
 
-def _call_ended(name: str, elapsed_ms: float, exc: BaseException | None) -> None:
-    """What every instrumented call does when it ends: capture, metrics, listeners."""
+def _call_ended(
+    name: str,
+    elapsed_ms: float,
+    exc: BaseException | None,
+    slow_ms: float | None = None,
+    slow_capture: bool | None = None,
+) -> None:
+    """What every instrumented call does when it ends: capture, metrics, listeners, slowness."""
     failed = is_failure(exc)
     if failed and exc is not None:
         capture_failure(exc)
@@ -78,6 +161,7 @@ def _call_ended(name: str, elapsed_ms: float, exc: BaseException | None) -> None
         metrics.increment("function.errors", function=name)
     if call_listeners.callbacks:
         call_listeners.notify(name, elapsed_ms, exc)
+    check_slow("function", name, elapsed_ms, slow_ms, capture=slow_capture)
 
 
 AttributesFor = Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any]]
@@ -86,15 +170,21 @@ AttributesFor = Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any]]
 class _Call:
     """One instrumented call: a child span when inside a recording trace, and the timing."""
 
-    __slots__ = ("name", "scope", "span", "start")
+    __slots__ = ("name", "options", "scope", "span", "start")
 
     def __init__(
-        self, name: str, attributes: AttributesFor, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        name: str,
+        attributes: AttributesFor,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: _Options,
     ) -> None:
         self.name = name
+        self.options = options
         self.span: Span | None = None
         self.scope: Any = None
-        if in_recording_trace():  # attributes are only computed for a span
+        if in_recording_trace() or options.opens_root():  # attributes only for a span
             self.span = get_tracer().start_span(name, attributes=attributes(args, kwargs))
             # A context token, not trace.use_span's generator (see Request.__enter__).
             self.scope = otel_context.attach(trace.set_span_in_context(self.span))
@@ -111,7 +201,28 @@ class _Call:
                 otel_context.detach(self.scope)
             finally:
                 span.end()
-        _call_ended(self.name, elapsed_ms, exc)
+        options = self.options
+        _call_ended(self.name, elapsed_ms, exc, options.slow_ms, options.slow_capture)
+
+
+class _Options:
+    """What an ``@instrument`` decoration asked for beyond its name and attributes."""
+
+    __slots__ = ("root", "slow_capture", "slow_ms")
+
+    def __init__(self, slow_ms: float | None, slow_capture: bool | None, root: bool | None):
+        if slow_ms is not None and not (isinstance(slow_ms, (int, float)) and slow_ms >= 0):
+            from obskit.diagnostics import ConfigError
+
+            raise ConfigError(f"slow_ms must be a number of milliseconds >= 0, got {slow_ms!r}")
+        self.slow_ms = slow_ms
+        self.slow_capture = slow_capture
+        self.root = root
+
+    def opens_root(self) -> bool:
+        """Whether to open a root span here: asked for, and no trace is active."""
+        root = self.root if self.root is not None else defaults["instrument_root"]
+        return bool(root) and active_span() is None
 
 
 @overload
@@ -124,6 +235,10 @@ def instrument(
     name: str | None = None,
     attributes: dict[str, Any] | None = None,
     record_args: bool = False,
+    slow_ms: float | None = None,
+    slow_capture: bool | None = None,
+    root: bool | None = None,
+    tags: dict[str, Any] | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -134,25 +249,39 @@ def instrument(
     name: str | None = None,
     attributes: dict[str, Any] | None = None,
     record_args: bool = False,
+    slow_ms: float | None = None,
+    slow_capture: bool | None = None,
+    root: bool | None = None,
+    tags: dict[str, Any] | None = None,
 ) -> Any:
     """Time a function, trace it inside a request, and capture exceptions it raises.
 
     Works on functions, methods, async functions, generators and async generators, with or
     without arguments (``@instrument`` or ``@instrument(name="charge")``). Exceptions are
-    re-raised unchanged.
+    re-raised unchanged. ``slow_ms``: a call taking that long or longer logs one warning
+    (``slow_capture=True``: and an event grouped per function); default the ``slow_ms``
+    setting. ``root=True`` (default the ``instrument_root`` setting) opens a root span when no
+    trace is active, for jobs and scripts. ``tags`` go on the span as attributes.
     """
+    options = _Options(slow_ms, slow_capture, root)
+    static_attributes = {**(attributes or {}), **(tags or {})}
     if fn is None:
-        return lambda f: _decorate(f, name, attributes, record_args)
-    return _decorate(fn, name, attributes, record_args)
+        return lambda f: _decorate(f, name, static_attributes, record_args, options)
+    return _decorate(fn, name, static_attributes, record_args, options)
 
 
 def _decorate(
-    fn: Any, name: str | None, attributes: dict[str, Any] | None, record_args: bool
+    fn: Any,
+    name: str | None,
+    attributes: dict[str, Any] | None,
+    record_args: bool,
+    options: _Options,
 ) -> Any:
     if not callable(fn):
         raise TypeError(f"@instrument needs a function, got {fn!r}")
     span_name = name or getattr(fn, "__qualname__", None) or repr(fn)
     static = _attributes_for(fn, attributes)
+    slow_ms, slow_capture = options.slow_ms, options.slow_capture
 
     def attrs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         return {**static, **_arg_attributes(fn, args, kwargs)} if record_args else static
@@ -161,7 +290,7 @@ def _decorate(
 
         @wrapt.decorator
         async def async_gen_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            call = _Call(span_name, attrs, args, kwargs)
+            call = _Call(span_name, attrs, args, kwargs, options)
             try:
                 async for item in wrapped(*args, **kwargs):
                     yield item
@@ -176,7 +305,7 @@ def _decorate(
 
         @wrapt.decorator
         async def async_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            call = _Call(span_name, attrs, args, kwargs)
+            call = _Call(span_name, attrs, args, kwargs, options)
             try:
                 result = await wrapped(*args, **kwargs)
             except BaseException as exc:
@@ -191,7 +320,7 @@ def _decorate(
 
         @wrapt.decorator
         def gen_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            call = _Call(span_name, attrs, args, kwargs)
+            call = _Call(span_name, attrs, args, kwargs, options)
             try:
                 result = yield from wrapped(*args, **kwargs)
             except BaseException as exc:
@@ -204,8 +333,8 @@ def _decorate(
 
     @wrapt.decorator
     def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        if in_recording_trace():
-            call = _Call(span_name, attrs, args, kwargs)
+        if in_recording_trace() or options.opens_root():
+            call = _Call(span_name, attrs, args, kwargs, options)
             try:
                 result = wrapped(*args, **kwargs)
             except BaseException as exc:
@@ -218,7 +347,8 @@ def _decorate(
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            _call_ended(span_name, (time.perf_counter() - start) * 1000.0, exc)
+            elapsed_ms = (time.perf_counter() - start) * 1000.0
+            _call_ended(span_name, elapsed_ms, exc, slow_ms, slow_capture)
             raise
         elapsed_ms = (time.perf_counter() - start) * 1000.0
         # _call_ended's success path, inlined: one frame less
@@ -228,6 +358,9 @@ def _decorate(
                 listener(span_name, elapsed_ms, None)
             except Exception as problem:
                 call_listeners.report(listener, problem)
+        threshold = slow_ms if slow_ms is not None else defaults["slow_ms"]
+        if threshold is not None and elapsed_ms >= threshold:
+            check_slow("function", span_name, elapsed_ms, threshold, capture=slow_capture)
         return result
 
     return wrapper(fn)
@@ -245,9 +378,22 @@ class Request:
     more is known (a route template after routing), for the span and request metrics alike.
     """
 
-    def __init__(self, name: str, request_id: str | None = None, **fields: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        request_id: str | None = None,
+        *,
+        slow_ms: float | None = None,
+        slow_capture: bool | None = None,
+        tags: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> None:
         self.name = name
-        self.request_id = request_id or uuid.uuid4().hex
+        self.slow_ms = slow_ms
+        self.slow_capture = slow_capture
+        self.tags = tags
+        # 128 random bits like uuid4's, without its os.urandom system call per request
+        self.request_id = request_id or f"{random.getrandbits(128):032x}"
         self.fields = fields
         self.status_code: int | None = None
         self.duration_ms: float | None = None
@@ -259,6 +405,16 @@ class Request:
         self._start = 0.0
         self.parent_context: Any = None
         self.span_kind = SpanKind.INTERNAL
+        #: The span's attributes at its start, instead of the fields (one lock round trip).
+        self.span_attributes: dict[str, Any] | None = None
+        self._pending: dict[str, Any] = {}
+        self.joined = False
+
+    def join(self, span: Span) -> None:
+        """Before entering: use ``span`` (already active, owned by someone else) as this
+        request's span instead of starting one. It is annotated and renamed, never ended."""
+        self.span = span
+        self.joined = True
 
     def continue_trace(self, carrier: Mapping[str, str]) -> bool:
         """Continue the W3C trace in ``carrier`` (``traceparent``, ``tracestate``) on entering.
@@ -282,38 +438,60 @@ class Request:
         """Name the request (span and request metrics) now that more is known about it."""
         self.name = name
         try:
-            if self.span is not None:
+            if self.span is not None and self.span.is_recording():
                 self.span.update_name(name)
         except Exception as exc:
             diagnostics.report("request_span", f"could not rename a request span: {exc!r}")
 
     def set_status(self, code: int) -> None:
         self.status_code = code
-        if self.span is not None:
-            self.span.set_attribute("http.response.status_code", code)
+        self.set_attribute("http.response.status_code", code)
 
     def set_attribute(self, key: str, value: Any) -> None:
-        if self.span is not None:
-            self.span.set_attribute(key, value)
+        """Set a span attribute (applied with the others when the request ends, in one go)."""
+        span = self.span
+        if span is None:
+            return
+        if self.joined:  # its owner may end it any time: now
+            if span.is_recording():
+                span.set_attribute(key, value)
+            return
+        self._pending[key] = value
 
     def __enter__(self) -> Request:
         try:
-            attributes = {
-                k: v for k, v in self.fields.items() if isinstance(v, (str, bool, int, float))
-            }
+            if self.span_attributes is not None:  # the caller named them (the HTTP middleware)
+                attributes = dict(self.span_attributes)
+            else:
+                attributes = {
+                    k: v for k, v in self.fields.items() if isinstance(v, (str, bool, int, float))
+                }
             attributes["request.id"] = self.request_id
-            self.span = get_tracer().start_span(
-                self.name, context=self.parent_context, kind=self.span_kind, attributes=attributes
-            )
-            # A context token, not trace.use_span's generator: a request abandoned unfinished
-            # (a WSGI response never closed) is then garbage, not a detach error at collection.
-            self._span_scope = otel_context.attach(trace.set_span_in_context(self.span))
+            if self.tags:  # the request's own tags win over the scope's on its span
+                attributes.update(
+                    {k: v for k, v in self.tags.items() if isinstance(v, (str, bool, int, float))}
+                )
+            if self.joined and self.span is not None:
+                self.span.set_attributes(attributes)
+            else:
+                self.span = get_tracer().start_span(
+                    self.name,
+                    context=self.parent_context,
+                    kind=self.span_kind,
+                    attributes=attributes,
+                )
+                # A context token, not trace.use_span's generator: a request abandoned
+                # unfinished (a WSGI response never closed) is then garbage, not a detach
+                # error at collection.
+                self._span_scope = otel_context.attach(trace.set_span_in_context(self.span))
             context = self.span.get_span_context()
             if context.is_valid:
                 self.trace_id = format(context.trace_id, "032x")
         except Exception as exc:
             diagnostics.report("request_span", f"could not start a request span: {exc!r}")
-        self._scope = contextstack.context(request_id=self.request_id, **self.fields)
+        self._scope = contextstack.context(
+            tags=self.tags, request_id=self.request_id, **self.fields
+        )
         self._scope.__enter__()
         self._on_exit = []
         for listener in request_listeners:
@@ -338,13 +516,16 @@ class Request:
         server_error = self.status_code is not None and self.status_code >= 500
         try:
             span = self.span
-            if span is not None:
+            if span is not None and (not self.joined or span.is_recording()):
+                if self._pending:
+                    span.set_attributes(self._pending)
                 if failed and exc is not None:
                     mark_span_failed(span, exc)
                 elif server_error:
                     mark_span_failed(span, why=f"HTTP {self.status_code}")
-                otel_context.detach(self._span_scope)
-                span.end()
+                if not self.joined:  # a joined span is ended by its owner
+                    otel_context.detach(self._span_scope)
+                    span.end()
         except Exception as problem:
             diagnostics.report("request_span", f"could not end a request span: {problem!r}")
         for end_listener in reversed(self._on_exit):
@@ -358,6 +539,14 @@ class Request:
         metrics.observe("request.duration_ms", self.duration_ms, name=self.name)
         if failed or server_error:
             metrics.increment("request.errors", name=self.name)
+        check_slow(
+            "request",
+            self.name,
+            self.duration_ms,
+            self.slow_ms,
+            capture=self.slow_capture,
+            fields={"request_id": self.request_id},
+        )
 
     async def __aenter__(self) -> Request:
         return self.__enter__()
@@ -371,13 +560,30 @@ class Request:
         self.__exit__(exc_type, exc, tb)
 
 
-def request(name: str, request_id: str | None = None, **fields: Any) -> Request:
-    """Open a request scope (sync or async context manager). See :class:`Request`."""
-    return Request(name, request_id, **fields)
+def request(
+    name: str,
+    request_id: str | None = None,
+    *,
+    slow_ms: float | None = None,
+    slow_capture: bool | None = None,
+    tags: dict[str, Any] | None = None,
+    **fields: Any,
+) -> Request:
+    """Open a request scope (sync or async context manager). See :class:`Request`.
+
+    ``slow_ms``/``slow_capture`` as for :func:`instrument`; ``tags`` are scoped to the request
+    (error events and spans inside it carry them).
+    """
+    return Request(
+        name, request_id, slow_ms=slow_ms, slow_capture=slow_capture, tags=tags, **fields
+    )
 
 
 class timer:
     """Measure a block or a function; the milliseconds go to ``obskit.metrics`` as ``name``.
+
+    ``slow_ms``: a run taking that long or longer logs one warning (default: the ``slow_ms``
+    setting).
 
     >>> with timer("startup") as t:
     ...     time.sleep(0.01)
@@ -385,11 +591,12 @@ class timer:
     True
     """
 
-    __slots__ = ("_start", "elapsed_ms", "labels", "name")
+    __slots__ = ("_start", "elapsed_ms", "labels", "name", "slow_ms")
 
-    def __init__(self, name: str, **labels: Any) -> None:
+    def __init__(self, name: str, *, slow_ms: float | None = None, **labels: Any) -> None:
         self.name = name
         self.labels = labels
+        self.slow_ms = slow_ms
         self.elapsed_ms: float = 0.0
         self._start = 0.0
 
@@ -400,13 +607,14 @@ class timer:
     def __exit__(self, *exc: object) -> None:
         self.elapsed_ms = (time.perf_counter() - self._start) * 1000.0
         metrics.observe(self.name, self.elapsed_ms, **self.labels)
+        check_slow("block", self.name, self.elapsed_ms, self.slow_ms)
 
     def __call__(self, fn: F) -> F:
-        name, labels = self.name, self.labels
+        name, labels, slow_ms = self.name, self.labels, self.slow_ms
 
         @wrapt.decorator
         def timed(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            with timer(name, **labels):
+            with timer(name, slow_ms=slow_ms, **labels):
                 return wrapped(*args, **kwargs)
 
         return timed(fn)  # type: ignore[no-any-return,return-value]

@@ -13,12 +13,14 @@ from typing import Literal
 
 __all__ = ["LEVELS", "LEVEL_NUMBERS", "Level", "canonical_level", "level_name", "level_number"]
 
-Level = Literal["debug", "info", "warning", "error", "critical"]
+Level = Literal["trace", "debug", "info", "warning", "error", "critical"]
 
 #: Level names, lowest first.
-LEVELS: tuple[str, ...] = ("debug", "info", "warning", "error", "critical")
-#: Each level's number (the standard library's).
+LEVELS: tuple[str, ...] = ("trace", "debug", "info", "warning", "error", "critical")
+#: Each level's number (the standard library's; ``trace``, 5, sits below ``debug`` for the very
+#: chatty: per-item loops, wire dumps).
 LEVEL_NUMBERS: dict[str, int] = {
+    "trace": 5,
     "debug": 10,
     "info": 20,
     "warning": 30,
@@ -48,8 +50,8 @@ def level_number(name: str, default: int = 20) -> int:
 
 
 def level_name(number: int) -> str:
-    """The highest level at or below ``number`` (``debug`` for anything lower)."""
+    """The highest level at or below ``number`` (``trace`` for anything lower)."""
     for value, name in _BY_NUMBER:
         if number >= value:
             return name
-    return "debug"
+    return "trace"

@@ -20,7 +20,8 @@ Built-in series, fed by the other capabilities (name, labels, what feeds it):
 * ``request.count`` {name}, ``request.errors`` {name} (an exception, or a status >= 500) and
   ``request.duration_ms`` {name}: ``obskit.request``.
 * ``function.duration_ms`` {function} and ``function.errors`` {function}: ``@obskit.instrument``.
-* ``log.records`` {level}: every emitted log record, counted while any sink is registered.
+* ``log.records`` {level}: every emitted log record, counted while any sink is registered;
+  ``log.sampled_out`` {level}: each record ``log_sample_rate`` dropped.
 * ``errors.count`` {fingerprint, level}: error capture, one increment per captured event (also
   past a group's export rate limit).
 * ``health.status`` {check}: the health runner, one observation per check and run: 1 pass,
@@ -131,13 +132,19 @@ def _count_log_record(record: LogRecord) -> None:
     increment("log.records", level=record.level)
 
 
+def _count_sampled_out(level: str) -> None:
+    increment("log.sampled_out", level=level)
+
+
 def _listen_to_logs(on: bool) -> None:
-    from obskit.logging import record_listeners
+    from obskit.logging import record_listeners, sampled_listeners
 
     if on:
         record_listeners.add(_count_log_record)
+        sampled_listeners.add(_count_sampled_out)
     else:
         record_listeners.remove(_count_log_record)
+        sampled_listeners.remove(_count_sampled_out)
 
 
 # -- OpenTelemetry --------------------------------------------------------------------------

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import atexit
 import collections
+import os
+import signal
+import sys
+import threading
 import time
 import weakref
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any
 
 from obskit import diagnostics
@@ -86,7 +91,7 @@ class Pipeline:
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Deliver everything queued so far, within ``timeout_s`` in total."""
-        deadline = time.monotonic() + timeout_s
+        deadline = time.monotonic() + diagnostics.bounded_timeout(timeout_s)
         ok = True
         for processor in self.processors:
             ok = processor.force_flush(max(0.0, deadline - time.monotonic())) and ok
@@ -101,7 +106,7 @@ class Pipeline:
         if self._closed:
             return
         self._closed = True
-        deadline = time.monotonic() + timeout_s
+        deadline = time.monotonic() + diagnostics.bounded_timeout(timeout_s)
         kept = {id(exporter) for exporter in keep}
         for processor in self.processors:
             processor.begin_shutdown(deadline)
@@ -139,7 +144,170 @@ _live_pipelines: weakref.WeakSet[Pipeline] = weakref.WeakSet()
 exit_timeout_s = 5.0
 
 
+_exiting = False
+
+
 @atexit.register
 def _flush_at_exit() -> None:
+    global _exiting
+    _exiting = True  # a SIGTERM now lets this flush finish (see _on_signal)
     for pipeline in list(_live_pipelines):
         pipeline.shutdown(exit_timeout_s)
+
+
+# -- multiprocessing children end with os._exit(): no atexit there --------------------------
+
+
+class _ForkedChildren:
+    """The object multiprocessing's after-fork registry holds (it keeps only weak refs)."""
+
+
+_multiprocessing_hook = _ForkedChildren()
+_multiprocessing_hooked = False
+
+
+def _hook_multiprocessing() -> None:
+    """Before a fork: if multiprocessing is in use, have its children flush on their exit.
+
+    A ``multiprocessing`` child (``Process``, ``Pool`` workers) ends with ``os._exit``, so
+    ``atexit`` never runs there; its own exit hook runs finalizers registered with an exit
+    priority, which is where the child's pipelines are flushed.
+    """
+    global _multiprocessing_hooked
+    util = sys.modules.get("multiprocessing.util")
+    if util is None or _multiprocessing_hooked:
+        return
+    util.register_after_fork(_multiprocessing_hook, _in_multiprocessing_child)
+    _multiprocessing_hooked = True
+
+
+def _in_multiprocessing_child(_: object) -> None:
+    from multiprocessing import util
+
+    util.Finalize(None, _flush_at_exit, exitpriority=100)
+    _watch_terminate_from_a_thread()
+
+
+def _watch_terminate_from_a_thread() -> None:
+    """In a multiprocessing child, also act on SIGTERM from a thread.
+
+    ``Pool.terminate`` sends SIGTERM to workers that may be blocked in a semaphore wait that a
+    Python-level handler never interrupts; the main thread would then never run it, and the
+    pool would hang joining the worker. Python's wakeup file descriptor tells a thread of the
+    signal even then: it flushes and ends the process, as SIGTERM's default action would.
+    """
+    if signal.getsignal(signal.SIGTERM) is not _on_signal:
+        return
+    if _previous_handlers.get(signal.SIGTERM, signal.SIG_DFL) != signal.SIG_DFL:
+        return  # the application's own handler runs on the main thread only
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    try:
+        previous = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    except (ValueError, OSError):
+        previous = -2
+    if previous != -1:  # someone (an event loop) already listens: leave it to them
+        if previous >= 0:
+            signal.set_wakeup_fd(previous)
+        os.close(read_fd)
+        os.close(write_fd)
+        return
+    global _terminate_watched
+    watcher = threading.Thread(
+        target=_end_on_terminate, args=(read_fd,), name="obskit-signal-watch", daemon=True
+    )
+    watcher.start()
+    _terminate_watched = True
+
+
+def _end_on_terminate(read_fd: int) -> None:
+    while True:
+        try:
+            received = os.read(read_fd, 64)
+        except OSError:
+            return
+        if not received:
+            return
+        if signal.SIGTERM in received and not _exiting:  # (an exit flush ends it itself)
+            _flush_all()
+            os._exit(128 + signal.SIGTERM)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_hook_multiprocessing)
+
+
+# -- SIGTERM and SIGINT: flush, then do what the process would have done ---------------------
+
+#: The handlers obskit replaced, by signal number (chained after the flush).
+_previous_handlers: dict[int, Any] = {}
+_flushing = False
+_terminate_watched = False  # set in multiprocessing children (see _watch_terminate_from_a_thread)
+
+
+def install_signal_flush(signums: Sequence[int] = (signal.SIGTERM, signal.SIGINT)) -> None:
+    """Flush every pipeline on SIGTERM and SIGINT, then run the handler that was there.
+
+    A container stops with SIGTERM, whose default action ends the process without running
+    ``atexit``: what was queued would be lost. The application's own handler (or Python's
+    ``KeyboardInterrupt``) still runs after the flush; a signal the application ignores stays
+    ignored; without a handler, the process then ends by the signal as it would have.
+    Only the main thread can set handlers: from another thread this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in signums:
+        current = signal.getsignal(signum)
+        if current is _on_signal or current is None or current == signal.SIG_IGN:
+            continue  # ours already; set outside Python (cannot chain it); ignored on purpose
+        try:
+            signal.signal(signum, _on_signal)
+        except (ValueError, OSError):  # not the main interpreter, or not allowed here
+            continue
+        _previous_handlers[signum] = current
+
+
+def uninstall_signal_flush() -> None:
+    """Put back the handlers :func:`install_signal_flush` replaced (where still ours)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum, previous in list(_previous_handlers.items()):
+        try:
+            if signal.getsignal(signum) is _on_signal:
+                signal.signal(signum, previous)
+        except (ValueError, OSError):
+            continue
+        del _previous_handlers[signum]
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    global _flushing
+    if _exiting:
+        return  # the exit flush under way ends the process within its timeout
+    if signum == signal.SIGTERM and _terminate_watched:
+        return  # a multiprocessing child: its watcher thread flushes and ends the process
+    if not _flushing:  # a second signal during the flush goes straight to the next handler
+        _flushing = True
+        try:
+            # On another thread: the handler interrupts the main thread anywhere, possibly
+            # holding a lock the flush needs; waiting on a thread cannot deadlock with it.
+            flusher = threading.Thread(target=_flush_all, name="obskit-signal-flush", daemon=True)
+            flusher.start()
+            flusher.join(exit_timeout_s + 0.5)
+        except Exception as exc:
+            diagnostics.report("signal_flush", f"flush on signal {signum} failed: {exc!r}")
+        finally:
+            _flushing = False
+    previous = _previous_handlers.get(signum, signal.SIG_DFL)
+    if callable(previous):
+        previous(signum, frame)
+    elif previous != signal.SIG_IGN:
+        # No handler: end the process by the signal, as it would have (exit status 128+N).
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+def _flush_all() -> None:
+    deadline = time.monotonic() + exit_timeout_s
+    for pipeline in list(_live_pipelines):
+        pipeline.flush(max(0.0, deadline - time.monotonic()))

@@ -9,6 +9,11 @@ Durability: a batch the exporter answers ``RETRYABLE`` is kept until the backend
 exporter may ask for a longer pause through a ``retry_after_s`` attribute (a collector's
 ``Retry-After``). With ``spool_dir`` the processor moves the failed batch and everything queued
 behind it to disk (:mod:`obskit.spool`) and delivers it from there, also after a restart.
+
+Poison isolation: a batch the exporter refuses for good (``FAILURE``, or an exception) is split
+in halves exported apart, so a record its exporter cannot take fails alone and is counted alone
+(at most ``max_splits`` splits per batch, so a backend refusing everything is not asked once per
+record).
 """
 
 from __future__ import annotations
@@ -71,6 +76,9 @@ class BatchProcessor:
 
     #: The longest pause a ``Retry-After`` may impose between two attempts.
     max_retry_after_s = 300.0
+    #: How many times a refused batch may be halved to isolate the records its exporter
+    #: cannot take (one bad record in 512 needs 9).
+    max_splits = 32
 
     def __init__(
         self,
@@ -86,8 +94,14 @@ class BatchProcessor:
         spool_dir: str | os.PathLike[str] | None = None,
         spool_max_bytes: int = 256 * 2**20,
     ) -> None:
-        if max_queue_size < 1 or max_batch_size < 1:
-            raise ValueError("max_queue_size and max_batch_size must be at least 1")
+        check = diagnostics.require_number
+        check("BatchProcessor", "max_queue_size", max_queue_size, integer=True)
+        check("BatchProcessor", "max_batch_size", max_batch_size, integer=True)
+        check("BatchProcessor", "spool_max_bytes", spool_max_bytes, integer=True)
+        check("BatchProcessor", "schedule_delay_s", schedule_delay_s)
+        check("BatchProcessor", "retry_initial_backoff_s", retry_initial_backoff_s)
+        check("BatchProcessor", "retry_max_backoff_s", retry_max_backoff_s)
+        check("BatchProcessor", "retry_max_elapsed_s", retry_max_elapsed_s, zero=True, none=True)
         self.exporter = exporter
         self.name = name or type(exporter).__name__
         self.max_queue_size = max_queue_size
@@ -118,6 +132,7 @@ class BatchProcessor:
         self._deadline: float | None = None
         self._spool = self._open_spool()
         self._spool_delay = self.retry_initial_backoff_s
+        self._splits_left = self.max_splits
         self._worker = threading.Thread(target=self._run, name=f"obskit-{self.name}", daemon=True)
         self._worker.start()
 
@@ -127,12 +142,23 @@ class BatchProcessor:
         """Queue a signal for export; ``False`` (and a counted drop) when full or shut down."""
         queue = self._queue
         if self._closed or len(queue) >= self.max_queue_size:
+            if self._closed and self._spool_at_exit(signal):
+                return True
             self._drop(1, "shut down" if self._closed else "queue full")
             return False
         queue.append(signal)
         # Event.set takes a lock; is_set does not: during an outage the queue stays long.
         if len(queue) >= self.max_batch_size and not self._wake.is_set():
             self._wake.set()
+        return True
+
+    def _spool_at_exit(self, signal: Signal) -> bool:
+        """After shutdown (at exit: other atexit hooks, ``finally`` blocks) the worker is gone:
+        with a spool the record goes to disk on the calling thread, for the next run."""
+        if self._spool is None or not self._spool_batch([signal]):
+            return False
+        with self._lock:
+            self._abandoned += 1
         return True
 
     def _drop(self, count: int, why: str) -> None:
@@ -179,6 +205,7 @@ class BatchProcessor:
             except IndexError:
                 pass
             self._taken += len(batch)
+            self._splits_left = self.max_splits
             self._export_with_retry(batch)
             self._busy = False
 
@@ -199,8 +226,12 @@ class BatchProcessor:
                     self._exported += len(batch)
                 return
             now = time.monotonic()
+            if result is ExportResult.RETRYABLE:
+                batch = self._undelivered(batch)
             if result is ExportResult.RETRYABLE and self._spool_batch(batch):
                 return  # on disk now; _drain delivers it from there
+            if result is ExportResult.FAILURE and self._isolate(batch):
+                return
             if (
                 result is ExportResult.FAILURE
                 or (give_up_at is not None and now >= give_up_at)
@@ -218,6 +249,30 @@ class BatchProcessor:
             else:  # a shutdown during the pause cuts it short
                 self._stop.wait(pause)
             delay = min(delay * 2, self.retry_max_backoff_s)
+
+    def _undelivered(self, batch: list[Signal]) -> list[Signal]:
+        """What of a ``RETRYABLE`` batch is left to send: an exporter with several endpoints
+        (OTLP: logs, traces, metrics) says what it delivered through ``undelivered``."""
+        rest = getattr(self.exporter, "undelivered", None)
+        if not isinstance(rest, list) or len(rest) >= len(batch):
+            return batch
+        with self._lock:
+            self._exported += len(batch) - len(rest)
+        return rest
+
+    def _isolate(self, batch: list[Signal]) -> bool:
+        """Export the halves of a refused batch apart, so one bad record fails alone.
+
+        ``False`` when the batch is a single record or this batch used up its splits (a
+        backend that refuses everything is not asked ``2n`` times).
+        """
+        if len(batch) < 2 or self._splits_left <= 0:
+            return False
+        self._splits_left -= 1
+        half = len(batch) // 2
+        self._export_with_retry(batch[:half])
+        self._export_with_retry(batch[half:])
+        return True
 
     def _pause(self, delay: float) -> float:
         # Full jitter (AWS architecture blog): spreads retries of many processes apart.
@@ -290,10 +345,16 @@ class BatchProcessor:
                 if result is ExportResult.SUCCESS:
                     self._exported += len(batch)
             if result is ExportResult.FAILURE:
-                self._count_failed(len(batch), result)
+                self._splits_left = self.max_splits
+                if not self._isolate(batch):
+                    self._count_failed(len(batch), result)
             self._spool_delay = self.retry_initial_backoff_s
             return True
-        spool.unclaim(path)
+        rest = self._undelivered(batch)
+        if len(rest) < len(batch) and spool.write(rest):
+            spool.release(path)  # delivered in part: only the rest stays on disk
+        else:
+            spool.unclaim(path)
         with self._lock:
             self._retried += 1
         if self._stop.is_set():
@@ -343,7 +404,7 @@ class BatchProcessor:
 
     def force_flush(self, timeout_s: float = 5.0) -> bool:
         """Deliver everything queued so far; ``True`` if it all left within the timeout."""
-        deadline = time.monotonic() + timeout_s
+        deadline = time.monotonic() + diagnostics.bounded_timeout(timeout_s)
         while self._queue or self._busy or (self._spool is not None and self._spool.pending()):
             if not self._worker.is_alive() or time.monotonic() >= deadline:
                 return False
@@ -393,7 +454,7 @@ class BatchProcessor:
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
         """Flush what is queued and stop, within ``timeout_s``."""
-        deadline = time.monotonic() + timeout_s
+        deadline = time.monotonic() + diagnostics.bounded_timeout(timeout_s)
         self.begin_shutdown(deadline)
         self.finish_shutdown(deadline)
 

@@ -37,6 +37,7 @@ __all__ = [
     "ScrubbedMapping",
     "ScrubbedSequence",
     "Scrubber",
+    "encodable",
     "safe_repr",
 ]
 
@@ -282,8 +283,10 @@ class Scrubber:
             window = text[: limit + _SCAN_MARGIN]
             if self.enabled:
                 window = self._scrub_patterns(window)
-            return f"{window[:limit]}...[truncated {len(text) - limit} chars]"
+            return f"{encodable(window[:limit])}...[truncated {len(text) - limit} chars]"
         clean = self._scrub_patterns(text) if self.enabled else text
+        if not clean.isascii():
+            clean = encodable(clean)
         if len(text) <= _CACHEABLE:  # messages and enum-like values repeat endlessly
             if len(self._text_cache) >= _CACHE_SIZE:
                 self._text_cache.clear()
@@ -309,6 +312,8 @@ class Scrubber:
         for key, value in mapping.items():
             if type(key) is not str:
                 key = _to_text(key, 256)
+            if not key.isascii():
+                key = encodable(key)
             denied = denied_keys.get(key)
             if denied is None:
                 denied = self.is_denied_key(key)
@@ -383,6 +388,8 @@ class Scrubber:
                     out["..."] = f"[{len(value) - index} more items]"
                     break
                 name = key if type(key) is str else _to_text(key, 256)
+                if not name.isascii():
+                    name = encodable(name)
                 if self.is_denied_key(name) and item is not None:
                     out[name] = FILTERED
                 else:
@@ -448,6 +455,20 @@ class Scrubber:
         if group == "email" and self.send_default_pii:
             return text
         return FILTERED
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encodable(text: str) -> str:
+    """``text`` with lone surrogates (which no UTF-8 encoder takes) replaced by U+FFFD.
+
+    ``surrogateescape`` decoding (file names, environment, ``sys.argv``) produces them.
+
+    >>> encodable("caf\\udce9")
+    'caf\ufffd'
+    """
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
 
 
 def _normalise_key(key: str) -> str:

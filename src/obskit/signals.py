@@ -70,6 +70,8 @@ class LogRecord:
 
     def scrub(self, scrubber: Scrubber) -> None:
         self.event = scrubber.clean_text(self.event)
+        if self.logger:
+            self.logger = scrubber.clean_text(self.logger)
         self.fields = scrubber.clean_mapping(self.fields)
         if self.exception is not None:
             self.exception = scrubber.clean_text(self.exception)
@@ -190,6 +192,7 @@ class SpanRecord:
     scope: str = ""
 
     def scrub(self, scrubber: Scrubber) -> None:
+        self.name = scrubber.clean_text(self.name)
         self.attributes = scrubber.clean_mapping(self.attributes)
         if self.events:
             self.events = scrubber.clean_value(self.events)

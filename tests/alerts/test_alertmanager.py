@@ -210,3 +210,40 @@ def test_a_bad_url_or_interval_is_a_config_error() -> None:
         AlertmanagerChannel("http://127.0.0.1:9093", resend_interval_s=0)
     with pytest.raises(ConfigError, match="generator_url"):
         AlertmanagerChannel("http://127.0.0.1:9093", generator_url="{nope}")
+
+
+def test_resolutions_by_hand_and_removed_rules_are_posted_with_ends_at_now(
+    make_engine: Callable[..., AlertEngine], clock: Clock
+) -> None:
+    with http_receiver() as receiver:
+        engine = make_engine(external_labels={"instance": "a"})
+        engine.add_channel("am", AlertmanagerChannel(receiver.url))
+        for name in ("hot", "cold"):
+            engine.add_rule(
+                name=name,
+                metric="temp",
+                aggregation="last",
+                window_s=600,
+                threshold=100,
+                channels=["am"],
+            )
+        engine.observe("temp", 150.0)
+        hot, _ = engine.evaluate()
+        engine.flush(5)
+        clock.advance(30)
+        engine.resolve(hot, by="ana", comment="fixed")
+        engine.flush(5)
+        clock.advance(30)
+        engine.remove_rule("cold")
+        engine.evaluate()
+        engine.flush(5)
+        posts = [r.body for r in receiver.received]
+        assert [len(p) for p in posts] == [2, 1, 2]
+        ((by_hand,), again) = posts[1], {a["labels"]["alertname"]: a for a in posts[2]}
+        assert parse_time(by_hand["endsAt"]) == clock.now - 30  # resolved at once, by hand
+        assert parse_time(again["cold"]["endsAt"]) == clock.now  # its rule went away
+        # hot's condition still holds: it fires again, a new alert from now
+        assert parse_time(again["hot"]["startsAt"]) == clock.now
+        engine.acknowledge(hot)  # Alertmanager has no acknowledgement: nothing is posted
+        engine.flush(5)
+        assert len(receiver.received) == 3

@@ -34,7 +34,7 @@ def test_rotates_by_size_keeping_backups(tmp_path: Path) -> None:
     for n in range(60):
         exporter.export([rec(n)])
     exporter.shutdown()
-    files = sorted(p.name for p in tmp_path.iterdir())
+    files = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("."))
     assert files == ["r.jsonl", "r.jsonl.1", "r.jsonl.2"]
     for name in files:
         assert (tmp_path / name).stat().st_size <= 1000

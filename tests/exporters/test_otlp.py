@@ -407,7 +407,9 @@ def test_a_retried_batch_does_not_resend_the_parts_already_delivered(
     ]
     http_receiver.script = [None, (503, {})]  # the logs are taken, the spans refused for now
     assert exporter.export(batch) is ExportResult.RETRYABLE
-    assert exporter.export(batch) is ExportResult.SUCCESS  # the processor retries the same list
+    assert exporter.undelivered == [batch[1]]  # the processor retries (or spools) only these
+    assert exporter.export(exporter.undelivered) is ExportResult.SUCCESS
+    assert exporter.undelivered is None
     received = http_receiver.received
     assert (len(received.logs), len(received.spans), received.requests) == (1, 1, 2)
     exporter.shutdown()

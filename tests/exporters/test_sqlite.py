@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import obskit
-from obskit import store
+from obskit import ConfigError, store
 from obskit.exporters import SQLiteExporter
 from obskit.exporting import ExportResult
 from obskit.processor import BatchProcessor
@@ -245,20 +245,56 @@ def test_a_full_disk_is_retried_until_space_comes_back(tmp_path: Path) -> None:
         assert len(db.logs(limit=1000)) == 500
 
 
+def _corrupt_sqlite_file(path: Path) -> bytes:
+    """A real SQLite file whose pages after the header are garbage."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (x TEXT)")
+        conn.executemany("INSERT INTO t VALUES (?)", [("row",)] * 200)
+    conn.close()
+    data = bytearray(path.read_bytes())
+    data[100:] = b"\xff" * (len(data) - 100)
+    path.write_bytes(bytes(data))
+    return bytes(data)
+
+
 def test_a_corrupt_database_is_moved_aside_and_a_new_one_started(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "corrupt.db"
-    path.write_bytes(b"this is not a database at all" * 100)
+    original = _corrupt_sqlite_file(path)
     exporter = SQLiteExporter(path)
     assert exporter.export([log(1)]) is ExportResult.RETRYABLE
     assert exporter.export([log(1)]) is ExportResult.SUCCESS
     exporter.shutdown()
     moved = [p.name for p in tmp_path.iterdir() if ".corrupt-" in p.name]
-    assert len(moved) == 1 and (tmp_path / moved[0]).read_bytes().startswith(b"this is not")
+    assert len(moved) == 1 and (tmp_path / moved[0]).read_bytes() == original
     with store.open(path) as db:
         assert [r.fields["n"] for r in db.logs()] == [1]
     assert obskit.pipeline_stats()["problems"]["sqlite.corrupt"] == 1
+
+
+def test_a_file_that_is_not_sqlite_is_refused_at_setup_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "important.json"
+    path.write_text('{"keep": "me"}\n')
+    with pytest.raises(ConfigError, match="is not an SQLite database"):
+        SQLiteExporter(path)
+    with pytest.raises(ConfigError, match="is not an SQLite database"):
+        obskit.init(exporters=[SQLiteExporter(path)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["important.json"]
+    assert path.read_text() == '{"keep": "me"}\n'
+
+
+def test_a_file_replaced_by_a_non_sqlite_one_at_run_time_is_never_moved(tmp_path: Path) -> None:
+    path = tmp_path / "obskit.db"
+    exporter = SQLiteExporter(path)
+    assert exporter.export([log(1)]) is ExportResult.SUCCESS
+    exporter.shutdown()
+    for suffix in ("", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    path.write_text("someone else's notes\n" * 100)
+    assert exporter.export([log(2)]) is ExportResult.RETRYABLE
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["obskit.db"]
+    assert path.read_text().startswith("someone else's notes")
 
 
 def test_an_unwritable_path_warns_once_and_never_raises(

@@ -37,14 +37,17 @@ def flushed(exporter: InMemoryExporter) -> InMemoryExporter:
 
 
 def settled(exporter: InMemoryExporter, *, spans: int, timeout_s: float = 20.0) -> InMemoryExporter:
-    """``exporter`` once it holds ``spans`` obskit spans.
+    """``exporter`` once it holds ``spans`` obskit spans (server spans of any scope count:
+    obskit joins a framework's own, FastAPI's).
 
     A client has the whole response before the server-side middleware finishes the request
     (names it, captures, ends the span), so tests wait for the request spans to arrive.
     """
     deadline = time.monotonic() + timeout_s
     while True:
-        have = sum(1 for s in flushed(exporter).spans if s.scope == "obskit")
+        have = sum(
+            1 for s in flushed(exporter).spans if s.scope == "obskit" or s.span_kind == "server"
+        )
         if have >= spans or time.monotonic() > deadline:
             assert have == spans, f"expected {spans} obskit spans, got {have}"
             return exporter

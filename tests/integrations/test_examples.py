@@ -1,5 +1,7 @@
 """Every example in examples/ runs with its one command, as a subprocess, against real servers
-on loopback; its console output (JSON lines, since stdout is a pipe) is read back."""
+on loopback; what it exported is read back: the full records from a JSON lines file added
+through ``OBSKIT_EXPORTERS`` (the console shows error events briefly), else its console output
+(JSON lines, since stdout is a pipe)."""
 
 from __future__ import annotations
 
@@ -30,8 +32,14 @@ START_TIMEOUT_S = 60  # imports on a busy shared machine can take a while
 class Example:
     """An example script running as a subprocess, its output collected line by line."""
 
-    def __init__(self, script: str, *args: str, cwd: Path) -> None:
+    def __init__(self, script: str, *args: str, cwd: Path, full_records: bool = True) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OBSKIT_", "OTEL_"))}
+        self.full = cwd / "full.jsonl"
+        if full_records:  # (an example that names its exporters itself is read as it is)
+            env.update(
+                OBSKIT_EXPORTERS="console,jsonl",
+                OBSKIT_EXPORTER_OPTIONS=json.dumps({"jsonl": {"path": str(self.full)}}),
+            )
         self.process = subprocess.Popen(
             [sys.executable, str(EXAMPLES / script), *args],
             cwd=cwd,
@@ -56,7 +64,11 @@ class Example:
             into.append(line.rstrip("\n"))
 
     def records(self, kind: str | None = None) -> list[dict[str, Any]]:
-        out = [json.loads(line) for line in list(self.lines) if line.startswith("{")]
+        if self.full.exists():
+            lines = [line for line in self.full.read_text().splitlines() if line.endswith("}")]
+        else:  # the example chose its exporters itself
+            lines = list(self.lines)
+        out = [json.loads(line) for line in lines if line.startswith("{")]
         return [r for r in out if kind is None or r["signal"] == kind]
 
     def wait_for(
@@ -101,8 +113,8 @@ class Example:
 def run(tmp_path: Path) -> Iterator[Callable[..., Example]]:
     started: list[Example] = []
 
-    def start(script: str, *args: str) -> Example:
-        started.append(Example(script, *args, cwd=tmp_path))
+    def start(script: str, *args: str, full_records: bool = True) -> Example:
+        started.append(Example(script, *args, cwd=tmp_path, full_records=full_records))
         return started[-1]
 
     yield start
@@ -123,6 +135,8 @@ def test_fastapi_app(run: Callable[..., Example]) -> None:
         assert client.get("/health/live").status_code == 200
         ready = client.get("/health/ready")
         assert ready.status_code == 200 and ready.json()["status"] == "pass"
+        for _ in range(2):
+            assert client.get("/inventory/pen").status_code == 502
         # uvicorn drops the connection after an app exception: one connection per failure
         failures = [httpx.get(f"{url}/checkout", timeout=30) for _ in range(4)]
     assert {r.status_code for r in failures} == {500}
@@ -134,10 +148,22 @@ def test_fastapi_app(run: Callable[..., Example]) -> None:
     assert firing[0]["labels"]["name"] == "GET /checkout"
     [loaded] = [r for r in example.records("log") if r["event"] == "order loaded"]
     assert loaded["request_id"] == "order-req-1" and loaded["path"] == "/orders/7"
+    assert loaded["http.route"] == "/orders/{order_id}"
+    spans = example.records("span")
+    selects = [s for s in spans if s["name"] == "SELECT orders"]  # /orders/7 and /orders/0
+    assert len(selects) == 2
+    assert {s["attributes"]["db.query.text"] for s in selects} == {
+        "SELECT id, items, total FROM orders WHERE id = ?"
+    }
+    assert not [s for s in spans if "/health" in s["name"]]  # probes are excluded
     errors = example.records("error")
-    assert len(errors) == 4 and len({e["context"]["request_id"] for e in errors}) == 4
-    assert all(e["title"].startswith("ConnectionError") for e in errors)
+    upstream = [e for e in errors if e["title"] == "HTTP 502 GET /inventory/{sku}"]
+    assert len(upstream) == 2 and upstream[0]["culprit"].endswith("in inventory")
+    failed = [e for e in errors if e["title"].startswith("ConnectionError")]
+    assert len(failed) == 4 and len({e["context"]["request_id"] for e in failed}) == 4
+    assert all(e["tags"] == {"region": "local", "flow": "checkout"} for e in failed)
     assert example.interrupt() == 0
+    assert not [line for line in example.errors if "Traceback" in line]  # left to obskit
 
 
 def test_flask_app(run: Callable[..., Example]) -> None:
@@ -212,7 +238,7 @@ def test_asyncio_worker_runs_alone(run: Callable[..., Example]) -> None:
 
 
 def test_script(run: Callable[..., Example], tmp_path: Path) -> None:
-    example = run("script.py")
+    example = run("script.py", full_records=False)
     assert example.finish() == 0, "\n".join(example.errors)
     written = [json.loads(x) for x in (tmp_path / "script.jsonl").read_text().splitlines()]
     loaded = [r for r in written if r.get("event") == "batch loaded"]

@@ -43,10 +43,12 @@ from obskit.alerts.notify import Channel, ChannelError, Notification
 from obskit.alerts.policies import EscalationLevel, EscalationPolicy, InhibitRule, Silence
 from obskit.alerts.rules import AlertRule, Detector, DetectorResult, RuleError
 from obskit.alerts.sketch import QuantileSketch
+from obskit.alerts.slo import SLO
 from obskit.diagnostics import ConfigError
 from obskit.signals import Alert
 
 __all__ = [
+    "SLO",
     "Alert",
     "AlertEngine",
     "AlertRule",
@@ -91,6 +93,8 @@ __all__ = [
     "rules",
     "silence",
     "silences",
+    "slo",
+    "slo_status",
     "source_engine",
     "stats",
 ]
@@ -161,6 +165,20 @@ def rules() -> list[AlertRule]:
 def load_rules(source: str | Path | dict[str, Any] | list[Any]) -> list[AlertRule]:
     """Load a YAML/JSON rule file (or data) into the default engine; all or nothing."""
     return default_engine().load_rules(source)
+
+
+def slo(name: str | SLO, /, **fields: Any) -> SLO:
+    """Add a service level objective to the default engine: ``slo("checkout", good=...,
+    total=..., objective=0.999, window_s="30d")``; burn-rate alerts (14.4x over 1 h and 5 min,
+    6x over 6 h and 30 min) and its error budget. See :class:`SLO`."""
+    if isinstance(name, SLO):
+        return default_engine().add_slo(name, **fields)
+    return default_engine().add_slo(name=name, **fields)
+
+
+def slo_status(name: str) -> list[dict[str, Any]]:
+    """Good ratio and error budget remaining of an SLO of the default engine."""
+    return default_engine().slo_status(name)
 
 
 def add_channel(name: str, channel: Channel) -> None:

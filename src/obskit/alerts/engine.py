@@ -14,6 +14,7 @@ whole engine; ``evaluation_interval_s`` starts a background thread calling ``eva
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import socket
 import threading
@@ -21,24 +22,32 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+from pydantic import ValidationError
 
 from obskit import _runtime, diagnostics
 from obskit._numbers import finite_number, refuse
+from obskit.alerts.declared import declared_metrics
 from obskit.alerts.export import Export
 from obskit.alerts.history import History
-from obskit.alerts.loading import RuleSet, parse_rules, read_rule_file
+from obskit.alerts.loading import RuleSet, describe_errors, parse_rules, read_rule_file
 from obskit.alerts.notify import Channel, Dispatcher, Notification
 from obskit.alerts.policies import EscalationPolicy, InhibitRule, Silence
 from obskit.alerts.publish import Publisher, snapshot
 from obskit.alerts.routing import Router, check_routing
 from obskit.alerts.rules import AlertRule, RuleError
+from obskit.alerts.slo import SLO
 from obskit.alerts.state import AlertInstance, RuleState
 from obskit.alerts.store import MetricStore, WindowSpec
+from obskit.alerts.window import BucketSpec
 from obskit.diagnostics import ConfigError
 from obskit.signals import Alert
 
-__all__ = ["AlertEngine"]
+__all__ = ["MAX_WINDOW_BUCKETS", "AlertEngine"]
+
+#: The most buckets a window gets by default (a 6 h window at 15 s evaluations slides by 60 s).
+MAX_WINDOW_BUCKETS = 360
 
 
 class AlertEngine:
@@ -72,6 +81,7 @@ class AlertEngine:
         clock: Callable[[], float] = time.time,
         max_series_per_metric: int = 1000,
         window_buckets: int = 10,
+        window_resolution_s: float | None = None,
         relative_accuracy: float = 0.01,
         default_channels: Iterable[str] = (),
         export_interval_s: float | None = 60.0,
@@ -91,6 +101,9 @@ class AlertEngine:
         self.clock = clock
         self.evaluation_interval_s = evaluation_interval_s
         self.window_buckets = window_buckets
+        if window_resolution_s is not None and window_resolution_s <= 0:
+            raise ConfigError("window_resolution_s must be > 0 (or None: the evaluation interval)")
+        self.window_resolution_s = window_resolution_s
         self.relative_accuracy = relative_accuracy
         self.default_channels = tuple(default_channels)
         self.export_interval_s = export_interval_s
@@ -119,6 +132,7 @@ class AlertEngine:
             on_failure=self._delivery_failed,
         )
         self._rules: dict[str, RuleState] = {}
+        self._slos: dict[str, tuple[SLO, RuleState]] = {}
         if external_labels is not None and not all(
             isinstance(k, str) and isinstance(v, str) for k, v in external_labels.items()
         ):
@@ -183,7 +197,8 @@ class AlertEngine:
             state = self._rules.pop(name, None)
             if state is None:
                 return []
-            self.store.unwatch(state.rule.metric, state.spec)
+            for metric, spec in state.watches:
+                self.store.unwatch(metric, spec)
             now = self.clock()
             resolved = []
             for fingerprint, instance in list(state.instances.items()):
@@ -197,6 +212,37 @@ class AlertEngine:
     def rules(self) -> list[AlertRule]:
         return [state.rule for state in self._rules.values()]
 
+    def add_slo(self, slo: SLO | Mapping[str, Any] | None = None, /, **fields: Any) -> SLO:
+        """Add a service level objective: its burn-rate alert rules (see
+        :mod:`obskit.alerts.slo`), and its compliance window for :meth:`slo_status`."""
+        try:
+            parsed = slo if isinstance(slo, SLO) else SLO.model_validate({**(slo or {}), **fields})
+        except ValidationError as exc:
+            lines = describe_errors("slo", str(fields.get("name", "")), None, exc, SLO)
+            raise RuleError("\n".join(lines)) from None
+        if parsed.name in self._slos:
+            raise RuleError(f"slo {parsed.name!r}: an SLO with that name already exists")
+        self._install(parse_rules(parsed.rules(), source=f"slo {parsed.name!r}", **self._known()))
+        budget = parsed.budget_rule()
+        state = RuleState(budget, self._spec(budget, budget.window_s), self.store)
+        with self._lock:
+            for metric, spec in state.watches:
+                self.store.watch(metric, spec)
+            self._slos[parsed.name] = (parsed, state)
+        return parsed
+
+    def slos(self) -> list[SLO]:
+        return [slo for slo, _ in self._slos.values()]
+
+    def slo_status(self, name: str) -> list[dict[str, Any]]:
+        """Per label set of the SLO: the good ratio over its compliance window and the error
+        budget remaining (1 untouched, 0 spent, negative overspent)."""
+        if name not in self._slos:
+            raise ConfigError(f"no SLO called {name!r} (known: {', '.join(self._slos) or 'none'})")
+        slo, state = self._slos[name]
+        values = state._values(state.spec, self.clock())
+        return [slo.status(dict(key), ratio) for key, ratio in sorted(values.items())]
+
     def export_prometheus_rules(
         self,
         *,
@@ -204,18 +250,18 @@ class AlertEngine:
         group: str = "obskit",
         strict: bool = False,
     ) -> Export:
-        """This engine's rules as a Prometheus rule file, and what was skipped (see
-        :mod:`obskit.alerts.prometheus`); ``strict`` refuses any skipped rule."""
+        """This engine's rules (and SLOs) as a Prometheus rule file, and what was skipped
+        (see :mod:`obskit.alerts.prometheus`); ``strict`` refuses any skipped rule.
+
+        Metric kinds are the declared ones (``obskit.metrics``), never the traffic seen;
+        ``kinds`` ({name: "counter" | "histogram" | "gauge" | "up_down_counter"}) adds or
+        overrides some."""
         from obskit.alerts.prometheus import prometheus_rules
 
-        seen = {
-            name: "counter" if metric.kind == "counter" else "histogram"
-            for name, metric in self.store.metrics.items()
-            if metric.kind != "untyped"
-        }
         export = prometheus_rules(
             self.rules(),
-            kinds={**seen, **(kinds or {})},
+            metrics=declared_metrics(kinds),
+            slos=self.slos(),
             group=group,
             interval_s=self.evaluation_interval_s,
         )
@@ -278,20 +324,37 @@ class AlertEngine:
                 self.router.policies[policy.name] = policy
             self.router.inhibit_rules.extend(parsed.inhibit_rules)
             for rule in parsed.rules:
-                spec = self._spec(rule)
-                self.store.watch(rule.metric, spec)
-                self._rules[rule.name] = RuleState(rule, spec, self.store)
-                self._rules[rule.name].set_external_labels(self._external)
+                short = None
+                if rule.short_window_s is not None:
+                    short = self._spec(rule, rule.short_window_s)
+                state = RuleState(rule, self._spec(rule, rule.window_s), self.store, short)
+                for metric, spec in state.watches:
+                    self.store.watch(metric, spec)
+                state.set_external_labels(self._external)
+                self._rules[rule.name] = state
         if parsed.rules:
             self.start()
 
-    def _spec(self, rule: AlertRule) -> WindowSpec:
-        if rule.resolution_s is not None:
-            size = round(rule.window_s / rule.resolution_s)
+    def _spec(self, rule: AlertRule, window_s: float) -> WindowSpec:
+        """The window's shape: buckets of ``resolution_s`` if the rule sets it, else of at
+        most one evaluation interval (so the window slides as Prometheus' range does, within
+        one evaluation), at least ``window_buckets`` and at most ``MAX_WINDOW_BUCKETS``."""
+        if rule.resolution_s is not None and window_s == rule.window_s:
+            size = round(window_s / rule.resolution_s)
         else:
             size = self.window_buckets
-        accuracy = self.relative_accuracy if rule.is_percentile else None
-        return WindowSpec(rule.window_s / size, size, accuracy)
+            step = self.window_resolution_s or self.evaluation_interval_s
+            if step:
+                size = max(size, min(MAX_WINDOW_BUCKETS, math.ceil(window_s / step - 1e-9)))
+        if not rule.is_percentile:
+            return WindowSpec(window_s / size, size)
+        bounds: tuple[float, ...] = ()
+        declared = declared_metrics().get(rule.metric)
+        if declared is not None and declared.kind == "histogram":
+            bounds = declared.bounds  # the same buckets Prometheus reads: the same answers
+        if bounds:  # the store makes rings from either shape
+            return cast(WindowSpec, BucketSpec(window_s / size, size, bounds))
+        return WindowSpec(window_s / size, size, self.relative_accuracy)
 
     @property
     def external_labels(self) -> dict[str, str]:
@@ -319,22 +382,41 @@ class AlertEngine:
     # -- metrics in ----------------------------------------------------------------------------
 
     def observe(
-        self, metric: str, value: float, /, timestamp: float | None = None, **labels: Any
+        self,
+        metric: str,
+        value: float,
+        label_map: Mapping[str, Any] | None = None,
+        /,
+        *,
+        timestamp: float | None = None,
+        **labels: Any,
     ) -> None:
-        """Record a sample of ``metric{labels}`` in this engine only (bad values are skipped)."""
+        """Record a sample of ``metric{labels}`` in this engine only (bad values are skipped).
+
+        Labels come as keywords, or as a mapping (for names that are not identifiers).
+        """
         number = finite_number(metric, value)
-        if number is not None:
-            self.store.observe(metric, number, labels, timestamp)
+        merged = _labels(metric, label_map, labels)
+        if number is not None and merged is not None and _time_ok(metric, timestamp):
+            self.store.observe(metric, number, merged, timestamp)
 
     def increment(
-        self, metric: str, amount: float = 1, /, timestamp: float | None = None, **labels: Any
+        self,
+        metric: str,
+        amount: float = 1,
+        label_map: Mapping[str, Any] | None = None,
+        /,
+        *,
+        timestamp: float | None = None,
+        **labels: Any,
     ) -> None:
         """Add to the counter ``metric{labels}`` in this engine only."""
         number = finite_number(metric, amount)
+        merged = _labels(metric, label_map, labels)
         if number is not None and number < 0:
             refuse(metric, number, "a counter takes finite increments >= 0")
-        elif number is not None:
-            self.store.increment(metric, number, labels, timestamp)
+        elif number is not None and merged is not None and _time_ok(metric, timestamp):
+            self.store.increment(metric, number, merged, timestamp)
 
     # -- evaluation ----------------------------------------------------------------------------
 
@@ -583,3 +665,26 @@ def _reinit_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reinit_after_fork)
+
+
+def _labels(
+    metric: str, label_map: Mapping[str, Any] | None, labels: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Keyword labels over a positional mapping; ``None`` (refused, counted) if not a mapping."""
+    if label_map is None:
+        return labels
+    if not isinstance(label_map, Mapping):
+        refuse(metric, label_map, "labels go as keywords or one mapping")
+        return None
+    return {**label_map, **labels}
+
+
+def _time_ok(metric: str, timestamp: Any) -> bool:
+    """Whether ``timestamp`` is ``None`` or a finite UNIX time (else refused, counted)."""
+    if timestamp is None or (
+        isinstance(timestamp, (int, float)) and not isinstance(timestamp, bool)
+        and math.isfinite(timestamp)
+    ):  # fmt: skip
+        return True
+    refuse(metric, timestamp, "timestamp must be a finite UNIX time")
+    return False

@@ -1,24 +1,35 @@
-"""Rules as Prometheus alerting rules: the same alerts, for a Prometheus server.
+"""Rules as a Prometheus rule file: the same alerts, evaluated by Prometheus over every replica.
 
-When the application's metrics also reach Prometheus (``obskit.metrics.OpenTelemetrySink`` and
-an OpenTelemetry Prometheus exporter or collector), :func:`prometheus_rules` writes a rule file
-with the same conditions. Names follow the OpenTelemetry-to-Prometheus conventions: dots become
-underscores, a counter gains ``_total``, a histogram is read through ``_bucket``, ``_sum`` and
-``_count``. How each aggregation is written depends on the metric's kind (``m`` the metric,
-``w`` the window):
+The export reads each metric's **declared** kind (``obskit.metrics.counter`` / ``histogram``
+/ ``gauge`` / ``up_down_counter``, with their unit and buckets), never the traffic seen so far,
+so the file is the same before and after the first request. Names are the Prometheus names of
+the declared instruments (``http.server.request.duration`` in seconds is
+``http_server_request_duration_seconds``); label names are sanitised as OpenTelemetry does.
 
-* counter (``increment``): rate ``rate(m_total[w])``, sum ``increase(m_total[w])``.
-* histogram (``observe``, exported through OpenTelemetry): rate ``rate(m_count[w])``, sum
-  ``increase(m_sum[w])``, count ``increase(m_count[w])``, avg
-  ``rate(m_sum[w]) / rate(m_count[w])``, p50..p99 ``histogram_quantile(q, rate(m_bucket[w]))``.
-* gauge: ``avg/sum/min/max/count/last_over_time(m[w])``, p50..p99
-  ``quantile_over_time(q, m[w])``, rate ``sum_over_time(m[w]) / w``.
+How obskit's window aggregations read in PromQL (``m`` the metric, ``w`` the window):
 
-What Prometheus cannot say is refused (``ValueError`` naming the rule and the field) unless
-``strict=False``, which drops it and says so in an ``obskit_dropped`` annotation: detectors,
-``resolve_threshold``, a no-data policy other than ``ok``. Known differences that remain:
-Prometheus' ``rate`` extrapolates to the window's edges where obskit's window slides by whole
-buckets, and histogram quantiles come from the histogram's buckets, not from obskit's sketch.
+* counter (obskit sees each increment): ``rate`` -> ``rate(m_total[w])``, ``sum`` ->
+  ``increase(m_total[w])``.
+* histogram (obskit sees each observation): ``rate`` (sum per second) ->
+  ``rate(m_sum[w])``, ``sum`` -> ``increase(m_sum[w])``, ``count`` -> ``increase(m_count[w])``,
+  ``avg`` -> ``rate(m_sum[w]) / rate(m_count[w])``, ``p50``..``p99`` ->
+  ``histogram_quantile(q, rate(m_bucket[w]))``; obskit's engine reads those percentiles from the
+  same buckets, so both answer alike.
+* gauge: ``avg``, ``min``, ``max``, ``last``, ``sum``, ``count`` -> ``<agg>_over_time(m[w])``,
+  percentiles -> ``quantile_over_time``.
+* up_down_counter (obskit sees each change): ``sum`` -> ``delta(m[w])``.
+
+``aggregate_by`` wraps each in ``sum by (...)`` (``max``/``min`` by for gauges; histogram
+quantiles aggregate their buckets ``by (..., le)``), ratio rules (``denominator``) divide the
+two sides and are written as a recording rule plus an alerting rule, a short window adds
+``and`` its own condition, SLOs become recording rules of their error ratio per window (and of
+the error budget remaining) with the page and ticket burn-rate alerts over them, and a
+detector rule with a ``threshold`` becomes a rule over its published ``<metric>_anomaly_score``
+series. Everything else that has no PromQL equivalent is skipped with its reason in the
+export's report (``strict=True`` refuses instead): a detector without threshold or without a
+published score, ``resolve_threshold`` (Prometheus has no hysteresis), a no-data policy other
+than ``ok``, ``{{ score }}`` outside detector rules, an aggregation a kind does not keep (the
+``max`` of a histogram), a metric that is not declared.
 """
 
 from __future__ import annotations
@@ -26,34 +37,48 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from obskit.alerts.export import Export, yaml_text
 from obskit.alerts.rules import AlertRule, Template
+from obskit.alerts.slo import BURN_RATES, SLO
 from obskit.alerts.window import PERCENTILES
 
 __all__ = [
+    "MetricKind",
     "label_name",
     "label_names",
     "prometheus_duration",
-    "prometheus_rule",
     "prometheus_rules",
 ]
 
-_INVALID = re.compile(r"[^a-zA-Z0-9_:]")
 _INVALID_LABEL = re.compile(r"[^a-zA-Z0-9_]")
+
+
+@dataclass(frozen=True, slots=True)
+class MetricKind:
+    """What the export needs of a declared metric: its kind, Prometheus name and buckets."""
+
+    kind: str
+    prometheus_name: str
+    bounds: tuple[float, ...] = ()
+
+
+class Skip(Exception):
+    """This rule has no PromQL equivalent (the message says why)."""
 
 
 def label_name(name: str) -> str:
     """A label name Prometheus and Alertmanager accept, as OpenTelemetry translates them:
-    other characters become ``_``, a leading digit gets ``key_``.
+    other characters become ``_``, a leading digit gets ``_``.
 
     >>> label_name("team.name"), label_name("http.route"), label_name("2xx")
-    ('team_name', 'http_route', 'key_2xx')
+    ('team_name', 'http_route', '_2xx')
     """
     sanitised = _INVALID_LABEL.sub("_", name)
     if sanitised[:1].isdigit():
-        sanitised = "key_" + sanitised
+        sanitised = "_" + sanitised
     return sanitised or "_"
 
 
@@ -73,132 +98,237 @@ def label_names(labels: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def prometheus_rule(rule: AlertRule, kind: str = "gauge", *, strict: bool = True) -> dict[str, Any]:
-    """One Prometheus alerting rule (a dict for a rule file) for ``rule`` on a ``kind`` metric.
-
-    >>> rule = AlertRule(name="high_error_rate", metric="request.errors", aggregation="rate",
-    ...                  window_s=300, threshold=0.5, for_s=60, severity="critical",
-    ...                  matchers={"name": "POST /checkout"},
-    ...                  annotations={"summary": "{{ labels.name }} fails {{ value }}/s"})
-    >>> out = prometheus_rule(rule, "counter")
-    >>> out["expr"]
-    'rate(request_errors_total{name="POST /checkout"}[5m]) > 0.5'
-    >>> out["for"], out["labels"], out["annotations"]
-    ('1m', {'severity': 'critical'}, {'summary': '{{ $labels.name }} fails {{ $value }}/s'})
-    """
-    dropped = [
-        field
-        for field, unsupported in (
-            ("detector", rule.detector is not None),
-            ("resolve_threshold", rule.resolve_threshold is not None),
-            ("no_data", rule.no_data != "ok"),
-        )
-        if unsupported
-    ]
-    if dropped and strict:
-        raise ValueError(
-            f"rule {rule.name!r}: Prometheus has no equivalent of field(s) "
-            f"{', '.join(dropped)} (pass strict=False to drop them)"
-        )
-    if rule.threshold is None:
-        raise ValueError(f"rule {rule.name!r}: field 'threshold': Prometheus needs a threshold")
-    expr = f"{_expression(rule, kind)} {rule.op} {_number(rule.threshold)}"
-    out: dict[str, Any] = {"alert": rule.name, "expr": expr}
-    if rule.for_s:
-        out["for"] = prometheus_duration(rule.for_s)
-    if rule.keep_firing_for_s:
-        out["keep_firing_for"] = prometheus_duration(rule.keep_firing_for_s)
-    labels = {k: _template(v, rule) for k, v in rule.labels.items()}
-    out["labels"] = {**labels, "severity": rule.severity}
-    annotations = {k: _template(v, rule) for k, v in rule.annotations.items()}
-    if dropped:
-        annotations["obskit_dropped"] = ", ".join(dropped)
-    if annotations:
-        out["annotations"] = annotations
-    return out
-
-
 def prometheus_rules(
     rules: Iterable[AlertRule],
     *,
-    kinds: Mapping[str, str] | None = None,
+    metrics: Mapping[str, MetricKind],
+    slos: Iterable[SLO] = (),
     group: str = "obskit",
     interval_s: float | None = None,
 ) -> Export:
-    """A Prometheus rule file: one group holding every rule that has an equivalent; the
-    others are skipped, each with its reason.
-
-    ``kinds`` maps metric names to "counter", "histogram" or "gauge" (default "gauge").
-    """
-    kinds = kinds or {}
+    """A Prometheus rule file (recording and alerting rules), and what was skipped."""
+    slos = list(slos)
+    from_slos = {rule.name for slo in slos for rule in slo.rules()}
+    writer = _Writer(metrics)
+    skipped: list[tuple[str, str]] = []
+    for slo in slos:
+        try:
+            writer.slo(slo)
+        except Skip as why:
+            skipped.append((f"slo {slo.name!r}", str(why)))
+    for rule in rules:
+        if rule.name in from_slos:
+            continue
+        try:
+            writer.rule(rule)
+        except Skip as why:
+            skipped.append((f"rule {rule.name!r}", str(why)))
     group_data: dict[str, Any] = {"name": group}
     if interval_s is not None:
         group_data["interval"] = prometheus_duration(interval_s)
-    written, skipped = [], []
-    for rule in rules:
-        try:
-            written.append(prometheus_rule(rule, kinds.get(rule.metric, "gauge")))
-        except ValueError as exc:
-            skipped.append((f"rule {rule.name!r}", str(exc)))
-    group_data["rules"] = written
+    group_data["rules"] = writer.records + writer.alerts
     return Export(yaml_text({"groups": [group_data]}), skipped)
 
 
-def _name(metric: str, suffix: str = "") -> str:
-    name = _INVALID.sub("_", metric)
-    if name[:1].isdigit():
-        name = "_" + name
-    return name + suffix
+class _Writer:
+    def __init__(self, metrics: Mapping[str, MetricKind]) -> None:
+        self.metrics = metrics
+        self.records: list[dict[str, Any]] = []
+        self.alerts: list[dict[str, Any]] = []
+        self._recorded: dict[str, str] = {}  # name -> expr
+
+    def rule(self, rule: AlertRule) -> None:
+        """Write one rule (raise Skip when it has no equivalent)."""
+        unsupported = [
+            field
+            for field, used in (
+                ("resolve_threshold", rule.resolve_threshold is not None),
+                ("no_data", rule.no_data != "ok"),
+            )
+            if used
+        ]
+        if unsupported:
+            raise Skip(
+                f"Prometheus has no equivalent of {', '.join(unsupported)} (no hysteresis: "
+                "prometheus#10536; absent series resolve); drop the field to export the rule"
+            )
+        if rule.detector is not None:
+            self.alerts.append(self._detector_rule(rule))
+            return
+        assert rule.threshold is not None
+        condition = f"{self._value(rule, rule.window_s)} {rule.op} {_number(rule.threshold)}"
+        if rule.short_window_s is not None:
+            short = self._value(rule, rule.short_window_s)
+            condition = f"({condition}) and ({short} {rule.op} {_number(rule.threshold)})"
+        self.alerts.append(self._alert(rule, condition))
+
+    def _value(self, rule: AlertRule, window_s: float) -> str:
+        """The rule's value over ``window_s``: an expression, or a recorded series (ratios)."""
+        numerator = self._form(rule, rule.metric, window_s)
+        if rule.denominator is None:
+            return numerator
+        denominator = self._form(rule, rule.denominator, window_s)
+        level = "_".join(label_name(n) for n in rule.aggregate_by or ())
+        name = (
+            (f"{level}:" if level else "")
+            + f"{_metric_word(rule.metric)}_per_{_metric_word(rule.denominator)}:"
+            f"{rule.aggregation}_ratio{prometheus_duration(window_s)}"
+        )
+        return self._record(name, f"{numerator}\n/\n{denominator}")
+
+    def _record(self, name: str, expr: str, labels: Mapping[str, str] | None = None) -> str:
+        key = name + json.dumps(labels or {}, sort_keys=True)
+        unique, number = name, 1
+        while unique in self._recorded and self._recorded[unique] != key + expr:
+            number += 1
+            unique = f"{name}_{number}"
+        if unique not in self._recorded:
+            self._recorded[unique] = key + expr
+            record: dict[str, Any] = {"record": unique, "expr": expr}
+            if labels:
+                record["labels"] = dict(labels)
+            self.records.append(record)
+        if labels:
+            return unique + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+        return unique
+
+    def _form(self, rule: AlertRule, metric: str, window_s: float) -> str:
+        declared = self.metrics.get(metric)
+        if declared is None:
+            raise Skip(
+                f"metric {metric!r} is not declared (obskit.metrics.counter/histogram/gauge/"
+                "up_down_counter): the export reads declared kinds, never traffic"
+            )
+        aggregation, by = rule.aggregation, rule.aggregate_by
+        window = prometheus_duration(window_s)
+        name, kind = declared.prometheus_name, declared.kind
+
+        def series(suffix: str = "") -> str:
+            return f"{_selector(rule, name + suffix)}[{window}]"
+
+        def summed(expr: str, how: str = "sum") -> str:
+            if by is None:
+                return expr
+            clause = f" by ({', '.join(label_name(n) for n in by)})" if by else ""
+            return f"{how}{clause} ({expr})"
+
+        quantile = PERCENTILES.get(aggregation)
+        if kind == "counter":
+            forms = {
+                "rate": summed(f"rate({series()})"),
+                "sum": summed(f"increase({series()})"),
+            }
+        elif kind == "histogram":
+            sums, counts = series("_sum"), series("_count")
+            forms = {
+                "rate": summed(f"rate({sums})"),
+                "sum": summed(f"increase({sums})"),
+                "count": summed(f"increase({counts})"),
+                "avg": f"({summed(f'rate({sums})')} / {summed(f'rate({counts})')})",
+            }
+            if quantile is not None:
+                labels = ", ".join([*(label_name(n) for n in by or ()), "le"])
+                buckets = f"rate({series('_bucket')})"
+                if by is not None:
+                    buckets = f"sum by ({labels}) ({buckets})"
+                forms[aggregation] = f"histogram_quantile({quantile}, {buckets})"
+        elif kind == "gauge":
+            how = {"min": "min", "max": "max", "avg": "avg"}
+            forms = {
+                name_: summed(f"{name_}_over_time({series()})", how.get(name_, "sum"))
+                for name_ in ("avg", "sum", "min", "max", "count")
+            }
+            if by is None:
+                forms["last"] = f"last_over_time({series()})"
+                if quantile is not None:
+                    forms[aggregation] = f"quantile_over_time({quantile}, {series()})"
+        elif kind == "up_down_counter":
+            forms = {"sum": summed(f"delta({series()})")}
+        else:
+            raise Skip(f"metric {metric!r} has kind {kind!r}, which the export does not know")
+        if aggregation not in forms:
+            keeps = ", ".join(sorted(forms))
+            raise Skip(
+                f"{aggregation!r} of a {kind} has no PromQL equivalent"
+                + (" across series" if by is not None else "")
+                + f" (a {kind} keeps: {keeps})"
+            )
+        return forms[aggregation]
+
+    def _detector_rule(self, rule: AlertRule) -> dict[str, Any]:
+        if rule.threshold is None:
+            raise Skip(
+                "a detector without threshold decides by itself; give threshold= (on its "
+                "score) to export it over the published anomaly score"
+            )
+        score_metric = f"{rule.metric}.anomaly_score"
+        declared = self.metrics.get(score_metric)
+        if declared is None:
+            raise Skip(
+                f"no published anomaly score series {score_metric!r} to compare with the "
+                "threshold (the detector runs in-process only)"
+            )
+        expr = f"{_selector(rule, declared.prometheus_name)} {rule.op} {_number(rule.threshold)}"
+        return self._alert(rule, expr, score="{{ $value }}")
+
+    def _alert(self, rule: AlertRule, expr: str, *, score: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"alert": rule.name, "expr": expr}
+        if rule.for_s:
+            out["for"] = prometheus_duration(rule.for_s)
+        if rule.keep_firing_for_s:
+            out["keep_firing_for"] = prometheus_duration(rule.keep_firing_for_s)
+        labels = {label_name(k): _template(v, rule, score) for k, v in rule.labels.items()}
+        out["labels"] = {**labels, "severity": rule.severity}
+        if rule.annotations:
+            out["annotations"] = {
+                label_name(k): _template(v, rule, score) for k, v in rule.annotations.items()
+            }
+        return out
+
+    def slo(self, slo: SLO) -> None:
+        """Recording rules of the error ratio per window, the budget, and the burn alerts."""
+        rules = slo.rules()
+        ratio = {}
+        windows = sorted({w for r in rules for w in (r.window_s, r.short_window_s) if w})
+        for window_s in [*windows, slo.window_s]:
+            good = self._form(rules[0], slo.good, window_s)
+            total = self._form(rules[0], slo.total, window_s)
+            name = f"slo:sli_error:ratio_rate{prometheus_duration(window_s)}"
+            ratio[window_s] = self._record(name, f"1 - (\n{good}\n/\n{total}\n)", {"slo": slo.name})
+        self._record(
+            "slo:error_budget_remaining:ratio",
+            f"1 - {ratio[slo.window_s]} / {_number(slo.error_budget)}",
+            {"slo": slo.name},
+        )
+        for rule, (_, burn, long_s, short_s) in zip(rules, BURN_RATES, strict=True):
+            limit = _number(burn * slo.error_budget)
+            expr = f"{ratio[long_s]} > {limit}\nand\n{ratio[short_s]} > {limit}"
+            alert = self._alert(rule.model_copy(update={"annotations": {}}), expr)
+            alert["annotations"] = {
+                "summary": rule.annotations["summary"],
+                "description": f"error ratio {{{{ $value }}}} over {long_s / 3600:g}h "
+                f"(and over {short_s / 60:g}m) is above {limit}",
+            }
+            self.alerts.append(alert)
+
+
+def _metric_word(metric: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9_]+", "_", metric).strip("_")
 
 
 def _number(value: float) -> str:
-    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    """A threshold as PromQL reads it (12 significant digits: 14.4 * 0.001 is 0.0144)."""
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.12g}"
 
 
-def _selector(rule: AlertRule, suffix: str) -> str:
-    name = _name(rule.metric, suffix)
-    parts = [f"{_name(m.name)}{m.op}{json.dumps(m.value)}" for m in rule.matchers]
+def _selector(rule: AlertRule, name: str) -> str:
+    parts = [f"{label_name(m.name)}{m.op}{json.dumps(m.value)}" for m in rule.matchers]
     return f"{name}{{{','.join(parts)}}}" if parts else name
 
 
-def _expression(rule: AlertRule, kind: str) -> str:
-    aggregation, window = rule.aggregation, prometheus_duration(rule.window_s)
-    quantile = PERCENTILES.get(aggregation)
-    if kind == "counter":
-        series = f"{_selector(rule, '_total')}[{window}]"
-        forms = {"rate": f"rate({series})", "sum": f"increase({series})"}
-    elif kind == "histogram":
-        count = f"{_selector(rule, '_count')}[{window}]"
-        total = f"{_selector(rule, '_sum')}[{window}]"
-        forms = {
-            "rate": f"rate({count})",
-            "sum": f"increase({total})",
-            "count": f"increase({count})",
-            "avg": f"(rate({total}) / rate({count}))",
-        }
-        if quantile is not None:
-            buckets = f"{_selector(rule, '_bucket')}[{window}]"
-            forms[aggregation] = f"histogram_quantile({quantile}, rate({buckets}))"
-    elif kind == "gauge":
-        series = f"{_selector(rule, '')}[{window}]"
-        forms = {
-            name: f"{name}_over_time({series})"
-            for name in ("avg", "sum", "min", "max", "count", "last")
-        }
-        forms["rate"] = f"(sum_over_time({series}) / {_number(rule.window_s)})"
-        if quantile is not None:
-            forms[aggregation] = f"quantile_over_time({quantile}, {series})"
-    else:
-        raise ValueError(f"metric kind must be counter, histogram or gauge, not {kind!r}")
-    if aggregation not in forms:
-        raise ValueError(
-            f"rule {rule.name!r}: field 'aggregation': {aggregation!r} of a {kind} has no "
-            "Prometheus equivalent"
-        )
-    return forms[aggregation]
-
-
-def _template(text: str, rule: AlertRule) -> str:
+def _template(text: str, rule: AlertRule, score: str | None) -> str:
     """An obskit template in Prometheus' template language."""
     literal = {
         "threshold": _number(rule.threshold) if rule.threshold is not None else "",
@@ -207,12 +337,14 @@ def _template(text: str, rule: AlertRule) -> str:
         "aggregation": rule.aggregation,
         "window_s": f"{rule.window_s:g}",
     }
+    if score is not None:
+        literal["score"] = score
     out = []
     for part in Template(text).parts:
         if isinstance(part, str):
             out.append(part)
         elif part[0] == "labels":
-            out.append(f"{{{{ $labels.{part[1]} }}}}")
+            out.append(f"{{{{ $labels.{label_name(part[1] or '')} }}}}")
         elif part[0] == "value":
             out.append("{{ $value }}")
         elif part[0] == "rule":
@@ -220,14 +352,19 @@ def _template(text: str, rule: AlertRule) -> str:
         elif part[0] in literal:
             out.append(literal[part[0]])
         else:
-            raise ValueError(
-                f"rule {rule.name!r}: {{{{ {part[0]} }}}} has no Prometheus equivalent"
+            raise Skip(
+                f"{{{{ {part[0]} }}}} has no Prometheus equivalent outside a detector rule "
+                "over its published score"
             )
     return "".join(out)
 
 
 def prometheus_duration(seconds: float) -> str:
-    """Seconds as a Prometheus duration: ``5m``, ``90s``, ``1h30m``, ``250ms``."""
+    """Seconds as a Prometheus duration: ``5m``, ``90s``, ``1h30m``, ``250ms``.
+
+    >>> prometheus_duration(5400), prometheus_duration(0.25), prometheus_duration(30 * 86400)
+    ('1h30m', '250ms', '30d')
+    """
     milliseconds = round(seconds * 1000)
     if milliseconds % 1000:
         return f"{milliseconds}ms"

@@ -220,6 +220,15 @@ class AlertRule(BaseModel):
     matchers: Matchers = ()
     aggregation: Aggregation = "avg"
     window_s: PositiveSeconds = 60.0
+    #: A ratio rule: the value is aggregation(metric) / aggregation(denominator) over the same
+    #: window and label set (e.g. errors over requests); no data when the denominator is 0.
+    denominator: str | None = Field(default=None, min_length=1)
+    #: Aggregate across series, keeping only these labels (``[]``: one value for all), as
+    #: PromQL's ``sum by (...)``; alerts then carry only these labels. ``None``: per series.
+    aggregate_by: tuple[str, ...] | None = None
+    #: Multi-window alerts: the condition must also hold over this shorter window, so the
+    #: alert ends soon after the problem does (as the SRE workbook's burn-rate alerts).
+    short_window_s: PositiveSeconds | None = None
     #: Bucket width of the window; by default the engine splits ``window_s`` in equal buckets.
     resolution_s: PositiveSeconds | None = None
     op: Operator = ">"
@@ -252,6 +261,25 @@ class AlertRule(BaseModel):
                 f"window_s ({window:g}) must be a whole number (1 to 10000) of resolution_s "
                 f"({value:g}) buckets"
             )
+        return value
+
+    @field_validator("short_window_s")
+    @classmethod
+    def _shorter(cls, value: float | None, info: ValidationInfo) -> float | None:
+        window = info.data.get("window_s")
+        if value is not None and window is not None and value >= window:
+            raise ValueError(
+                f"short_window_s ({value:g}) must be shorter than window_s ({window:g})"
+            )
+        return value
+
+    @field_validator("aggregate_by")
+    @classmethod
+    def _label_list(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and any(not name for name in value):
+            raise ValueError("label names must not be empty")
+        if value is not None and {"alertname", "severity"} & set(value):
+            raise ValueError("alertname and severity are the rule's, not series labels")
         return value
 
     @field_validator("detector")
@@ -322,6 +350,16 @@ class AlertRule(BaseModel):
     @property
     def is_percentile(self) -> bool:
         return self.aggregation.startswith("p")
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The metrics the rule reads (its metric, and its denominator if any)."""
+        return (self.metric,) if self.denominator is None else (self.metric, self.denominator)
+
+    @property
+    def is_simple(self) -> bool:
+        """One metric, per series, one window: the evaluator's fast path."""
+        return self.denominator is None and self.aggregate_by is None and not self.short_window_s
 
     def to_dict(self) -> dict[str, Any]:
         """The rule as plain data (what a rule file holds)."""

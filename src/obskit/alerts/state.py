@@ -31,7 +31,7 @@ from typing import Any
 from obskit import diagnostics
 from obskit.alerts.rules import AlertRule, Template, compare
 from obskit.alerts.store import MetricStore, Series, WindowSpec
-from obskit.alerts.window import _READERS, Ring
+from obskit.alerts.window import _READERS, Ring, read_rings
 
 __all__ = ["AlertInstance", "RuleState", "fingerprint_of"]
 
@@ -81,12 +81,22 @@ class AlertInstance:
 
 
 class RuleState:
-    """One rule, its window on the store, and its alert instances."""
+    """One rule, its windows on the store, and its alert instances."""
 
-    def __init__(self, rule: AlertRule, spec: WindowSpec, store: MetricStore) -> None:
+    def __init__(
+        self,
+        rule: AlertRule,
+        spec: WindowSpec,
+        store: MetricStore,
+        short_spec: WindowSpec | None = None,
+    ) -> None:
         self.rule = rule
         self.spec = spec
+        self.short_spec = short_spec
         self.store = store
+        self._vetoed: set[str] = set()
+        self._keyed: dict[str, tuple[int, list[tuple[Series, tuple[tuple[str, str], ...]]]]] = {}
+        self._group_labels: dict[tuple[tuple[str, str], ...], tuple[str, dict[str, str]]] = {}
         self.instances: dict[str, AlertInstance] = {}
         self.last_evaluation: float | None = None
         self.reader: Reader = _READERS[rule.aggregation]
@@ -95,16 +105,29 @@ class RuleState:
         self.detectors: dict[str, Any] = {}
         self.external_labels: dict[str, str] = {}
         self._selection: tuple[int, list[tuple[Series, str, dict[str, str]]]] = (-1, [])
-        self._no_series = self._alert_labels(
-            {m.name: m.value for m in rule.matchers if m.is_equality}
-        )
+        self._no_series = self._no_series_labels()
+
+    @property
+    def watches(self) -> list[tuple[str, WindowSpec]]:
+        """(metric, window shape) pairs the store must keep for this rule."""
+        specs = [self.spec] if self.short_spec is None else [self.spec, self.short_spec]
+        return [(metric, spec) for metric in self.rule.metrics for spec in specs]
 
     def set_external_labels(self, labels: dict[str, str]) -> None:
         """Labels every alert of this rule carries (under its series' and rule's labels)."""
         self.external_labels = labels
         self._selection = (-1, [])
-        self._no_series = self._alert_labels(
-            {m.name: m.value for m in self.rule.matchers if m.is_equality}
+        self._group_labels.clear()
+        self._no_series = self._no_series_labels()
+
+    def _no_series_labels(self) -> dict[str, str]:
+        kept = self.rule.aggregate_by
+        return self._alert_labels(
+            {
+                m.name: m.value
+                for m in self.rule.matchers
+                if m.is_equality and (kept is None or m.name in kept)
+            }
         )
 
     # -- evaluation ----------------------------------------------------------------------------
@@ -127,6 +150,8 @@ class RuleState:
             if condition is None:  # keep_state on no data: frozen
                 held.add(fingerprint)
                 continue
+            if condition and fingerprint in self._vetoed:  # the short window disagrees
+                condition = False
             if instance is not None:
                 instance.value, instance.score = value, score
                 instance.last_evaluated = now
@@ -223,6 +248,8 @@ class RuleState:
         those that can change state: without a detector, a series with no alert whose
         condition is false is left out here (the common case, kept cheap)."""
         rule = self.rule
+        if not rule.is_simple:
+            return self._read_aggregated(now)
         metric = self.store.metrics.get(rule.metric)
         if metric is None:
             return 0, []
@@ -251,6 +278,85 @@ class RuleState:
                         continue
                 readings.append((fingerprint, labels, value))
         return len(selection), readings
+
+    def _read_aggregated(
+        self, now: float
+    ) -> tuple[int, list[tuple[str, dict[str, str], float | None]]]:
+        """The general path: label sets aggregated (``aggregate_by``), ratios (``denominator``)
+        and a second, shorter window (``short_window_s``) that must agree."""
+        rule = self.rule
+        values = self._values(self.spec, now)
+        short = self._values(self.short_spec, now) if self.short_spec is not None else None
+        readings = []
+        vetoed: set[str] = set()
+        for key, value in values.items():
+            known = self._group_labels.get(key)
+            if known is None:
+                labels = self._alert_labels(dict(key))
+                known = self._group_labels[key] = (fingerprint_of(labels), labels)
+            fingerprint, labels = known
+            if short is not None and rule.threshold is not None:
+                short_value = short.get(key)
+                if short_value is None or not compare(rule.op, short_value, rule.threshold):
+                    vetoed.add(fingerprint)
+            readings.append((fingerprint, labels, value))
+        self._vetoed = vetoed
+        if len(self._group_labels) > 4 * len(values) + 64:  # forget groups long gone
+            self._group_labels = {k: v for k, v in self._group_labels.items() if k in values}
+        return len(values), readings
+
+    def _values(
+        self, spec: WindowSpec, now: float
+    ) -> dict[tuple[tuple[str, str], ...], float | None]:
+        """The window value per label set (aggregated, and divided, as the rule says)."""
+        rule = self.rule
+        values = self._aggregate(rule.metric, spec, now)
+        if rule.denominator is None:
+            return values
+        totals = self._aggregate(rule.denominator, spec, now)
+        out: dict[tuple[tuple[str, str], ...], float | None] = {}
+        for key, value in values.items():
+            total = totals.get(key)
+            out[key] = value / total if value is not None and total else None
+        return out
+
+    def _aggregate(
+        self, name: str, spec: WindowSpec, now: float
+    ) -> dict[tuple[tuple[str, str], ...], float | None]:
+        metric = self.store.metrics.get(name)
+        if metric is None:
+            return {}
+        groups: dict[tuple[tuple[str, str], ...], list[tuple[Ring, Sequence[int] | None]]] = {}
+        with metric.lock:
+            try:
+                index = metric.specs.index(spec)
+            except ValueError:
+                return {}
+            cached = self._keyed.get(name)
+            if cached is None or cached[0] != metric.version:
+                cached = self._keyed[name] = (metric.version, self._keys(metric.series))
+            for series, key in cached[1]:
+                ring = series.rings[index]
+                found = groups.get(key)
+                if found is None:
+                    groups[key] = [(ring, ring.slots(now))]
+                else:
+                    found.append((ring, ring.slots(now)))
+            return {key: read_rings(self.rule.aggregation, parts) for key, parts in groups.items()}
+
+    def _keys(self, series: list[Series]) -> list[tuple[Series, tuple[tuple[str, str], ...]]]:
+        """The selected series of a metric, each with the label set it counts towards."""
+        matchers, kept = self.rule.matchers, self.rule.aggregate_by
+        out = []
+        for one in series:
+            labels = one.labels
+            if not all(m.matches(labels) for m in matchers):
+                continue
+            if kept is None:
+                out.append((one, one.key))
+            else:
+                out.append((one, tuple((n, labels[n]) for n in kept if labels.get(n, "") != "")))
+        return out
 
     def _select(self, version: int, series: list[Series]) -> None:
         matchers = self.rule.matchers

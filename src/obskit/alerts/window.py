@@ -7,18 +7,33 @@ slides by whole buckets and covers between ``window_s - width`` and ``window_s``
 point older than the ring's span when it arrives is dropped (and counted as late).
 
 Each bucket keeps count, sum, min, max, the latest point, and (when percentiles are asked for)
-a log-bucket sketch (:mod:`obskit.alerts.sketch`). Window aggregates combine the buckets: sums
-and counts exactly, percentiles within the sketch's relative accuracy.
+a log-bucket sketch (:mod:`obskit.alerts.sketch`), or, for a metric declared as a histogram,
+counts per histogram bucket (``bounds``). Window aggregates combine the buckets: sums and counts
+exactly, percentiles within the sketch's relative accuracy, or from the histogram's buckets with
+Prometheus' ``histogram_quantile`` interpolation, so both engines answer alike.
+
+:func:`read_rings` reads one aggregation over several series' rings at once (rules that
+aggregate across label sets).
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from obskit.alerts.sketch import MIN_MAGNITUDE, add_counts
 
-__all__ = ["AGGREGATIONS", "KEY_OFFSET", "PERCENTILES", "Ring"]
+__all__ = [
+    "AGGREGATIONS",
+    "KEY_OFFSET",
+    "PERCENTILES",
+    "BucketSpec",
+    "Ring",
+    "bucket_quantile",
+    "read_rings",
+]
 
 #: Percentile aggregations and their quantile.
 PERCENTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
@@ -46,6 +61,7 @@ class Ring:
     """
 
     __slots__ = (
+        "bounds",
         "counts",
         "gamma",
         "head",
@@ -70,6 +86,7 @@ class Ring:
         *,
         relative_accuracy: float | None = None,
         max_sketch_buckets: int = 2048,
+        bounds: Sequence[float] | None = None,
     ) -> None:
         if width <= 0 or size < 1:
             raise ValueError("a ring needs width > 0 and size >= 1")
@@ -88,9 +105,12 @@ class Ring:
         self.sketches: list[dict[int, int]] | None = None
         self.window_counts: dict[int, int] = {}
         self.inverse_log_gamma = self.gamma = 0.0
+        #: histogram bucket upper bounds: percentiles from bucket counts, as Prometheus does
+        self.bounds = tuple(sorted(bounds)) if bounds else None
         if relative_accuracy is not None:
             self.gamma = (1 + relative_accuracy) / (1 - relative_accuracy)
             self.inverse_log_gamma = 1.0 / math.log(self.gamma)
+        if relative_accuracy is not None or self.bounds is not None:
             self.sketches = [{} for _ in range(size)]
 
     @property
@@ -118,7 +138,9 @@ class Ring:
             self.last_times[slot] = timestamp
         sketches = self.sketches
         if sketches is not None:
-            if value > MIN_MAGNITUDE:
+            if self.bounds is not None:  # the histogram bucket: value <= its upper bound
+                key = bisect_left(self.bounds, value)
+            elif value > MIN_MAGNITUDE:
                 key = KEY_OFFSET + math.ceil(math.log(value) * self.inverse_log_gamma)
             elif value < -MIN_MAGNITUDE:
                 key = -KEY_OFFSET - math.ceil(math.log(-value) * self.inverse_log_gamma)
@@ -231,17 +253,41 @@ class Ring:
                 return self.lasts[slot]
         return None
 
-    def quantile(self, q: float, slots: Sequence[int] | None) -> float | None:
-        """The ``q`` quantile of the window (``None`` without a sketch or without points)."""
+    def latest(self, slots: Sequence[int] | None) -> tuple[float, float] | None:
+        """(timestamp, value) of the window's latest point."""
+        counts, size = self.counts, self.size
+        order = (
+            (i % size for i in range(self.head, self.head - size, -1))
+            if slots is None
+            else reversed(slots)
+        )
+        for slot in order:
+            if counts[slot]:
+                return self.last_times[slot], self.lasts[slot]
+        return None
+
+    def key_counts(self, slots: Sequence[int] | None) -> dict[int, int]:
+        """Counts per sketch key (or histogram bucket) in the window (empty without either)."""
         sketches = self.sketches
         if sketches is None:
-            return None
+            return {}
         if slots is None:
-            counts = self.window_counts
-        else:
-            counts = {}
-            for slot in slots:
-                add_counts(counts, sketches[slot])
+            return self.window_counts
+        counts: dict[int, int] = {}
+        for slot in slots:
+            add_counts(counts, sketches[slot])
+        return counts
+
+    def quantile(self, q: float, slots: Sequence[int] | None) -> float | None:
+        """The ``q`` quantile of the window (``None`` without a sketch or without points)."""
+        if self.sketches is None:
+            return None
+        return self.quantile_of(q, self.key_counts(slots))
+
+    def quantile_of(self, q: float, counts: dict[int, int]) -> float | None:
+        """The ``q`` quantile of ``counts`` (keys of this ring's sketch or buckets)."""
+        if self.bounds is not None:
+            return bucket_quantile(q, self.bounds, counts)
         total = sum(counts.values())
         if not total:
             return None
@@ -263,6 +309,89 @@ class Ring:
             return 0.0
         magnitude = 2.0 * self.gamma ** (abs(key) - KEY_OFFSET) / (self.gamma + 1.0)
         return magnitude if key > 0 else -magnitude
+
+
+class BucketSpec(NamedTuple):
+    """The shape of a ring whose percentiles come from histogram buckets (``bounds``); the
+    store takes it wherever it takes a sketch-backed shape (both make their rings)."""
+
+    width: float
+    size: int
+    bounds: tuple[float, ...]
+
+    @property
+    def window_s(self) -> float:
+        return self.width * self.size
+
+    def new_ring(self) -> Ring:
+        return Ring(self.width, self.size, bounds=self.bounds)
+
+
+def bucket_quantile(q: float, bounds: Sequence[float], counts: dict[int, int]) -> float | None:
+    """Prometheus' ``histogram_quantile``: the ``q`` quantile of bucket ``counts`` (index ``i``
+    counts values <= ``bounds[i]``, index ``len(bounds)`` the rest), interpolated linearly in
+    its bucket; the first bucket starts at 0 (if its bound is positive), and a rank in the
+    last (+Inf) bucket reads as the highest finite bound.
+
+    >>> bucket_quantile(0.5, [0.1, 0.5, 1.0], {0: 10, 1: 10, 2: 20})
+    0.5
+    >>> bucket_quantile(0.95, [0.1, 0.5, 1.0], {0: 10, 1: 10, 2: 20})
+    0.95
+    >>> bucket_quantile(0.99, [0.1, 0.5, 1.0], {0: 1, 3: 9})
+    1.0
+    """
+    total = sum(counts.values())
+    if not total:
+        return None
+    if q < 0:
+        return -_INF
+    if q > 1:
+        return _INF
+    rank = q * total
+    below = 0
+    for index, upper in enumerate(bounds):
+        count = counts.get(index, 0)
+        if below + count >= rank:
+            if index == 0 and upper <= 0:
+                return upper
+            start = 0.0 if index == 0 else bounds[index - 1]
+            if count == 0:
+                return upper
+            return start + (upper - start) * ((rank - below) / count)
+        below += count
+    return bounds[-1] if bounds else None
+
+
+def read_rings(
+    aggregation: str, parts: Sequence[tuple[Ring, Sequence[int] | None]]
+) -> float | None:
+    """One ``aggregation`` over the windows of several series taken together.
+
+    >>> a, b = Ring(width=10.0, size=6), Ring(width=10.0, size=6)
+    >>> for ring, value in ((a, 1.0), (a, 3.0), (b, 8.0)):
+    ...     _ = ring.add(5.0, value)
+    >>> [read_rings(name, [(a, None), (b, None)]) for name in ("sum", "avg", "max", "count")]
+    [12.0, 4.0, 8.0, 3]
+    """
+    if not parts:
+        return None
+    if aggregation in ("sum", "count", "rate"):
+        return sum(_READERS[aggregation](ring, slots) or 0 for ring, slots in parts)
+    if aggregation == "avg":
+        count = sum(ring.count(slots) for ring, slots in parts)
+        return sum(ring.total(slots) for ring, slots in parts) / count if count else None
+    if aggregation in ("min", "max"):
+        found = [v for v in (_READERS[aggregation](r, s) for r, s in parts) if v is not None]
+        if not found:
+            return None
+        return min(found) if aggregation == "min" else max(found)
+    if aggregation == "last":
+        points = [p for p in (ring.latest(slots) for ring, slots in parts) if p is not None]
+        return max(points)[1] if points else None
+    counts: dict[int, int] = {}
+    for ring, slots in parts:
+        add_counts(counts, ring.key_counts(slots))
+    return parts[0][0].quantile_of(PERCENTILES[aggregation], counts)
 
 
 def _quantile_reader(q: float) -> Callable[[Ring, Sequence[int] | None], float | None]:

@@ -41,6 +41,7 @@ from obskit.tracing import is_failure
 if TYPE_CHECKING:
     from obskit.config import Settings
 
+# configure(), reset() and current() are what obskit.init/shutdown call: plumbing, not API.
 __all__ = [
     "ErrorEvent",
     "ErrorGroup",
@@ -49,12 +50,9 @@ __all__ = [
     "capture_exception",
     "capture_failure",
     "capture_message",
-    "configure",
-    "current",
     "get_group",
     "groups",
     "installed_hooks",
-    "reset",
     "resolve",
     "uninstall_hooks",
 ]
@@ -185,12 +183,16 @@ def capture_message(
     level: str = "info",
     *,
     fingerprint: Fingerprint = None,
+    culprit: str | None = None,
     **context: Any,
 ) -> ErrorEvent | None:
-    """Capture a message as an event, grouped by its text with variable parts removed."""
+    """Capture a message as an event, grouped by its text with variable parts removed.
+
+    ``culprit`` names where it happened (default: the calling function).
+    """
     try:
         return current().capture_message(
-            message, level=level, fingerprint=fingerprint, context=context
+            message, level=level, fingerprint=fingerprint, context=context, culprit=culprit
         )
     except Exception as problem:
         diagnostics.report("capture_message", f"could not capture a message: {problem!r}")

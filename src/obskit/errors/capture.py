@@ -68,6 +68,7 @@ class ErrorCapture:
         self.sample_rate = settings.sample_rate
         self.before_send = settings.before_send
         self.include_locals = settings.include_locals
+        self.tags = dict(settings.tags)
         self._ignored_types = tuple(t for t in settings.ignore_errors if isinstance(t, type))
         self._ignored_names = frozenset(n for n in settings.ignore_errors if isinstance(n, str))
         self._ignore_cache: dict[type, bool] = {}
@@ -201,13 +202,14 @@ class ErrorCapture:
         level: str = "info",
         fingerprint: Fingerprint = None,
         context: dict[str, Any] | None = None,
+        culprit: str | None = None,
     ) -> ErrorEvent | None:
         """Build, group and emit an event for a message (grouped by its parameterised text)."""
         if self._sampled_out():
             return None
         text = self.scrubber.clean_text(message if isinstance(message, str) else safe_str(message))
         parts = ["message:" + parameterise_message(text)]
-        culprit = _caller_culprit()
+        culprit = culprit or _caller_culprit()
         event = self._event(
             level, fingerprint_for(parts, fingerprint), _first_line(text), culprit, context
         )
@@ -225,8 +227,8 @@ class ErrorCapture:
         culprit: str,
         context: dict[str, Any] | None,
     ) -> ErrorEvent:
-        fields = contextstack.get_fields()
-        merged = dict(fields)
+        merged = dict(contextstack.get_fields())
+        merged.update(contextstack.late_fields())
         user = tags = None
         if context:
             user = context.pop("user", None)
@@ -242,11 +244,19 @@ class ErrorCapture:
             culprit=culprit,
             context=merged,
             user=_user_from(user, merged),
-            tags=dict(tags) if isinstance(tags, dict) else {},
+            tags=self._tags(tags),
             breadcrumbs=breadcrumbs.frozen_trail(self.scrubber),
             trace_id=trace_id,
             span_id=span_id,
         )
+
+    def _tags(self, call_tags: Any) -> dict[str, Any]:
+        """``init(tags=)``, then the scope's tags (inner wins), then the call's own."""
+        tags = dict(self.tags)
+        tags.update(contextstack.get_tags())
+        if isinstance(call_tags, dict):
+            tags.update(call_tags)
+        return tags
 
     def _finish(self, event: ErrorEvent, hint: dict[str, Any]) -> ErrorEvent | None:
         title = event.title

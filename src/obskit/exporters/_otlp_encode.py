@@ -32,7 +32,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 __all__ = ["encode_logs", "encode_metrics", "encode_spans", "exception_attributes"]
 
 #: Severity numbers of the OpenTelemetry log data model.
-SEVERITY = {"debug": 5, "info": 9, "warning": 13, "error": 17, "critical": 21}
+SEVERITY = {"trace": 1, "debug": 5, "info": 9, "warning": 13, "error": 17, "critical": 21}
 _SPAN_KINDS = {
     "internal": Span.SPAN_KIND_INTERNAL,
     "server": Span.SPAN_KIND_SERVER,

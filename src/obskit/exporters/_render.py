@@ -9,7 +9,7 @@ from typing import Any
 from obskit.scrubbing import safe_repr
 from obskit.signals import Signal
 
-__all__ = ["json_line", "pretty_line"]
+__all__ = ["brief_error", "console_json_line", "json_line", "pretty_line"]
 
 _stdlib_encode: Callable[[Any], str] = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=True, default=safe_repr
@@ -45,7 +45,67 @@ def json_line(signal: Signal) -> str:
         return _encode({"signal": signal.kind, "unrenderable": safe_repr(signal, 4096)})
 
 
+def console_json_line(signal: Signal) -> str:
+    """:func:`json_line`, except an error event is brief (see :func:`brief_error`)."""
+    if signal.kind != "error":
+        return json_line(signal)
+    try:
+        return _encode(brief_error(signal.to_dict()))
+    except Exception:
+        return json_line(signal)
+
+
+def brief_error(data: dict[str, Any]) -> dict[str, Any]:
+    """An error event as a console shows it: what, where in the app, and the crash statement.
+
+    Type and message of the exception that escaped, its in-app frames (``file:line in
+    function``; all frames when none is in-app, the last five), the statement at the crash
+    site, the causes' ``type: message``, and the ids that find the full event (fingerprint,
+    trace, request) in the JSON lines, SQLite or OTLP exporters, which keep every detail.
+
+    >>> brief_error({"signal": "error", "timestamp": "t", "level": "error", "title": "E: x",
+    ...     "culprit": "app in f", "fingerprint": "ab", "context": {}, "exceptions": [
+    ...     {"type": "E", "value": "x", "frames": [
+    ...         {"filename": "lib.py", "lineno": 3, "function": "g", "in_app": False},
+    ...         {"filename": "app.py", "lineno": 9, "function": "f", "in_app": True,
+    ...          "context_line": "  raise E('x')"}]}]})["exception"]
+    {'type': 'E', 'value': 'x', 'frames': ['app.py:9 in f'], 'crash': "raise E('x')"}
+    """
+    out = {key: data.get(key) for key in ("signal", "timestamp", "level", "title", "culprit")}
+    out["fingerprint"] = data.get("fingerprint")
+    chain = data.get("exceptions") or []
+    if chain:
+        escaped = chain[0]
+        frames = list(escaped.get("frames") or [])
+        in_app = [f for f in frames if f.get("in_app")] or frames[-5:]
+        exception: dict[str, Any] = {
+            "type": escaped.get("type"),
+            "value": escaped.get("value"),
+            "frames": [
+                f"{f.get('filename', '?')}:{f.get('lineno', '?')} in {f.get('function', '?')}"
+                for f in in_app
+            ],
+        }
+        crash = (in_app[-1].get("context_line") or "").strip() if in_app else ""
+        if crash:
+            exception["crash"] = crash
+        out["exception"] = exception
+        causes = [f"{c.get('type')}: {c.get('value')}" for c in chain[1:]]
+        if causes:
+            out["causes"] = causes
+    elif data.get("message") and data.get("message") != data.get("title"):
+        out["message"] = data.get("message")
+    context = data.get("context") or {}
+    for key in ("request_id", "http.route"):
+        if context.get(key) is not None:
+            out[key] = context[key]
+    if data.get("trace_id"):
+        out["trace_id"] = data["trace_id"]
+    return out
+
+
 _LEVEL_COLOURS = {
+    "trace": "\x1b[2m",
     "debug": "\x1b[2m",
     "info": "\x1b[32m",
     "warning": "\x1b[33m",
@@ -72,8 +132,20 @@ def pretty_line(signal: Signal, *, colors: bool) -> str:
         return text
     if kind == "error":
         head = _tag(data["level"], "error", colors)
+        brief = brief_error(data)
         fields = {"fingerprint": data["fingerprint"][:12], "culprit": data["culprit"]}
-        return f"{stamp} {head} captured {data['title']}{_pairs(fields, colors)}"
+        for key in ("request_id", "http.route", "trace_id"):
+            if key in brief:
+                fields[key] = brief[key]
+        text = f"{stamp} {head} captured {data['title']}{_pairs(fields, colors)}"
+        exception = brief.get("exception")
+        if exception:
+            text += "".join(f"\n    at {frame}" for frame in exception["frames"])
+            if exception.get("crash"):
+                text += f"\n    > {exception['crash']}"
+        for cause in brief.get("causes", ()):
+            text += f"\n    from {cause}"
+        return text
     if kind == "health":
         status = data["status"]
         colour = {"pass": "info", "warn": "warning"}.get(status, "error")

@@ -6,7 +6,8 @@ import sys
 from collections.abc import Collection, Sequence
 from typing import IO, Literal
 
-from obskit.exporters._render import json_line, pretty_line
+from obskit.diagnostics import ConfigError, require_kinds
+from obskit.exporters._render import console_json_line, pretty_line
 from obskit.exporting import ExportResult
 from obskit.signals import Signal
 
@@ -19,6 +20,9 @@ DEFAULT_CONSOLE_KINDS = frozenset({"log", "error", "health", "alert", "anomaly"}
 class ConsoleExporter:
     """Writes signals to stdout: pretty and coloured on a TTY, JSON lines otherwise.
 
+    Error events are brief in both forms (type, message, in-app frames, the crash statement,
+    ids); the JSON lines, SQLite and OTLP exporters keep every detail.
+
     ``stream`` defaults to whatever ``sys.stdout`` is at export time, so redirection works.
     """
 
@@ -29,9 +33,14 @@ class ConsoleExporter:
         format: Literal["auto", "pretty", "json"] = "auto",
         kinds: Collection[str] = DEFAULT_CONSOLE_KINDS,
     ) -> None:
+        if format not in ("auto", "pretty", "json"):
+            raise ConfigError(f"ConsoleExporter: format must be 'auto', 'pretty' or 'json', "
+                              f"not {format!r}")  # fmt: skip
+        if stream is not None and not callable(getattr(stream, "write", None)):
+            raise ConfigError(f"ConsoleExporter: stream must have a write() method, not {stream!r}")
         self.stream = stream
         self.format = format
-        self.kinds = frozenset(kinds)
+        self.kinds = require_kinds("ConsoleExporter", kinds) or frozenset()
 
     def export(self, batch: Sequence[Signal]) -> ExportResult:
         stream = self.stream or sys.stdout
@@ -40,7 +49,7 @@ class ConsoleExporter:
         tty = _is_tty(stream)
         pretty = self.format == "pretty" or (self.format == "auto" and tty)
         lines = [
-            pretty_line(s, colors=tty) if pretty else json_line(s)
+            pretty_line(s, colors=tty) if pretty else console_json_line(s)
             for s in batch
             if s.kind in self.kinds
         ]

@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Any
 
 from obskit import diagnostics
 from obskit._version import __version__
-from obskit.diagnostics import ConfigError
+from obskit.diagnostics import ConfigError, require_kinds, require_number
 from obskit.exporters._otlp_config import SIGNALS, Destination, resolve
-from obskit.exporting import ExportResult
+from obskit.exporting import ExportResult, reset_in_forked_children
 from obskit.signals import Signal
 
 if TYPE_CHECKING:
@@ -105,7 +105,8 @@ class OTLPExporter:
         _require("opentelemetry.proto", "opentelemetry-proto")
         self.resource_attributes = dict(resource_attributes or {})
         self.export_spans = export_spans
-        self.kinds = frozenset(kinds) if kinds is not None else None
+        self.kinds = require_kinds("OTLPExporter", kinds)
+        require_number("OTLPExporter", "max_request_bytes", max_request_bytes, integer=True)
         #: Requests larger than this are split (gRPC servers refuse over 4 MiB by default).
         self.max_request_bytes = max_request_bytes
         #: After a RETRYABLE answer: the delay the collector asked for (read by the processor).
@@ -113,10 +114,12 @@ class OTLPExporter:
         self._transports: dict[str, Transport] = {}
         self._resource: Any = None
         self._setup_resource: Any = None
+        reset_in_forked_children(self)
         self._start_time = time.time()
         self._pid = os.getpid()
-        #: The batch being retried, and which of its requests were already delivered.
-        self._pending: tuple[Sequence[Signal], set[str]] | None = None
+        #: After a RETRYABLE answer: the signals of the batch not delivered yet (read by the
+        #: processor, which retries or spools only those).
+        self.undelivered: list[Signal] | None = None
 
     def __repr__(self) -> str:
         logs = self.destinations["logs"]
@@ -126,24 +129,25 @@ class OTLPExporter:
 
     def export(self, batch: Sequence[Signal]) -> ExportResult:
         self.retry_after_s = None
-        # A retried batch is the same list: parts already delivered are not sent twice.
-        done = self._pending[1] if self._pending and self._pending[0] is batch else set()
+        self.undelivered = None
+        # Logs, traces and metrics go to separate endpoints: when one is down, the others'
+        # parts are delivered and only the rest is left for the processor to retry or spool.
+        undelivered: list[Signal] = []
         verdict = ExportResult.SUCCESS
         for signal, items in self._split(batch).items():
             if not items:
                 continue
-            for index, request in enumerate(self._requests(signal, items)):
-                key = f"{signal}#{index}"
-                if key in done:
-                    continue
+            requests = self._requests(signal, items)
+            for index, (request, _) in enumerate(requests):
                 result = self._send(signal, request).result
                 if result is ExportResult.RETRYABLE:
                     verdict = ExportResult.RETRYABLE
+                    for _, rest in requests[index:]:
+                        undelivered.extend(rest)
                     break
-                done.add(key)
                 if result is ExportResult.FAILURE and verdict is ExportResult.SUCCESS:
                     verdict = ExportResult.FAILURE
-        self._pending = (batch, done) if verdict is ExportResult.RETRYABLE else None
+        self.undelivered = undelivered if verdict is ExportResult.RETRYABLE else None
         return verdict
 
     def force_flush(self, timeout_s: float = 5.0) -> bool:
@@ -183,8 +187,8 @@ class OTLPExporter:
             return self.export_spans
         return app_tracer_provider() is None
 
-    def _requests(self, signal: str, items: list[Signal]) -> list[Any]:
-        """The export requests for ``items``: one, or halves until each fits the size limit."""
+    def _requests(self, signal: str, items: list[Signal]) -> list[tuple[Any, list[Signal]]]:
+        """``(request, its items)`` for ``items``: one, or halves until each fits the limit."""
         from obskit.exporters import _otlp_encode as encode
 
         resource, version = self._resource_proto(), __version__
@@ -195,7 +199,7 @@ class OTLPExporter:
         else:
             request = encode.encode_metrics(items, resource, version, self._start_time)
         if len(items) < 2 or request.ByteSize() <= self.max_request_bytes:
-            return [request]
+            return [(request, items)]
         half = len(items) // 2
         return self._requests(signal, items[:half]) + self._requests(signal, items[half:])
 
@@ -229,6 +233,11 @@ class OTLPExporter:
         if retrying and outcome.retry_after_s is not None:
             self.retry_after_s = max(self.retry_after_s or 0.0, outcome.retry_after_s)
         return outcome
+
+    def _after_fork_in_child(self) -> None:
+        # Connections (and gRPC channels) belong to the parent: keep them referenced, unused.
+        _inherited.append(self._transports)
+        self._transports, self._pid = {}, os.getpid()
 
     def _transport(self, signal: str) -> Transport:
         if self._pid != os.getpid():  # forked: connections belong to the parent
@@ -264,6 +273,10 @@ class OTLPExporter:
         """The Resource of the obskit setup this exporter serves (the pipeline calls this)."""
         self._setup_resource = resource
         self._resource = None  # encoded again on the next request
+
+
+#: Transports a forked child inherited (never used or closed by the child).
+_inherited: list[object] = []
 
 
 def _require(module: str, package: str) -> None:

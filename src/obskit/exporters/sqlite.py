@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from obskit import _codec, diagnostics
+from obskit.diagnostics import ConfigError, require_kinds, require_number, require_path
 from obskit.exporters._sqlite_schema import BULK_TABLES, SCHEMA, SCHEMA_VERSION, TIME_TABLES
-from obskit.exporting import ExportResult
+from obskit.exporting import ExportResult, reset_in_forked_children
 from obskit.levels import level_number
 from obskit.signals import Signal
 
@@ -117,17 +118,31 @@ class SQLiteExporter:
         kinds: Collection[str] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.path = Path(path)
+        owner = "SQLiteExporter"
+        self.path = require_path(owner, "path", path)
+        require_number(owner, "max_age_s", max_age_s, none=True)
+        require_number(owner, "max_bytes", max_bytes, integer=True, none=True)
+        require_number(owner, "retention_interval_s", retention_interval_s, zero=True)
+        require_number(owner, "busy_timeout_s", busy_timeout_s, zero=True)
+        if not callable(clock):
+            raise ConfigError(f"{owner}: clock must be a function returning UNIX time")
+        if not _is_sqlite_or_empty(self.path):
+            raise ConfigError(
+                f"{owner}: {str(self.path)!r} exists and is not an SQLite database; "
+                "choose another path (obskit never moves or overwrites a file it did not make)"
+            )
         self.max_age_s = max_age_s
         self.max_bytes = max_bytes
         self.retention_interval_s = retention_interval_s
         self.busy_timeout_s = busy_timeout_s
-        self.kinds = frozenset(kinds) if kinds is not None else None
+        self.kinds = require_kinds(owner, kinds)
         self.clock = clock
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pid = os.getpid()
         self._next_retention = 0.0
+        self._fork_locked = False
+        reset_in_forked_children(self)
 
     # -- the Exporter protocol -------------------------------------------------------------
 
@@ -153,7 +168,7 @@ class SQLiteExporter:
         return True  # every batch is committed before export returns
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
-        if self._lock.acquire(timeout=max(0.0, timeout_s)):
+        if self._lock.acquire(timeout=diagnostics.bounded_timeout(timeout_s)):
             try:
                 self._close()
             finally:
@@ -184,6 +199,26 @@ class SQLiteExporter:
 
     # -- connection and faults -------------------------------------------------------------
 
+    def _before_fork(self) -> None:
+        # SQLite forbids carrying a connection across fork: its per-file lock bookkeeping
+        # would tell the child it holds the parent's locks. Let the write in progress finish,
+        # close the connection, and hold the lock until the fork is done (reopened on use).
+        self._fork_locked = self._lock.acquire(timeout=self.busy_timeout_s + 1.0)
+        if self._fork_locked:
+            self._close()
+
+    def _after_fork_in_parent(self) -> None:
+        if getattr(self, "_fork_locked", False):
+            self._fork_locked = False
+            self._lock.release()
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+        self._fork_locked = False
+        if self._conn is not None:  # the write did not finish in time: never touch it
+            _inherited.append(self._conn)
+        self._conn, self._pid = None, os.getpid()
+
     def _connection(self) -> sqlite3.Connection:
         if self._pid != os.getpid():  # forked: the parent's connection is not ours to use
             self._conn, self._pid = None, os.getpid()
@@ -202,7 +237,10 @@ class SQLiteExporter:
     def _fault(self, exc: sqlite3.Error | OSError) -> ExportResult:
         kind, message, retry = _classify(exc)
         where = f"SQLiteExporter({self.path})"
-        if kind == "corrupt":
+        if kind == "corrupt" and not _is_sqlite_or_empty(self.path):
+            self._close()
+            message = "the file is not an SQLite database (left as it is)"
+        elif kind == "corrupt":
             self._close()
             moved = _quarantine(self.path, self.clock())
             message += f"; moved it to {moved.name} and started a new database"
@@ -211,6 +249,10 @@ class SQLiteExporter:
         verdict = "retrying" if retry else "batch dropped"
         diagnostics.report(f"sqlite.{kind}", f"{where}: {message} ({exc}); {verdict}")
         return ExportResult.RETRYABLE if retry else ExportResult.FAILURE
+
+
+#: Connections a forked child inherited (never used or closed by the child).
+_inherited: list[sqlite3.Connection | None] = []
 
 
 def _open(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
@@ -409,6 +451,21 @@ def _classify(exc: sqlite3.Error | OSError) -> tuple[str, str, bool]:
     if isinstance(exc, (sqlite3.OperationalError, OSError)):
         return "unavailable", "cannot write the database", True
     return "error", "a database error", False
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _is_sqlite_or_empty(path: Path) -> bool:
+    """Whether ``path`` is missing, empty, or starts with SQLite's file header."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(len(_SQLITE_HEADER))
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return True  # unreadable or a directory: the connection reports that itself
+    return not head or head == _SQLITE_HEADER
 
 
 def _quarantine(path: Path, now: float) -> Path:

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from obskit import diagnostics
-from obskit.diagnostics import ConfigError
+from obskit.diagnostics import ConfigError, require_kinds, require_number
 from obskit.exporters._http import parse_retry_after, post, redact
 from obskit.exporters._render import _encode
 from obskit.exporting import ExportResult
@@ -52,12 +52,11 @@ class WebhookExporter:
         scheme = urlsplit(url).scheme
         if scheme not in ("http", "https") or not urlsplit(url).netloc:
             raise ConfigError(f"WebhookExporter: {url!r} is not an http:// or https:// URL")
-        if timeout_s <= 0:
-            raise ConfigError("WebhookExporter: timeout_s must be positive")
+        require_number("WebhookExporter", "timeout_s", timeout_s)
         self.url = url
         self.gzip = gzip
         self.timeout_s = timeout_s
-        self.kinds = frozenset(kinds) if kinds is not None else None
+        self.kinds = require_kinds("WebhookExporter", kinds)
         self.headers = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": "obskit-webhook-exporter/0.1",

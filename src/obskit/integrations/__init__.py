@@ -5,9 +5,12 @@ integration:
 
 ===================================================  ======================================
 ``asgi.ObskitASGIMiddleware``                        Starlette, FastAPI, any ASGI 3 app
-``wsgi.ObskitWSGIMiddleware``                        Flask, Django, any WSGI app
+``wsgi.ObskitWSGIMiddleware``                        Flask, any WSGI app
 ``httpx.ObskitTransport``, ``ObskitAsyncTransport``  outgoing calls with httpx
 ``requests.instrument_session``                      outgoing calls with a requests session
+``django.ObskitDjangoMiddleware``                    Django (first in ``MIDDLEWARE``)
+``dbapi.wrap``                                       any DB-API 2 connection (sqlite3, ...)
+``sqlalchemy.instrument``                            a SQLAlchemy engine (sync or async)
 ===================================================  ======================================
 
 Context into threads and executors: :mod:`obskit.contextstack` (``ContextExecutor``,

@@ -3,7 +3,14 @@
 An :class:`Exchange` reads the few headers it needs (request id, ``traceparent``, the headers
 chosen for recording), opens the request scope, notes the response status and the route
 template as the framework reveals them, and at the end names the request after its route,
-captures an error event (an exception that escaped, else a 5xx response) and closes the scope.
+captures an error event (an exception that escaped, else a 5xx response grouped by route with
+the handler as culprit), records ``http.server.request.duration`` and closes the scope.
+
+While the request runs, every log record and error event carries ``http.route`` as soon as the
+framework has routed (read when the record is made). When a server span is already active (a
+framework's own telemetry, FastAPI's since 0.142, or OpenTelemetry's ASGI middleware outside
+obskit's), the request joins it instead of opening a second one: one server span per request.
+Paths in ``exclude_paths`` (health probes, metrics scrapes) skip all of this.
 Nothing here raises into the application: failures go to :func:`obskit.diagnostics.report`.
 """
 
@@ -16,15 +23,26 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from obskit import _runtime, diagnostics, errors, instrumentation, propagation, tracing
+from obskit import (
+    _runtime,
+    contextstack,
+    diagnostics,
+    errors,
+    instrumentation,
+    metrics,
+    propagation,
+    tracing,
+)
 from obskit.diagnostics import ConfigError
 from obskit.scrubbing import FILTERED
 
 __all__ = [
+    "DEFAULT_EXCLUDE_PATHS",
     "DEFAULT_RECORD_HEADERS",
     "UNROUTED",
     "Exchange",
     "HTTPOptions",
+    "handler_culprit",
     "safe_method",
     "valid_request_id",
 ]
@@ -33,6 +51,11 @@ __all__ = [
 UNROUTED = "<unrouted>"
 #: Request headers recorded on the span and on error events unless told otherwise.
 DEFAULT_RECORD_HEADERS = ("user-agent", "content-type", "content-length")
+#: Paths kept out of request metrics and traces unless told otherwise: health probes and
+#: metrics scrapes (each entry matches itself and everything under it).
+DEFAULT_EXCLUDE_PATHS = ("/health", "/healthz", "/livez", "/readyz", "/metrics")
+#: The request-duration histogram (OpenTelemetry's HTTP semantic conventions; seconds).
+DURATION_METRIC = "http.server.request.duration"
 #: Methods kept as they are; anything else is ``_OTHER`` (a client picks the method: keep
 #: span names and metric labels low-cardinality, as OpenTelemetry's conventions do).
 KNOWN_METHODS = frozenset(
@@ -64,6 +87,7 @@ class HTTPOptions:
 
     __slots__ = (
         "capture_server_errors",
+        "exclude_paths",
         "record_headers",
         "request_id_header",
         "response_request_id",
@@ -79,6 +103,7 @@ class HTTPOptions:
         record_headers: Iterable[str] = DEFAULT_RECORD_HEADERS,
         route_name: Callable[[Any], str | None] | None = None,
         capture_server_errors: bool = True,
+        exclude_paths: Iterable[str] = DEFAULT_EXCLUDE_PATHS,
     ) -> None:
         if not isinstance(request_id_header, str) or not request_id_header:
             raise ConfigError("request_id_header must be a header name, e.g. 'X-Request-ID'")
@@ -94,6 +119,29 @@ class HTTPOptions:
         self.wanted = frozenset(
             {self.request_id_header, "traceparent", "tracestate", *self.record_headers}
         )
+        self.exclude_paths = _checked_paths(exclude_paths)
+
+    def excluded(self, path: str) -> bool:
+        """Whether ``path`` is one of ``exclude_paths`` or under one.
+
+        >>> HTTPOptions().excluded("/health/ready"), HTTPOptions().excluded("/healthy")
+        (True, False)
+        """
+        for prefix in self.exclude_paths:
+            if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
+                return True
+        return False
+
+
+def _checked_paths(paths: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(paths, str):
+        raise ConfigError("exclude_paths takes a list of paths, e.g. ['/health', '/metrics']")
+    out = []
+    for path in paths:
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ConfigError(f"exclude_paths entries are paths starting with '/', got {path!r}")
+        out.append(path.rstrip("/") or "/")
+    return tuple(out)
 
 
 class Exchange:
@@ -101,10 +149,13 @@ class Exchange:
 
     __slots__ = (
         "captured",
+        "culprit",
         "done",
         "headers",
+        "late_token",
         "method",
         "options",
+        "peek_route",
         "request",
         "route",
         "status",
@@ -119,6 +170,11 @@ class Exchange:
         self.status: int | None = None
         self.captured = False
         self.done = False
+        #: The route template as the framework has it so far (while the app runs), or None.
+        self.peek_route: Callable[[], str | None] | None = None
+        #: ``module in function`` of the handler, for a 5xx response with no exception.
+        self.culprit: Callable[[], str | None] | None = None
+        self.late_token: Any = None
         request_id = valid_request_id(headers.get(options.request_id_header))
         parent = propagation.extract(headers) if "traceparent" in headers else None
         if request_id is None and parent is not None:
@@ -128,38 +184,50 @@ class Exchange:
         self.request = instrumentation.Request(
             self.method, request_id, method=self.method, path=path
         )
+        server = _active_server_span()
+        if server is not None:  # a framework's own server span: join it, never a second root
+            self.request.join(server)
+            if request_id is None:
+                self.request.request_id = format(server.get_span_context().trace_id, "032x")
         self.request.parent_context = parent
         self.request.span_kind = SpanKind.SERVER
         self.headers = _recorded(options.record_headers, headers)
+        attributes: dict[str, Any] = {"http.request.method": self.method, "url.path": path}
+        for name, value in self.headers.items():
+            attributes[f"http.request.header.{name}"] = value
+        self.request.span_attributes = attributes
 
     def begin(self) -> Exchange:
         """Enter the request scope (in the context the app will run in)."""
-        request = self.request.__enter__()
-        try:
-            span = request.span
-            if span is not None and span.is_recording():
-                attributes = {
-                    "http.request.method": self.method,
-                    "url.path": request.fields["path"],
-                }
-                for name, value in self.headers.items():
-                    attributes[f"http.request.header.{name}"] = value
-                span.set_attributes(attributes)  # one lock round trip, not one per attribute
-        except Exception as exc:
-            diagnostics.report("http_begin", f"could not annotate a request span: {exc!r}")
+        self.request.__enter__()
+        self.late_token = contextstack.set_late_fields(self.late_fields)
         return self
+
+    def late_fields(self) -> dict[str, Any]:
+        """``http.route`` for records made inside the request, once it is routed."""
+        route = self.route
+        if route is None and self.peek_route is not None:
+            route = self.peek_route()
+        return {"http.route": route} if route else {}
 
     @property
     def request_id(self) -> str:
         return self.request.request_id
 
     def response_started(self, status: Any) -> None:
-        """The app started its response with ``status``."""
+        """The app started its response with ``status`` (call after resolving the route)."""
         try:
             self.status = int(status)
             self.request.set_status(self.status)
+            if self.request.joined:  # its owner may end it with the last byte: name it now
+                self._name()
         except Exception as exc:
             diagnostics.report("http_status", f"could not record a response status: {exc!r}")
+
+    def _name(self) -> None:
+        self.request.rename(f"{self.method} {self.route or UNROUTED}")
+        if self.route:
+            self.request.set_attribute("http.route", self.route)
 
     def resolve(self, route: str | None) -> None:
         """The route template, once the framework has routed (the first one found wins)."""
@@ -188,17 +256,13 @@ class Exchange:
         request = self.request
         failure = exc if tracing.is_failure(exc) else None  # not a cancellation or exit
         try:
-            request.rename(f"{self.method} {self.route or UNROUTED}")
-            if self.route:
-                request.set_attribute("http.route", self.route)
+            self._name()
             if failure is not None:
                 self.capture(failure)
             elif self.options.capture_server_errors and not self.captured:
                 status = self.status or 0
                 if status >= 500:
-                    errors.capture_message(
-                        f"HTTP {status} {request.name}", level="error", http=self.context()
-                    )
+                    self._capture_server_error(status)
             if exc is not None and failure is None:
                 request.set_attribute("http.request.cancelled", True)
         except Exception as problem:
@@ -207,6 +271,58 @@ class Exchange:
             request.__exit__(type(failure) if failure else None, failure, None)
         except Exception as problem:
             diagnostics.report("http_finish", f"could not close a request scope: {problem!r}")
+        try:
+            if self.late_token is not None:
+                contextstack.reset_late_fields(self.late_token)
+        except Exception:  # finished in another context than it began: that one ends anyway
+            pass
+        self._record_duration(failure)
+
+    def _capture_server_error(self, status: int) -> None:
+        """One event per route and status, the handler as culprit (no stack: none escaped)."""
+        name = self.request.name
+        culprit = self.culprit() if self.culprit is not None else None
+        errors.capture_message(
+            f"HTTP {status} {name}",
+            level="error",
+            fingerprint=["http.server.error", name, str(status)],
+            culprit=culprit or name,
+            http=self.context(),
+        )
+
+    def _record_duration(self, failure: BaseException | None) -> None:
+        """``http.server.request.duration`` in seconds, labelled as OpenTelemetry's do."""
+        labels: dict[str, Any] = {"http.request.method": self.method}
+        if self.route:
+            labels["http.route"] = self.route
+        if self.status is not None:
+            labels["http.response.status_code"] = self.status
+        if failure is not None:
+            labels["error.type"] = type(failure).__qualname__
+        elif self.status is not None and self.status >= 500:
+            labels["error.type"] = str(self.status)
+        duration_ms = self.request.duration_ms or 0.0
+        metrics.observe(DURATION_METRIC, duration_ms / 1000.0, **labels)
+
+
+def _active_server_span() -> Any:
+    """The recording server span some other instrumentation opened around obskit, or None."""
+    span = tracing.active_span()
+    if span is None or getattr(span, "kind", None) is not SpanKind.SERVER:
+        return None
+    return span if span.is_recording() else None
+
+
+def handler_culprit(handler: Any) -> str | None:
+    """``module in function`` of a request handler (how error events name a culprit)."""
+    handler = getattr(handler, "__wrapped__", handler)
+    qualname = getattr(handler, "__qualname__", None) or getattr(
+        type(handler), "__qualname__", None
+    )
+    if not isinstance(qualname, str):
+        return None
+    module = getattr(handler, "__module__", None) or type(handler).__module__
+    return f"{module} in {qualname}"
 
 
 def _recorded(names: tuple[str, ...], headers: Mapping[str, str]) -> dict[str, str]:

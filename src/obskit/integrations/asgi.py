@@ -19,9 +19,16 @@ response and exceptions are passed on as they are; the one addition is the ``X-R
 response header (``response_request_id=False`` turns it off).
 
 The route template comes from Starlette's ``scope["route"]`` (set by its router, so FastAPI and
-Starlette apps get it for free) with the mount prefixes in ``scope["root_path"]``; a request no
-route matched is named ``GET <unrouted>``. Other frameworks: pass ``route_name=``, a function of
-the scope returning the template or ``None``.
+Starlette apps get it for free) with the mount prefixes in ``scope["root_path"]``; a request
+routed into a mounted app that has no router of its own, or that its router did not match, is
+named after the mount (``GET /health/{path}``); a request no route matched at all is named
+``GET <unrouted>``. Other frameworks: pass ``route_name=``, a function of the scope returning
+the template or ``None``.
+
+Requests to ``exclude_paths`` (default :data:`~obskit.integrations._http.DEFAULT_EXCLUDE_PATHS`:
+health probes and metrics scrapes) run untouched: no span, no request metrics, no request
+scope; an exception escaping one is still captured. A framework's own server span around such
+a request (FastAPI's) is kept out of obskit's exporters too.
 """
 
 from __future__ import annotations
@@ -29,12 +36,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, TypeAlias
 
-from obskit import diagnostics
+from obskit import diagnostics, errors, tracing
 from obskit.integrations._http import (
+    DEFAULT_EXCLUDE_PATHS,
     DEFAULT_RECORD_HEADERS,
     Exchange,
     HTTPOptions,
     begin,
+    handler_culprit,
 )
 
 __all__ = ["ObskitASGIMiddleware", "starlette_route"]
@@ -52,8 +61,10 @@ class ObskitASGIMiddleware:
     Options: ``request_id_header`` (read, and written back; default ``X-Request-ID``),
     ``response_request_id`` (write it back), ``record_headers`` (request headers recorded on
     the span and on error events, scrubbed; default user-agent, content-type and
-    content-length), ``route_name`` (a function of the scope giving the route template) and
-    ``capture_server_errors`` (an error event for a 5xx response with no exception).
+    content-length), ``route_name`` (a function of the scope giving the route template),
+    ``capture_server_errors`` (an error event for a 5xx response with no exception) and
+    ``exclude_paths`` (paths kept out of request metrics and traces; each matches itself and
+    everything under it).
     """
 
     def __init__(
@@ -65,6 +76,7 @@ class ObskitASGIMiddleware:
         record_headers: Iterable[str] = DEFAULT_RECORD_HEADERS,
         route_name: Callable[[Scope], str | None] | None = None,
         capture_server_errors: bool = True,
+        exclude_paths: Iterable[str] = DEFAULT_EXCLUDE_PATHS,
     ) -> None:
         self.app = app
         self.options = HTTPOptions(
@@ -73,6 +85,7 @@ class ObskitASGIMiddleware:
             record_headers=record_headers,
             route_name=route_name,
             capture_server_errors=capture_server_errors,
+            exclude_paths=exclude_paths,
         )
         self._wanted = frozenset(name.encode("latin-1") for name in self.options.wanted)
         self._id_header = self.options.request_id_header.encode("latin-1")
@@ -80,6 +93,13 @@ class ObskitASGIMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") != "http":
             await self.app(scope, receive, send)
+            return
+        if self.options.exclude_paths and self._excluded(scope):
+            try:
+                await self.app(scope, receive, send)
+            except Exception as exc:
+                errors.capture_failure(exc)
+                raise
             return
         exchange = self._begin(scope)
         if exchange is None:
@@ -112,13 +132,30 @@ class ObskitASGIMiddleware:
         except Exception as exc:
             diagnostics.report("asgi_scope", f"could not read an ASGI scope: {exc!r}")
             return None
-        return begin(self.options, method, path, headers)
+        exchange = begin(self.options, method, path, headers)
+        if exchange is not None:
+            hook = self.options.route_name
+            exchange.peek_route = (
+                (lambda: hook(scope)) if hook is not None else (lambda: starlette_route(scope))
+            )
+            exchange.culprit = lambda: handler_culprit(scope.get("endpoint"))
+        return exchange
+
+    def _excluded(self, scope: Scope) -> bool:
+        try:
+            if not self.options.excluded(scope.get("path", "")):
+                return False
+            tracing.exclude_active_span()  # a framework's own server span for it
+            return True
+        except Exception as exc:
+            diagnostics.report("asgi_scope", f"could not read an ASGI scope: {exc!r}")
+            return False
 
     def _response_start(self, exchange: Exchange, scope: Scope, message: Message) -> Message:
         """Note the status and route; add the request id header (to a copy of the message)."""
         try:
-            exchange.response_started(message.get("status"))
             self._resolve(exchange, scope)
+            exchange.response_started(message.get("status"))
             if self.options.response_request_id:
                 headers = list(message.get("headers") or ())
                 name = self._id_header
@@ -147,9 +184,14 @@ def starlette_route(scope: Scope) -> str | None:
     path parameters shows its values.
     """
     route = scope.get("route")
-    if route is None:
-        return None
     root = scope.get("root_path") or ""
+    if route is None:
+        # FastAPI's router leaves no route for a mount: a root path grown past the app's own
+        # (``app_root_path``, set by the mount) says the request went into a mounted app.
+        base = scope.get("app_root_path")
+        if isinstance(base, str) and len(root) > len(base):
+            return f"{root}/{{path}}"
+        return None
     if hasattr(route, "routes"):  # a Mount (or Host) whose app did the rest of the routing
         return f"{root}/{{path}}"
     template = getattr(route, "path_format", None) or getattr(route, "path", None)

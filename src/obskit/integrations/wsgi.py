@@ -31,8 +31,15 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeAlias
 
-from obskit import diagnostics
-from obskit.integrations._http import DEFAULT_RECORD_HEADERS, Exchange, HTTPOptions, begin
+from obskit import diagnostics, errors
+from obskit.integrations._http import (
+    DEFAULT_EXCLUDE_PATHS,
+    DEFAULT_RECORD_HEADERS,
+    Exchange,
+    HTTPOptions,
+    begin,
+    handler_culprit,
+)
 
 __all__ = ["ObskitWSGIMiddleware", "flask_route"]
 
@@ -63,6 +70,7 @@ class ObskitWSGIMiddleware:
         record_headers: Iterable[str] = DEFAULT_RECORD_HEADERS,
         route_name: Callable[[Environ], str | None] | None = None,
         capture_server_errors: bool = True,
+        exclude_paths: Iterable[str] = DEFAULT_EXCLUDE_PATHS,
     ) -> None:
         self.app = app
         self.options = HTTPOptions(
@@ -71,6 +79,7 @@ class ObskitWSGIMiddleware:
             record_headers=record_headers,
             route_name=route_name,
             capture_server_errors=capture_server_errors,
+            exclude_paths=exclude_paths,
         )
         self._keys = {
             name: _UNPREFIXED.get(name) or "HTTP_" + name.upper().replace("-", "_")
@@ -79,6 +88,12 @@ class ObskitWSGIMiddleware:
         self.flask_app = _listen_to_flask(app)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if self.options.exclude_paths and self._excluded(environ):
+            try:
+                return self.app(environ, start_response)
+            except Exception as exc:
+                errors.capture_failure(exc)
+                raise
         context = contextvars.copy_context()
         exchange = context.run(self._begin, environ)
         if exchange is None:
@@ -97,6 +112,14 @@ class ObskitWSGIMiddleware:
             raise
         return ResponseBody(result, context, exchange)
 
+    def _excluded(self, environ: Environ) -> bool:
+        try:
+            path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+            return self.options.excluded(path)
+        except Exception as exc:
+            diagnostics.report("wsgi_environ", f"could not read a WSGI environ: {exc!r}")
+            return False
+
     def _begin(self, environ: Environ) -> Exchange | None:
         try:
             headers: dict[str, str] = {}
@@ -110,6 +133,9 @@ class ObskitWSGIMiddleware:
             diagnostics.report("wsgi_environ", f"could not read a WSGI environ: {exc!r}")
             return None
         exchange = begin(self.options, method, path, headers)
+        if exchange is not None:
+            hook = self.options.route_name
+            exchange.peek_route = lambda: (hook or flask_route)(environ)
         _current.set(exchange)
         return exchange
 
@@ -118,8 +144,11 @@ class ObskitWSGIMiddleware:
     ) -> list[tuple[str, str]]:
         """Note status and route; a copy of ``headers`` with the request id, if it was added."""
         try:
-            exchange.response_started(status.split(None, 1)[0])
             _resolve(exchange, environ, self.options.route_name)
+            exchange.response_started(status.split(None, 1)[0])
+            if (exchange.status or 0) >= 500:  # the view is known while the request is live
+                culprit = _flask_culprit(environ)
+                exchange.culprit = lambda: culprit
             if self.options.response_request_id:
                 name = self.options.request_id_header
                 if not any(key.lower() == name for key, _ in headers):
@@ -207,6 +236,17 @@ def flask_route(environ: Environ) -> str | None:
         return None
     script_name = environ.get("SCRIPT_NAME") or ""
     return f"{script_name}{template}"
+
+
+def _flask_culprit(environ: Environ) -> str | None:
+    """The Flask view function that handled the request, as ``module in function``."""
+    request = environ.get("werkzeug.request")
+    endpoint = getattr(request, "endpoint", None)
+    flask = sys.modules.get("flask")
+    if endpoint is None or flask is None:
+        return None
+    view = flask.current_app.view_functions.get(endpoint) if flask.has_app_context() else None
+    return handler_culprit(view) if view is not None else None
 
 
 def _listen_to_flask(app: Any) -> Any:

@@ -29,8 +29,11 @@ Processor = Callable[[Any, str, EventDict], Any]
 def add_context(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
     """Merge the context stack under the call's own fields (the call's keywords win)."""
     fields = contextstack.get_fields()
-    if fields:
+    late = contextstack.late_fields()
+    if fields or late:
         merged = dict(fields)
+        if late:
+            merged.update(late)
         merged.update(event_dict)
         return merged
     return event_dict

@@ -3,6 +3,11 @@
 ``init(capture_stdlib_logging=True)`` attaches :class:`ObskitHandler` to the root logger, so
 libraries that use ``logging`` produce the same records, with the same context, as obskit's own
 logger. ``extra={...}`` fields become top-level fields.
+
+:class:`CapturedExceptionFilter` goes the other way: on a server's own logger (uvicorn's
+``uvicorn.error``, gunicorn's ``gunicorn.error``) it drops the records whose exception obskit
+has already captured, so each failure is reported once, by obskit, not a second time as a
+multi-line traceback on stderr.
 """
 
 from __future__ import annotations
@@ -11,10 +16,10 @@ import logging
 import threading
 
 from obskit import _runtime, contextstack, diagnostics
-from obskit.levels import level_name
+from obskit.levels import LEVEL_NUMBERS, level_name
 from obskit.logging.processors import make_record
 
-__all__ = ["ObskitHandler", "install", "uninstall"]
+__all__ = ["CapturedExceptionFilter", "ObskitHandler", "install", "uninstall"]
 
 # Attributes every stdlib LogRecord has; anything else came from ``extra=``.
 _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
@@ -22,6 +27,27 @@ _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__di
     "asctime",
     "taskName",
 }
+
+
+class CapturedExceptionFilter(logging.Filter):
+    """Drops a log record whose exception obskit already captured (keeps everything else).
+
+    >>> import logging
+    >>> exc = RuntimeError("boom")
+    >>> record = logging.LogRecord("uvicorn.error", 40, "", 0, "Exception in ASGI app", None,
+    ...                            (RuntimeError, exc, None))
+    >>> CapturedExceptionFilter().filter(record)
+    True
+    >>> exc.__obskit_captured__ = True
+    >>> CapturedExceptionFilter().filter(record)
+    False
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc_info = record.exc_info
+        if not exc_info or not isinstance(exc_info, tuple):
+            return True
+        return not getattr(exc_info[1], "__obskit_captured__", False)
 
 
 class ObskitHandler(logging.Handler):
@@ -34,6 +60,7 @@ class ObskitHandler(logging.Handler):
             return
         try:
             fields = dict(contextstack.get_fields())
+            fields.update(contextstack.late_fields())
             for key, value in record.__dict__.items():
                 if key not in _STANDARD_ATTRS and not key.startswith("_"):
                     fields[key] = value
@@ -64,8 +91,8 @@ def install(level: str) -> ObskitHandler:
     if _installed is None:
         _installed = ObskitHandler()
         root.addHandler(_installed)
-    number = logging.getLevelName(level.upper())
-    if isinstance(number, int) and root.level > number:
+    number = LEVEL_NUMBERS.get(level)
+    if number is not None and root.level > number:
         root.setLevel(number)
     return _installed
 

@@ -1,0 +1,145 @@
+"""ObskitDjangoMiddleware with Django's test client and with a real ``runserver`` on loopback:
+route templates from ``resolver_match``, ``http.route`` on logs, the view's exception and the
+view as the culprit of a 5xx, excluded paths, request ids."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from obskit.exporters import InMemoryExporter
+
+from .conftest import flushed
+
+HERE = Path(__file__).resolve().parent
+SRC = HERE.parents[1] / "src"
+
+
+@pytest.fixture(scope="module")
+def client() -> Any:
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_site.settings")
+    import django
+    from django.test import Client
+
+    django.setup()
+    return Client(raise_request_exception=False)
+
+
+def server_spans(memory: InMemoryExporter) -> list[Any]:
+    return [s for s in flushed(memory).spans if s.span_kind == "server"]
+
+
+def test_requests_are_named_by_their_url_pattern(
+    client: Any, quiet_memory: InMemoryExporter
+) -> None:
+    assert client.get("/users/7/").status_code == 200
+    assert client.get("/blog/2024/hello-world/").status_code == 200
+    assert client.get("/no/such/page/").status_code == 404
+    assert client.get("/health/").status_code == 200  # excluded by default
+    names = [s.name for s in server_spans(quiet_memory)]
+    assert names == [
+        "GET /users/<int:user_id>/",
+        "GET /blog/<int:year>/<slug:slug>/",
+        "GET <unrouted>",
+    ]
+    [span] = [s for s in quiet_memory.spans if s.name.startswith("GET /users")]
+    assert span.attributes["http.route"] == "/users/<int:user_id>/"
+    assert span.attributes["http.response.status_code"] == 200
+    [log] = quiet_memory.logs
+    assert log.fields["http.route"] == "/users/<int:user_id>/"
+    assert log.fields["request_id"] == span.attributes["request.id"]
+
+
+def test_request_id_round_trip(client: Any, quiet_memory: InMemoryExporter) -> None:
+    response = client.get("/users/1/", headers={"X-Request-ID": "req-42"})
+    assert response["X-Request-ID"] == "req-42"
+    assert server_spans(quiet_memory)[0].attributes["request.id"] == "req-42"
+
+
+def test_view_exception_is_captured_with_the_view_as_culprit(
+    client: Any, quiet_memory: InMemoryExporter
+) -> None:
+    assert client.get("/boom/").status_code == 500
+    [event] = flushed(quiet_memory).errors
+    assert event.title == "RuntimeError: kaboom"
+    assert event.culprit.endswith("views in boom")
+    assert event.context["http"]["route"] == "/boom/"
+    [span] = server_spans(quiet_memory)
+    assert span.name == "GET /boom/" and span.status == "error"
+
+
+def test_5xx_response_is_grouped_by_route_with_the_view_as_culprit(
+    client: Any, quiet_memory: InMemoryExporter
+) -> None:
+    for _ in range(2):
+        assert client.get("/unavailable/").status_code == 503
+    events = flushed(quiet_memory).errors
+    assert [e.title for e in events] == ["HTTP 503 GET /unavailable/"] * 2
+    assert events[0].fingerprint == events[1].fingerprint
+    assert events[0].culprit.endswith("views in unavailable")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_real_runserver_on_loopback(tmp_path: Path) -> None:
+    pytest.importorskip("django")
+    out = tmp_path / "signals.jsonl"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OBSKIT_", "OTEL_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="django_site.settings",
+        PYTHONPATH=os.pathsep.join([str(HERE), str(SRC), env.get("PYTHONPATH", "")]),
+        OBSKIT_TEST_JSONL=str(out),
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/users/5/", timeout=5)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline, "runserver did not start"
+                time.sleep(0.1)
+        assert response.status_code == 200 and response.headers["x-request-id"]
+        assert httpx.get(f"http://127.0.0.1:{port}/boom/", timeout=5).status_code == 500
+        assert httpx.get(f"http://127.0.0.1:{port}/health/", timeout=5).status_code == 200
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    names = sorted(r["name"] for r in records if r["signal"] == "span")
+    assert names == ["GET /boom/", "GET /users/<int:user_id>/"]  # /health/ is excluded
+    [error] = [r for r in records if r["signal"] == "error"]
+    assert error["title"] == "RuntimeError: kaboom"
+    assert error["context"]["http"]["route"] == "/boom/"
+    [log] = [r for r in records if r["signal"] == "log" and r["event"] == "user loaded"]
+    assert log["http.route"] == "/users/<int:user_id>/"
+    assert log["request_id"] == response.headers["x-request-id"]
