@@ -195,9 +195,9 @@ class Store:
         if contains:
             where.append("instr(lower(event), lower(?)) > 0")
             params.append(contains)
-        if request_id:
-            where.append("json_extract(fields, '$.request_id') = ?")
-            params.append(request_id)
+        if request_id:  # a plain substring test first: json_extract only where it can match
+            where.append("instr(fields, ?) > 0 AND json_extract(fields, '$.request_id') = ?")
+            params += [_codec.dumps(request_id), request_id]
         query = (
             "SELECT id, ts, level, event, logger, fields, service, environment, trace_id, "
             f"span_id, exception FROM {source}"

@@ -48,6 +48,8 @@ from obskit.integrations._http import (
 
 __all__ = ["ObskitASGIMiddleware", "starlette_route"]
 
+_FASTAPI_TELEMETRY = "fastapi.telemetry"
+
 Scope: TypeAlias = MutableMapping[str, Any]
 Message: TypeAlias = MutableMapping[str, Any]
 Receive: TypeAlias = Callable[[], Awaitable[Message]]
@@ -94,6 +96,11 @@ class ObskitASGIMiddleware:
         if scope.get("type") != "http":
             await self.app(scope, receive, send)
             return
+        if _FASTAPI_TELEMETRY not in scope:
+            # Wrapped around a FastAPI app (>= 0.142): its telemetry would open a second root
+            # server span (it continues the caller's headers, not obskit's span). The key is how
+            # FastAPI itself tells a mounted app that the request is already observed.
+            scope[_FASTAPI_TELEMETRY] = None
         if self.options.exclude_paths and self._excluded(scope):
             try:
                 await self.app(scope, receive, send)
