@@ -41,7 +41,9 @@ _dumps = json.JSONEncoder(
 def _names(cls: type[Any]) -> tuple[str, ...]:
     names = _field_names.get(cls)
     if names is None:
-        names = _field_names[cls] = tuple(f.name for f in dataclasses.fields(cls))
+        names = _field_names[cls] = tuple(
+            f.name for f in dataclasses.fields(cls) if f.metadata.get("exported", True)
+        )
     return names
 
 

@@ -133,7 +133,9 @@ class ErrorEvent:
     regression: bool = False
     #: The scrubber that already cleaned title, message, exceptions and breadcrumbs (set by
     #: obskit's capture, cleared before user hooks edit the event); never exported.
-    scrubbed_by: Scrubber | None = field(default=None, repr=False, compare=False)
+    scrubbed_by: Scrubber | None = field(
+        default=None, repr=False, compare=False, metadata={"exported": False}
+    )
 
     def scrub(self, scrubber: Scrubber) -> None:
         if self.scrubbed_by is not scrubber:

@@ -87,6 +87,22 @@ def test_every_signal_kind_is_stored_and_reads_back_as_the_same_signal(tmp_path:
         assert (group.fingerprint, group.count, group.title) == ("fp1", 1, "KeyError: 'x'")
 
 
+def test_a_captured_event_is_stored_without_obskit_internals(tmp_path: Path) -> None:
+    obskit.init(exporters=[SQLiteExporter(tmp_path / "c.db")], install_hooks=False)
+    try:
+        raise KeyError("x")
+    except KeyError:
+        event = obskit.capture_exception()
+    obskit.shutdown()
+    assert event is not None
+    with sqlite3.connect(tmp_path / "c.db") as db:
+        stored = [row[0] for row in db.execute("SELECT data FROM errors")]
+    assert len(stored) == 1 and "scrubbed_by" not in stored[0] and "Scrubber" not in stored[0]
+    with store.open(tmp_path / "c.db") as db:
+        (read,) = db.errors()
+    assert (read.fingerprint, read.title) == (event.fingerprint, event.title)
+
+
 def test_error_groups_count_events_and_track_first_and_last_seen(tmp_path: Path) -> None:
     exporter = SQLiteExporter(tmp_path / "e.db")
     exporter.export([error("fp1", NOW + 5), error("fp1", NOW + 1), error("fp2", NOW + 2)])
