@@ -359,7 +359,8 @@ def test_comprehension_frames_group_alike_on_3_11_and_3_12(
     as_311 = obskit.capture_exception(plain)
     as_312 = obskit.capture_exception(inlined.with_traceback(as_if_inlined(inlined.__traceback__)))
     assert as_311 is not None and as_312 is not None
-    assert any("comp>" in f["function"] for f in as_311.exceptions[0]["frames"])
+    if sys.version_info < (3, 12):  # (on 3.12+ both are inlined stacks)
+        assert any("comp>" in f["function"] for f in as_311.exceptions[0]["frames"])
     functions = [f["function"] for f in as_312.exceptions[0]["frames"]]
     assert not any("comp>" in name.rsplit(".", 1)[-1] for name in functions)
     assert as_311.fingerprint == as_312.fingerprint
