@@ -18,6 +18,11 @@ is imported and evaluating every 15 seconds once it has a rule::
 ``AlertEngine(...)`` makes an independent engine (its own series, rules and channels, fed by
 ``engine.observe``, or by ``obskit.metrics`` after ``obskit.metrics.add_sink(engine.store)``).
 ``configure(**options)`` replaces the default engine with one built from ``options``.
+
+Past one process, the same rules and routing move to Prometheus and Alertmanager:
+``export_prometheus_rules()`` and ``export_alertmanager_config()`` (``obskit export
+prometheus-rules`` / ``alertmanager-config``), ratio rules and ``slo(...)`` burn-rate alerts
+included; ``AlertmanagerChannel`` sends a process's alerts to Alertmanager as Prometheus does.
 """
 
 from __future__ import annotations
