@@ -196,6 +196,13 @@ def test_a_detector_rule_reads_the_published_anomaly_score(
     (rule,) = group["rules"]
     assert rule["expr"] == "requests_anomaly_score > 0.9"  # not increase(requests_total) > 0.9
     assert rule["annotations"] == {"summary": "score {{ $value }}"}
+    observed = engine.export_prometheus_rules(
+        kinds={**KINDS, "requests.anomaly_score": "histogram"}
+    )
+    (group,) = yaml.safe_load(observed.text)["groups"]
+    assert group["rules"][0]["expr"] == (
+        "(rate(requests_anomaly_score_sum[1m]) / rate(requests_anomaly_score_count[1m])) > 0.9"
+    )
 
 
 def test_label_names_are_sanitised_and_promtool_accepts_the_file(

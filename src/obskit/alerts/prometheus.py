@@ -268,7 +268,17 @@ class _Writer:
                 f"no published anomaly score series {score_metric!r} to compare with the "
                 "threshold (the detector runs in-process only)"
             )
-        expr = f"{_selector(rule, declared.prometheus_name)} {rule.op} {_number(rule.threshold)}"
+        name, window = declared.prometheus_name, prometheus_duration(rule.window_s)
+        if declared.kind == "gauge":
+            score = _selector(rule, name)
+        elif declared.kind == "histogram":  # scores recorded as observations: their mean
+            score = (
+                f"(rate({_selector(rule, name + '_sum')}[{window}]) / "
+                f"rate({_selector(rule, name + '_count')}[{window}]))"
+            )
+        else:
+            raise Skip(f"the anomaly score {score_metric!r} is a {declared.kind}")
+        expr = f"{score} {rule.op} {_number(rule.threshold)}"
         return self._alert(rule, expr, score="{{ $value }}")
 
     def _alert(self, rule: AlertRule, expr: str, *, score: str | None = None) -> dict[str, Any]:
