@@ -3,7 +3,7 @@
 Run: ``python benchmarks/bench_service.py`` (peers from the ``bench`` extra:
 opentelemetry-instrumentation-asgi and sentry-sdk). ``--requests N`` per round and variant,
 ``--rounds R``, ``--connections C`` (keep-alive connections of the CPU phase),
-``--keepalive-clients K`` (the drop phase; 0 skips it).
+``--keepalive-clients K`` and ``--keepalive-requests M`` (the drop phase; 0 clients skips it).
 
 Each variant is the same Starlette service (``GET /items/{item_id}``: one log line, a small
 JSON response) in its own uvicorn server process on loopback:
@@ -24,9 +24,10 @@ goes round the variants in a rotating order ``R`` times; each variant's figure i
 round. "added" is the variant minus ``bare``; the last line is obskit's added CPU as a share of
 OpenTelemetry's.
 
-**Dropped connections**: ``K`` clients each open a keep-alive connection at once and send a few
-requests over it; a connection refused, reset or closed before its last response counts as
-dropped. Every server is stopped at the end (and after ``--timeout-s`` at the latest).
+**Dropped connections**: ``K`` clients each open a keep-alive connection at once and send ``M``
+requests over it (1,000 x 12 by default); a connection refused, reset, closed or silent for 30 s
+before its last response counts as dropped. Every server is stopped at the end (and after
+``--timeout-s`` at the latest).
 """
 
 from __future__ import annotations
@@ -282,12 +283,10 @@ def drive(args: argparse.Namespace) -> None:
             f"{share:.2f} of OpenTelemetry's (target: at most 0.33)"
         )
         if args.keepalive_clients:
-            drops = [
-                [v, asyncio.run(dropped(ports[v], args.keepalive_clients, 3))] for v in VARIANTS
-            ]
+            clients, each = args.keepalive_clients, args.keepalive_requests
+            drops = [[v, asyncio.run(dropped(ports[v], clients, each))] for v in VARIANTS]
             print_table(
-                f"dropped connections, {args.keepalive_clients} keep-alive clients at once, "
-                "3 requests each",
+                f"dropped connections, {clients} keep-alive clients at once, {each} requests each",
                 ["variant", "dropped"],
                 drops,
             )
@@ -313,6 +312,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--keepalive-clients", type=int, default=1000)
+    parser.add_argument("--keepalive-requests", type=int, default=12)
     parser.add_argument("--timeout-s", type=float, default=900.0)
     parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)

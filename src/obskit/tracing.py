@@ -13,7 +13,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import get_current as _current_otel_context
-from opentelemetry.trace import Span, Status, StatusCode, get_current_span
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, get_current_span
 
 try:  # the key OpenTelemetry keeps the active span under (stable since API 1.0)
     from opentelemetry.trace.propagation import _SPAN_KEY as _span_key
@@ -57,11 +57,18 @@ def get_tracer() -> trace.Tracer:
     return _setup(runtime)
 
 
+def _sampler(rate: float) -> Any:
+    """Parent-based sampling at ``rate``; at 1 the SDK's always-on root sampler (no ratio
+    arithmetic per span)."""
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
+
+    return ParentBased(ALWAYS_ON if rate >= 1 else TraceIdRatioBased(rate))
+
+
 def _setup(runtime: Any) -> trace.Tracer:
     """Use the application's SDK TracerProvider, or build one for ``runtime``."""
     global _state, _own_sdk_provider
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
     with _setup_lock:
         state = _state
@@ -77,7 +84,7 @@ def _setup(runtime: Any) -> trace.Tracer:
         else:
             sdk = TracerProvider(
                 resource=runtime.resource,
-                sampler=ParentBased(TraceIdRatioBased(runtime.settings.traces_sample_rate)),
+                sampler=_sampler(runtime.settings.traces_sample_rate),
                 # one provider per init: an atexit hook each would keep every one alive, and
                 # its only processor (the pipeline's) has nothing to flush at exit
                 shutdown_on_exit=False,
@@ -211,6 +218,8 @@ class PipelineSpanProcessor:
             context = span.get_span_context()
             parent = span.parent
             start, end = span.start_time or 0, span.end_time or 0
+            status = span.status
+            events = span.events
             _runtime.emit(
                 SpanRecord(
                     timestamp=start / 1e9,
@@ -219,11 +228,11 @@ class PipelineSpanProcessor:
                     span_id=format(context.span_id, "016x"),
                     parent_span_id=format(parent.span_id, "016x") if parent else None,
                     duration_ms=(end - start) / 1e6,
-                    status=span.status.status_code.name.lower(),
-                    attributes=dict(span.attributes or {}),
-                    span_kind=span.kind.name.lower(),
-                    events=[_event_dict(e) for e in span.events] if span.events else [],
-                    status_message=span.status.description or "",
+                    status=_STATUS_NAMES[status.status_code],
+                    attributes=_attributes_of(span),
+                    span_kind=_KIND_NAMES[span.kind],
+                    events=[_event_dict(e) for e in events] if events else [],
+                    status_message=status.description or "",
                     scope=getattr(span.instrumentation_scope, "name", "") or "",
                 )
             )
@@ -239,6 +248,23 @@ class PipelineSpanProcessor:
     # Newer SDKs call these hooks on every processor.
     def _on_ending(self, span: Any) -> None:
         return None
+
+
+_STATUS_NAMES = {code: code.name.lower() for code in StatusCode}
+_KIND_NAMES = {kind: kind.name.lower() for kind in SpanKind}
+
+
+def _attributes_of(span: Any) -> dict[str, Any]:
+    """A plain copy of a finished span's attributes.
+
+    The SDK's ``BoundedAttributes`` takes its lock once per key when copied item by item; its
+    inner dict (stable since SDK 1.0) is copied in one step, the mapping protocol otherwise.
+    """
+    attributes = span.attributes
+    inner = getattr(attributes, "_dict", None)
+    if type(inner) is dict:
+        return inner.copy()
+    return dict(attributes or {})
 
 
 def _event_dict(event: Any) -> dict[str, Any]:

@@ -125,3 +125,23 @@ def _env() -> dict[str, str]:
     import os
 
     return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def test_the_readme_tour_ends_in_the_dashboard(tmp_path: Path, monkeypatch) -> None:
+    import re
+
+    from obskit.dashboard import Dashboard
+    from obskit.dashboard._app import Request
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    tour = re.search(r"```python\n(.*?)```", readme, re.DOTALL)
+    assert tour is not None
+    after = readme[tour.end() :].split("\n## ")[0]
+    assert "obskit dashboard --db shop.db" in after  # the tour's last step
+    monkeypatch.chdir(tmp_path)
+    exec(compile(tour.group(1), "README.md", "exec"), {"__name__": "readme"})
+    obskit.shutdown()
+    page = Dashboard(tmp_path / "shop.db").handle(Request("GET", "/", {"range": "15m"}))
+    html = page.body.decode()
+    assert page.status == 200 and "RuntimeError: card declined" in html
+    assert "POST /checkout" in html and '<th scope="row">db</th>' in html

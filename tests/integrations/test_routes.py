@@ -201,3 +201,23 @@ def test_exclude_paths_must_be_paths() -> None:
         ObskitASGIMiddleware(shop(), exclude_paths=["health"])
     with pytest.raises(obskit.ConfigError, match="list of paths"):
         ObskitASGIMiddleware(shop(), exclude_paths="/health")
+
+
+def test_wrapped_around_fastapi_obskit_span_is_the_only_server_span(
+    quiet_memory: InMemoryExporter,
+) -> None:
+    api = FastAPI()
+
+    @api.get("/carts/{cart_id}")
+    async def cart(cart_id: int) -> dict[str, Any]:
+        log.info("cart loaded")
+        return {"id": cart_id}
+
+    with uvicorn_server(ObskitASGIMiddleware(api)) as url:
+        for _ in range(2):
+            assert httpx.get(f"{url}/carts/3").status_code == 200
+    spans = settled(quiet_memory, spans=2).spans
+    assert [(s.name, s.scope, s.parent_span_id) for s in spans] == [
+        ("GET /carts/{cart_id}", "obskit", None)
+    ] * 2
+    assert all(r.span_id in {s.span_id for s in spans} for r in quiet_memory.logs)

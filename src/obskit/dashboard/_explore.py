@@ -7,10 +7,11 @@ from typing import Any
 
 from obskit.dashboard._html import Html, join, number
 from obskit.dashboard._layout import Page, View, notice, section
+from obskit.dashboard._queries import RECORDINGS, series_labels
 from obskit.dashboard._svg import Series, line_chart
 from obskit.store import Store
 
-__all__ = ["AGGREGATIONS", "explore_page", "metric_names", "metric_series"]
+__all__ = ["AGGREGATIONS", "explore_page", "metric_names"]
 
 #: Aggregation name -> what it shows per slot.
 AGGREGATIONS = {
@@ -28,31 +29,20 @@ _MAX_LINES = 8
 
 def metric_names(store: Store) -> list[tuple[str, str, str]]:
     """(name, type, unit) of every stored metric: an index skip-scan, not a table scan."""
-    if not store.has_table("metrics"):
+    if not store.has_table("metric_rollups"):
         return []
     rows = store.query(
-        "WITH RECURSIVE names(name) AS (SELECT min(name) FROM metrics UNION ALL "
-        "SELECT (SELECT min(name) FROM metrics WHERE name > names.name) FROM names "
+        "WITH RECURSIVE names(name) AS (SELECT min(name) FROM metric_rollups UNION ALL "
+        "SELECT (SELECT min(name) FROM metric_rollups WHERE name > names.name) FROM names "
         "WHERE names.name IS NOT NULL) SELECT name FROM names WHERE name IS NOT NULL LIMIT 1000"
     )
     out = []
     for (name,) in rows:
         kind, unit = store.query(
-            "SELECT metric_type, unit FROM metrics WHERE name = ? LIMIT 1", (name,)
+            "SELECT metric_type, unit FROM metric_rollups WHERE name = ? LIMIT 1", (name,)
         )[0]
         out.append((name, kind or "", unit or ""))
     return out
-
-
-def metric_series(store: Store, name: str) -> list[str]:
-    """The label sets (as stored, JSON text) of one metric, by index skip-scan."""
-    rows = store.query(
-        "WITH RECURSIVE s(labels) AS (SELECT min(labels) FROM metrics WHERE name = ? UNION ALL "
-        "SELECT (SELECT min(labels) FROM metrics WHERE name = ? AND labels > s.labels) FROM s "
-        "WHERE s.labels IS NOT NULL) SELECT labels FROM s WHERE labels IS NOT NULL LIMIT ?",
-        (name, name, _MAX_SERIES * 4),
-    )
-    return [labels for (labels,) in rows]
 
 
 def explore_page(store: Store, view: View, rest: str) -> Page:
@@ -76,7 +66,7 @@ def explore_page(store: Store, view: View, rest: str) -> Page:
     aggregation = p.get("agg") or ""
     if aggregation not in AGGREGATIONS:
         aggregation = _default_aggregation(kind)
-    all_series = [(text, _labels(text)) for text in metric_series(store, name)]
+    all_series = [(text, _labels(text)) for text in series_labels(store, name, _MAX_SERIES * 4)]
     keys = sorted({k for _, labels in all_series for k in labels})
     split = p.get("by") or ""
     if split not in keys:
@@ -107,7 +97,8 @@ def explore_page(store: Store, view: View, rest: str) -> Page:
         start=window.start,
         end=window.end,
         step_s=window.step,
-        height=240,
+        height=300,
+        width=1200,
         label=f"{aggregation} of {name}",
     )
     legend = Html('<span class="legend">{}</span>').format(
@@ -157,19 +148,24 @@ def _aggregate(
         group = f"{split}={labels.get(split, '')}" if split else ""
         cells = acc.setdefault(group, [_empty_cell() for _ in range(slots)])
         own = [_empty_cell() for _ in range(slots)]
-        rows = store.query(
-            "SELECT minute, count, sum, min, max, last, last_ts FROM metrics "
-            "WHERE name = ? AND labels = ? AND minute >= ? AND minute < ?",
-            (name, text, window.start - 59.0, window.end),
-        )
-        for minute, count, total, low, high, last, last_ts in rows:
-            cell = own[window.slot_of(minute)]
-            cell[0] += count
-            cell[1] += total
-            cell[2] = min(cell[2], low)
-            cell[3] = max(cell[3], high)
-            if last_ts >= cell[5]:
-                cell[4], cell[5] = last, last_ts
+        bounds = (window.start, window.step, name, text, window.start - 59.0, window.end)
+        # per slot in SQL: one row per slot comes back, not one per minute
+        for slot, count, total, low, high in store.query(
+            "SELECT CAST((minute - ?) / ? AS INTEGER), "
+            f"{RECORDINGS}, sum(sum), min(coalesce(min, sum)), max(coalesce(max, sum)) "
+            "FROM metric_rollups WHERE name = ? AND labels = ? AND minute >= ? AND minute < ? "
+            "GROUP BY 1",
+            bounds,
+        ):
+            own[_clamp(slot, slots)][:4] = [count, total, low, high]
+        if aggregation == "last":  # the last value of the slot's newest minute
+            for slot, last, _ in store.query(
+                "SELECT CAST((minute - ?) / ? AS INTEGER), coalesce(last, sum), max(last_ts) "
+                "FROM metric_rollups "
+                "WHERE name = ? AND labels = ? AND minute >= ? AND minute < ? GROUP BY 1",
+                bounds,
+            ):
+                own[_clamp(slot, slots)][4] = last
         for cell, mine in zip(cells, own, strict=True):
             if mine[0]:  # a group's last value is the sum of its series' last values
                 cell[0] += mine[0]
@@ -185,6 +181,10 @@ def _aggregate(
         ]
         for group, cells in acc.items()
     }
+
+
+def _clamp(slot: int, slots: int) -> int:
+    return min(slots - 1, max(0, slot))
 
 
 def _empty_cell() -> list[float]:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from obskit.dashboard._html import Html, ago, full_time, join, number
-from obskit.dashboard._layout import Page, View, notice, section
+from obskit.dashboard._layout import Page, View, facts, notice, section
 from obskit.dashboard._queries import error_counts
 from obskit.dashboard._svg import Series, line_chart
 from obskit.store import Store
@@ -37,6 +37,7 @@ def group_page(store: Store, view: View, fingerprint: str) -> Page:
         )
         return Page("Unknown error group", body, 404)
     title, culprit, level, total, first_seen, last_seen = rows[0]
+    level = level or "error"
     window = view.window
     counts = error_counts(store, fingerprint, window)
     events = store.query(
@@ -46,40 +47,35 @@ def group_page(store: Store, view: View, fingerprint: str) -> Page:
     )
     chosen_id = view.params.get("event") or (events[0][0] if events else None)
     chosen = _event(store, fingerprint, chosen_id) if chosen_id else None
-    header = Html(
-        '<section class="card group-head"><h1>{}</h1><p class="culprit">{}</p>'
-        '<dl class="facts"><dt>level</dt><dd><span class="badge level-{}">{}</span></dd>'
-        "<dt>events</dt><dd>{} in range · {} total</dd><dt>first seen</dt><dd>{} ({})</dd>"
-        "<dt>last seen</dt><dd>{} ({})</dd><dt>fingerprint</dt><dd><code>{}</code></dd></dl>"
-        "<figure><figcaption>Events per slot</figcaption>{}</figure></section>"
-    ).format(
-        title or "(untitled)",
-        culprit or "",
-        level or "error",
-        level or "error",
-        number(sum(counts)),
-        number(total),
-        full_time(first_seen),
-        ago(first_seen, view.now),
-        full_time(last_seen),
-        ago(last_seen, view.now),
-        fingerprint,
-        line_chart(
-            [
-                Series(
-                    "events",
-                    list(zip(window.slot_times(), [float(c) for c in counts], strict=True)),
-                    tone=3,
-                    bars=True,
-                )
-            ],
-            start=window.start,
-            end=window.end,
-            step_s=window.step,
-            height=120,
-            label=f"events of {title} per slot",
-        ),
+    head = facts(
+        [
+            ("level", Html('<span class="badge level-{}">{}</span>').format(level, level)),
+            ("events", f"{number(sum(counts))} in range · {number(total)} total"),
+            ("first seen", f"{full_time(first_seen)} ({ago(first_seen, view.now)})"),
+            ("last seen", f"{full_time(last_seen)} ({ago(last_seen, view.now)})"),
+            ("fingerprint", Html("<code>{}</code>").format(fingerprint)),
+        ]
     )
+    chart = line_chart(
+        [
+            Series(
+                "events",
+                list(zip(window.slot_times(), map(float, counts), strict=True)),
+                tone=3,
+                bars=True,
+            )
+        ],
+        start=window.start,
+        end=window.end,
+        step_s=window.step,
+        height=150,
+        width=1200,
+        label=f"events of {title} per slot",
+    )
+    header = Html(
+        '<section class="card group-head"><h1>{}</h1><p class="culprit">{}</p>{}'
+        "<figure><figcaption>Events per slot</figcaption>{}</figure></section>"
+    ).format(title or "(untitled)", culprit or "", head, chart)
     notices = []
     if chosen_id and chosen is None:
         notices.append(

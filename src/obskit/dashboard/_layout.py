@@ -11,7 +11,16 @@ from typing import Any
 from obskit.dashboard._html import Html, join, url
 from obskit.dashboard._queries import RANGES, Window
 
-__all__ = ["REFRESH_CHOICES", "Page", "View", "notice", "section", "static_file", "static_url"]
+__all__ = [
+    "REFRESH_CHOICES",
+    "Page",
+    "View",
+    "facts",
+    "notice",
+    "section",
+    "static_file",
+    "static_url",
+]
 
 #: Auto-refresh choices in seconds (0 = off).
 REFRESH_CHOICES = (0, 10, 30, 60)
@@ -142,6 +151,18 @@ def section(title: str, body: Html, *, note: str | Html = "", anchor: str = "") 
         title,
         Html(" <small>{}</small>").format(note) if note else Html(""),
         body,
+    )
+
+
+def facts(pairs: list[tuple[str, Any]]) -> Html:
+    """A row of labelled values (the head of a group or trace page)."""
+    return Html('<div class="facts">{}</div>').format(
+        join(
+            Html('<div><span class="label">{}</span><span class="value">{}</span></div>').format(
+                label, value
+            )
+            for label, value in pairs
+        )
     )
 
 

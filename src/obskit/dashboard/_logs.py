@@ -12,7 +12,7 @@ from obskit.store import Store
 __all__ = ["SCAN_LIMIT", "log_rows", "logs_page", "tail"]
 
 #: Filters no index serves look at the newest this many records of the window.
-SCAN_LIMIT = 200_000
+SCAN_LIMIT = 100_000
 _SHOWN = 200
 _LEVELS = ("debug", "info", "warning", "error", "critical")
 _FILTERS = ("level", "logger", "request_id", "trace_id", "q")

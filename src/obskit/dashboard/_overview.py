@@ -190,8 +190,15 @@ def _requests(routes: list[_latency.RouteStats], view: View) -> Html:
         traffic,
     )
     return section(
-        "Requests", join([table, charts]), note="click a route to chart it", anchor="requests"
+        "Requests", join([table, charts]), note=_requests_note(routes), anchor="requests"
     )
+
+
+def _requests_note(routes: list[_latency.RouteStats]) -> str:
+    read = sum(r.count for r in routes)
+    if read >= _latency.SPAN_SCAN:
+        return f"the newest {read:,} requests of the range · click a route to chart it"
+    return "click a route to chart it"
 
 
 def _rate(value: float) -> str:

@@ -25,8 +25,14 @@ __all__ = [
     "anomaly_series",
     "check_histories",
     "error_counts",
+    "metric_means",
+    "series_labels",
     "top_error_groups",
 ]
+
+#: What a rollup row recorded: a histogram's samples, else the points collected (see
+#: obskit.exporters._sqlite_metrics).
+RECORDINGS = "sum(CASE WHEN metric_type = 'histogram' THEN count ELSE points END)"
 
 #: Range name -> (length in seconds, slot width in seconds): 60 to 84 slots per chart.
 RANGES: dict[str, tuple[float, float]] = {
@@ -164,18 +170,18 @@ def check_histories(store: Store, window: Window) -> tuple[list[CheckHistory], l
     """
     if not store.has_table("health"):
         return [], [None] * window.slots
+    # from the last report before the window (its statuses hold into it) to the window's end
+    since = store.query(
+        "SELECT coalesce(max(ts), ?) FROM health WHERE ts < ?", (window.start, window.start)
+    )[0][0]
     changes = store.query(
         "SELECT h.ts, j.key, json_extract(j.value, '$[0].status') FROM health h, "
-        "json_each(h.data, '$.checks') j WHERE h.id IN "
-        "(SELECT id FROM health WHERE ts < ? ORDER BY ts DESC LIMIT 1) "
-        "OR (h.ts >= ? AND h.ts < ?) ORDER BY h.ts, h.id",
-        (window.start, window.start, window.end),
+        "json_each(h.data, '$.checks') j WHERE h.ts >= ? AND h.ts < ? ORDER BY h.ts, h.id",
+        (since, window.end),
     )
     overall = store.query(
-        "SELECT ts, status FROM health WHERE id IN "
-        "(SELECT id FROM health WHERE ts < ? ORDER BY ts DESC LIMIT 1) "
-        "OR (ts >= ? AND ts < ?) ORDER BY ts, id",
-        (window.start, window.start, window.end),
+        "SELECT ts, status FROM health WHERE ts >= ? AND ts < ? ORDER BY ts, id",
+        (since, window.end),
     )
     per_check: dict[str, list[tuple[float, str]]] = {}
     for ts, key, status in changes:
@@ -329,20 +335,35 @@ def metric_means(
     """The mean of one stored series per slot (``None`` where nothing was recorded)."""
     sums = [0.0] * window.slots
     counts = [0] * window.slots
-    if store.has_table("metrics"):
-        rows = store.query(
-            "SELECT labels, minute, sum, count FROM metrics "
-            "WHERE name = ? AND minute >= ? AND minute < ?",
-            (name, window.start - 60.0, window.end),
-        )
-        for labels_text, minute, total, count in rows:
-            if _loads(labels_text) == labels and count:
-                slot = window.slot_of(minute)
-                sums[slot] += total
-                counts[slot] += count
+    if store.has_table("metric_rollups"):
+        for text in series_labels(store, name):
+            if _loads(text) != labels:
+                continue
+            rows = store.query(
+                f"SELECT CAST((minute - ?) / ? AS INTEGER), sum(sum), {RECORDINGS} "
+                "FROM metric_rollups "
+                "WHERE name = ? AND labels = ? AND minute >= ? AND minute < ? GROUP BY 1",
+                (window.start, window.step, name, text, window.start - 59.0, window.end),
+            )
+            for slot, total, count in rows:
+                index = min(window.slots - 1, max(0, slot))
+                sums[index] += total
+                counts[index] += count
     return [
         (ts, sums[i] / counts[i] if counts[i] else None) for i, ts in enumerate(window.slot_times())
     ]
+
+
+def series_labels(store: Store, name: str, limit: int = 200) -> list[str]:
+    """The label sets of metric ``name`` as stored (JSON text), by an index skip-scan."""
+    rows = store.query(
+        "WITH RECURSIVE s(labels) AS (SELECT min(labels) FROM metric_rollups WHERE name = ? "
+        "UNION ALL SELECT (SELECT min(labels) FROM metric_rollups WHERE name = ? "
+        "AND labels > s.labels) FROM s "
+        "WHERE s.labels IS NOT NULL) SELECT labels FROM s WHERE labels IS NOT NULL LIMIT ?",
+        (name, name, limit),
+    )
+    return [labels for (labels,) in rows]
 
 
 # -- helpers -----------------------------------------------------------------------------------

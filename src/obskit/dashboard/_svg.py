@@ -66,11 +66,12 @@ class _Scale:
     low: float
     high: float
     height: float
+    width: float = _WIDTH
     plot_w: float = field(init=False)
     plot_h: float = field(init=False)
 
     def __post_init__(self) -> None:
-        self.plot_w = _WIDTH - _LEFT - _RIGHT
+        self.plot_w = self.width - _LEFT - _RIGHT
         self.plot_h = self.height - _TOP - _BOTTOM
 
     def x(self, ts: float) -> float:
@@ -92,6 +93,7 @@ def line_chart(
     fmt: Callable[[float], str] = number,
     label: str = "chart",
     step_s: float | None = None,
+    width: float = _WIDTH,
 ) -> Html:
     """A time-series chart over ``[start, end]``; ``markers`` are drawn as red dots with bands."""
     values = [v for s in series for _, v in s.points if v is not None and math.isfinite(v)]
@@ -101,7 +103,7 @@ def line_chart(
     high = _nice_ceiling(max(values)) if values else 1.0
     if high <= low:
         high = low + 1.0
-    scale = _Scale(start, end, low, high, height)
+    scale = _Scale(start, end, low, high, height, width)
     parts: list[Html] = [_grid(scale, fmt)]
     for item in series:
         parts.append(_bars(item, scale, step_s) if item.bars else _line(item, scale))
@@ -115,7 +117,7 @@ def line_chart(
         )
     return Html(
         '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}">{}</svg>'
-    ).format(_r(_WIDTH), _r(height), label, join(parts))
+    ).format(_r(width), _r(height), label, join(parts))
 
 
 def sparkline(
@@ -183,7 +185,13 @@ def _grid(scale: _Scale, fmt: Callable[[float], str]) -> Html:
                 '<line class="grid" x1="{}" y1="{}" x2="{}" y2="{}"/>'
                 '<text class="axis" x="{}" y="{}" text-anchor="end">{}</text>'
             ).format(
-                _r(_LEFT), _r(y), _r(_WIDTH - _RIGHT), _r(y), _r(_LEFT - 6), _r(y + 4), fmt(value)
+                _r(_LEFT),
+                _r(y),
+                _r(scale.width - _RIGHT),
+                _r(y),
+                _r(_LEFT - 6),
+                _r(y + 4),
+                fmt(value),
             )
         )
     span = scale.end - scale.start

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from obskit.dashboard._html import Html, duration, full_time, join
-from obskit.dashboard._layout import Page, View, notice, section
+from obskit.dashboard._layout import Page, View, facts, notice, section
 from obskit.dashboard._logs import log_rows
 from obskit.signals import SpanRecord
 from obskit.store import Store
@@ -33,18 +33,18 @@ def trace_page(store: Store, view: View, trace_id: str) -> Page:
     errors = _errors_of(store, view, trace_id, start, end)
     root = next((s for s in spans if s.parent_span_id is None), spans[0] if spans else None)
     title = root.name if root else f"trace {trace_id[:16]}"
-    head = Html(
-        '<section class="card"><h1>{}</h1><dl class="facts"><dt>trace</dt><dd><code>{}</code></dd>'
-        "<dt>started</dt><dd>{}</dd><dt>duration</dt><dd>{}</dd><dt>spans</dt><dd>{}</dd>"
-        "<dt>log records</dt><dd>{}</dd><dt>errors</dt><dd>{}</dd></dl></section>"
-    ).format(
+    head = Html('<section class="card"><h1>{}</h1>{}</section>').format(
         title,
-        trace_id,
-        full_time(start),
-        duration((end - start) * 1000),
-        len(spans),
-        len(records),
-        join(errors, ", ") or "none",
+        facts(
+            [
+                ("trace", Html("<code>{}</code>").format(trace_id)),
+                ("started", full_time(start)),
+                ("duration", duration((end - start) * 1000)),
+                ("spans", len(spans)),
+                ("log records", len(records)),
+                ("errors", join(errors, ", ") or "none"),
+            ]
+        ),
     )
     parts = [
         head,

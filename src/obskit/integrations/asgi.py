@@ -9,8 +9,8 @@ Per HTTP request: a request id (a valid ``X-Request-ID``, else the trace id of a
 ``traceparent``, else a fresh one; returned in the response's ``X-Request-ID`` unless the app set
 one), a server span that continues the caller's W3C trace, the request's context and breadcrumb
 trail, the response status, and, when the app returns, the route template as the request's name
-(``GET /users/{user_id}``: span name and the ``name`` label of ``request.count``,
-``request.errors`` and ``request.duration_ms``), then an error event for an exception that
+(``GET /users/{user_id}``: the span name; ``http.route`` of ``http.server.request.duration``),
+then an error event for an exception that
 escaped or else for a 5xx response. The timing ends when the app returns, which for a streaming
 response is after its last byte (and after any background task Starlette runs after it).
 
@@ -47,6 +47,8 @@ from obskit.integrations._http import (
 )
 
 __all__ = ["ObskitASGIMiddleware", "starlette_route"]
+
+_FASTAPI_TELEMETRY = "fastapi.telemetry"
 
 Scope: TypeAlias = MutableMapping[str, Any]
 Message: TypeAlias = MutableMapping[str, Any]
@@ -94,6 +96,11 @@ class ObskitASGIMiddleware:
         if scope.get("type") != "http":
             await self.app(scope, receive, send)
             return
+        if _FASTAPI_TELEMETRY not in scope:
+            # Wrapped around a FastAPI app (>= 0.142): its telemetry would open a second root
+            # server span (it continues the caller's headers, not obskit's span). The key is how
+            # FastAPI itself tells a mounted app that the request is already observed.
+            scope[_FASTAPI_TELEMETRY] = None
         if self.options.exclude_paths and self._excluded(scope):
             try:
                 await self.app(scope, receive, send)

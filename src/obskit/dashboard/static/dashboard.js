@@ -54,6 +54,7 @@
       .then(function (response) { return response.json(); })
       .then(function (answer) {
         box.dataset.cursor = answer.cursor;
+        box.dataset.polls = String(Number(box.dataset.polls || 0) + 1);
         if (!answer.count) { return; }
         var body = box.querySelector("tbody");
         var template = document.createElement("template");
@@ -72,6 +73,7 @@
     toggle.checked = window.location.hash === "#tail";
     function apply() {
       if (polling) { clearInterval(polling); polling = null; }
+      box.dataset.live = toggle.checked && box.dataset.tail ? "on" : "off";
       if (toggle.checked && box.dataset.tail) { polling = setInterval(poll, 2000); poll(); }
       window.history.replaceState(null, "", toggle.checked ? "#tail" : window.location.pathname + window.location.search);
     }
