@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from obskit.alerts.export import Export, yaml_text
+from obskit.metrics import label_name as metrics_label_name
 from obskit.alerts.rules import AlertRule, Template
 from obskit.alerts.slo import BURN_RATES, SLO
 from obskit.alerts.window import PERCENTILES
@@ -70,16 +71,13 @@ class Skip(Exception):
 
 
 def label_name(name: str) -> str:
-    """A label name Prometheus and Alertmanager accept, as OpenTelemetry translates them:
-    other characters become ``_``, a leading digit gets ``_``.
+    """A label name Prometheus and Alertmanager accept (``obskit.metrics.label_name``: as
+    OpenTelemetry translates them).
 
     >>> label_name("team.name"), label_name("http.route"), label_name("2xx")
     ('team_name', 'http_route', '_2xx')
     """
-    sanitised = _INVALID_LABEL.sub("_", name)
-    if sanitised[:1].isdigit():
-        sanitised = "_" + sanitised
-    return sanitised or "_"
+    return metrics_label_name(name)
 
 
 def label_names(labels: Mapping[str, str]) -> dict[str, str]:
