@@ -28,9 +28,7 @@ def declared_metrics(overrides: Mapping[str, str] | None = None) -> dict[str, Me
     }
     for name, kind in (overrides or {}).items():
         if kind not in metrics.KINDS:
-            raise ConfigError(
-                f"kinds[{name!r}] is {kind!r}; use one of {', '.join(metrics.KINDS)}"
-            )
+            raise ConfigError(f"kinds[{name!r}] is {kind!r}; use one of {', '.join(metrics.KINDS)}")
         known = out.get(name)
         if known is None or known.kind != kind:
             out[name] = MetricKind(kind, metrics.prometheus_name(name, kind))

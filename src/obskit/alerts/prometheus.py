@@ -41,10 +41,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from obskit.alerts.export import Export, yaml_text
-from obskit.metrics import label_name as metrics_label_name
 from obskit.alerts.rules import AlertRule, Template
 from obskit.alerts.slo import BURN_RATES, SLO
 from obskit.alerts.window import PERCENTILES
+from obskit.metrics import label_name as metrics_label_name
 
 __all__ = [
     "MetricKind",
