@@ -111,10 +111,10 @@ def _add_export_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
 
 
 def _run_export(args: argparse.Namespace) -> int:
+    import importlib
+
     from obskit.alerts import source_engine
     from obskit.diagnostics import ConfigError
-
-    import importlib
 
     try:
         for module in args.modules:
