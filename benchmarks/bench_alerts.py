@@ -39,7 +39,7 @@ def bench_observe() -> list[tuple[str, float]]:
     histogram = prometheus_client.Histogram("latency_ms", "latency", ["route"], registry=registry)
     counter = prometheus_client.Counter("orders", "orders", ["route"], registry=registry)
     child = histogram.labels(route="/cart")
-    engine = obskit.alerts.configure(evaluation_interval_s=None, export_interval_s=None)
+    engine = obskit.alerts.configure(evaluation_interval_s=None)
     engine.add_rule(name="avg", metric="read_avg", aggregation="avg", window_s=300, threshold=1e9)
     engine.add_rule(name="p95", metric="read_p95", aggregation="p95", window_s=300, threshold=1e9)
     engine.add_rule(name="cnt", metric="read_rate", aggregation="rate", window_s=300, threshold=1e9)
@@ -82,7 +82,7 @@ def build(
     metric_count: int, series_count: int, rules_each: int, aggregations: list[str]
 ) -> tuple[AlertEngine, list[float]]:
     now = [1_000_000.0]
-    engine = AlertEngine(clock=lambda: now[0], export_interval_s=None, series_ttl_s=None)
+    engine = AlertEngine(clock=lambda: now[0], series_ttl_s=None)
     for m in range(metric_count):
         for r in range(rules_each):
             engine.add_rule(
