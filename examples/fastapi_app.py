@@ -15,7 +15,8 @@ the logs (with ``http.route``), breadcrumbs and error events inside it carry its
 trace; FastAPI's own server span, if it opens one, is joined, not doubled. The orders table is
 SQLite through ``obskit.integrations.dbapi``: each statement is a ``SELECT orders`` client
 span with a breadcrumb. A few failed checkouts make the ``high_error_rate`` alert fire (it
-watches ``request.errors``, which the middleware feeds, per route). Signals go to the console
+watches the failed requests of ``http.server.request.duration``, which the middleware feeds,
+per route). Signals go to the console
 (pretty on a terminal, JSON lines when piped; errors briefly); uvicorn's log configuration
 leaves the exceptions to obskit, so each failure is reported once. Stop with Ctrl-C.
 """
@@ -79,19 +80,20 @@ async def checkout() -> dict[str, str]:
 
 
 def setup_alerts(evaluation_interval_s: float) -> None:
-    """Alert when a route failed more than 3 times in the last minute (0.05 a second)."""
+    """Alert when a route failed more than 3 times in the last minute."""
     obskit.alerts.configure(evaluation_interval_s=evaluation_interval_s, group_wait_s=1)
     obskit.alerts.add_channel("log", obskit.alerts.LogChannel())
     obskit.alerts.add_rule(
         name="high_error_rate",
-        metric="request.errors",
-        aggregation="rate",
+        metric="http.server.request.duration",
+        matchers=['error.type=~".+"'],  # failed requests (an exception, or a 5xx)
+        aggregation="count",  # failed requests in the window
         window_s=60,
         op=">",
-        threshold=0.05,
+        threshold=3,
         severity="critical",
-        group_by=["alertname", "name"],
-        annotations={"summary": "{{ labels.name }} fails {{ value }} times a second"},
+        group_by=["alertname", "http.route"],
+        annotations={"summary": "{{ labels.http.route }} failed {{ value }} times in a minute"},
         channels=["log"],
     )
 

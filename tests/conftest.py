@@ -28,6 +28,7 @@ def _clean_obskit() -> Iterator[None]:
     yield
     obskit.shutdown(timeout_s=2)
     obskit.health.clear()  # the default registry outlives shutdown, as an app's checks do
+    obskit.metrics.STORE.reset()  # series, and the names the shortcuts declared
     diagnostics.reset()
 
 

@@ -86,7 +86,7 @@ def test_all_callable_kinds_work(memory: InMemoryExporter, sink: RecordingSink) 
         return [i async for i in anumbers(3)]
 
     assert asyncio.run(consume()) == [0, 1, 2]
-    names = [p[3]["function"] for p in sink.points if p[1] == "function.duration_ms"]
+    names = [p[3]["function"] for p in sink.points if p[1] == "obskit.function.duration"]
     assert names == ["add", "Service.method", "custom", "numbers", "anumbers"]
 
 
@@ -126,8 +126,10 @@ def test_exceptions_are_recorded_once_and_reraised_unchanged(
     assert len(recorded) == 1
     (span,) = [s for s in memory.spans if s.name == "POST /fail"]
     assert span.status == "error"
-    assert ("increment", "request.errors", 1, {"name": "POST /fail"}) in sink.points
-    assert sum(1 for p in sink.points if p[1] == "function.errors") == 2
+    failed = {"name": "POST /fail", "error.type": "KeyError"}
+    assert [p[3] for p in sink.points if p[1] == "obskit.request.duration"] == [failed]
+    functions = [p[3] for p in sink.points if p[1] == "obskit.function.duration"]
+    assert [labels.get("error.type") for labels in functions] == ["KeyError", "KeyError"]
 
 
 def test_async_request_scope_sets_context_and_5xx_marks_error(
@@ -143,7 +145,8 @@ def test_async_request_scope_sets_context_and_5xx_marks_error(
     obskit.flush()
     (span,) = memory.spans
     assert span.status == "error" and span.attributes["http.response.status_code"] == 503
-    assert ("increment", "request.errors", 1, {"name": "GET /items"}) in sink.points
+    durations = [p[3] for p in sink.points if p[1] == "obskit.request.duration"]
+    assert durations == [{"name": "GET /items", "error.type": "503"}]
 
 
 def test_timer_as_context_manager_and_decorator(sink: RecordingSink) -> None:
@@ -157,7 +160,7 @@ def test_timer_as_context_manager_and_decorator(sink: RecordingSink) -> None:
 
     assert work() == 5
     assert [(p[1], p[3]) for p in sink.points] == [("block", {"kind": "a"}), ("fn", {})]
-    assert sink.points[0][2] == t.elapsed_ms  # the measured time is what was recorded
+    assert sink.points[0][2] == t.elapsed_ms / 1000  # the measured time, in seconds
 
 
 def test_instrument_refuses_non_callables() -> None:
@@ -178,4 +181,5 @@ def test_a_cancelled_request_is_not_a_failure(
     (span,) = memory.spans
     assert span.status != "error"
     assert not memory.errors
-    assert not [p for p in sink.points if p[1] == "request.errors"]
+    durations = [p[3] for p in sink.points if p[1] == "obskit.request.duration"]
+    assert durations == [{"name": "GET /slow"}]  # no error.type

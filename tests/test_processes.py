@@ -44,10 +44,12 @@ def run(script: str, *args: str, timeout_s: float = 60) -> subprocess.CompletedP
 
 
 def lines(path: Path) -> list[dict[str, object]]:
+    """The log lines of ``path`` and its rotated files (each process' final metric collection
+    writes metric lines too)."""
     found: list[dict[str, object]] = []
     for file in sorted(path.parent.glob(path.name + "*")):
         found += [json.loads(line) for line in file.read_text("utf-8").splitlines()]
-    return found
+    return [line for line in found if line["signal"] == "log"]
 
 
 # -- SIGTERM and SIGINT ------------------------------------------------------------------------
@@ -279,6 +281,6 @@ def test_the_spool_takes_what_is_logged_while_the_process_exits(tmp_path: Path) 
     reader = Spool(spool / "WebhookExporter")
     events = []
     while (claim := reader.claim()) is not None:
-        events += [record.event for record in claim[1]]
+        events += [record.event for record in claim[1] if record.kind == "log"]
         reader.release(claim[0])
     assert Counter(events) == {"line": 50, "after the flush": 1}

@@ -138,6 +138,9 @@ def init(**settings: Any) -> None:
         slow_capture=resolved.slow_capture,
         instrument_root=resolved.instrument_root,
     )
+    from obskit import metrics
+
+    metrics.configure(resolved)
     if resolved.debug:
         _say_what_was_set_up(runtime, hooks)
 

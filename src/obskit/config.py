@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
@@ -94,6 +94,23 @@ class Settings(BaseSettings):
     #: On SIGTERM and SIGINT, flush (within shutdown_timeout_s) before the application's own
     #: handler runs (or the process ends by the signal, when it has none).
     flush_on_signals: bool = True
+
+    # -- metrics -------------------------------------------------------------------------
+    #: How often the periodic reader sends every series to the exporters (default from
+    #: OTEL_METRIC_EXPORT_INTERVAL, in milliseconds there).
+    metrics_interval_s: float = Field(60.0, gt=0)
+    #: Sums and histograms as totals since start, or as changes since the previous collection
+    #: (default from OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE).
+    metrics_temporality: Literal["cumulative", "delta"] = "cumulative"
+    #: Label sets per metric before points go to the ``otel.metric.overflow`` series.
+    metrics_cardinality_limit: int = Field(2000, ge=1)
+    #: Distinct metric names per process; past it new names record nothing (counted).
+    metrics_max_names: int = Field(1000, ge=1)
+    #: process.* and cpython.gc.* series, collected at each read (stdlib only).
+    runtime_metrics: bool = True
+    #: A directory shared by the service's worker processes: each writes its series there,
+    #: so one Prometheus scrape of any worker gives the whole service.
+    metrics_multiprocess_dir: str | None = None
 
     # -- sampling ------------------------------------------------------------------------
     sample_rate: float = Field(1.0, ge=0, le=1)
@@ -224,6 +241,16 @@ class _OtelEnvironment(PydanticBaseSettingsSource):
             found["environment"] = environment
         if attributes.get("service.version"):
             found["release"] = attributes["service.version"]
+        interval_ms = os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "").strip()
+        if interval_ms:
+            try:
+                found["metrics_interval_s"] = float(interval_ms) / 1000.0
+            except ValueError:
+                found["metrics_interval_s"] = interval_ms  # validation names the problem
+        preference = os.environ.get("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "")
+        preference = preference.strip().lower()
+        if preference:
+            found["metrics_temporality"] = "delta" if preference == "lowmemory" else preference
         return found
 
 

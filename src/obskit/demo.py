@@ -126,19 +126,24 @@ class _AnomalyWatch:
         from obskit import anomaly
 
         self.found: list[Any] = []
-        # latencies live in 0-100 ms here: the hint sets a resolution floor, so sub-0.1 ms
+        # latencies live in 0-0.1 s here: the hint sets a resolution floor, so sub-0.1 ms
         # jitter of a fast route is not an anomaly
-        detector = anomaly.MedianMAD(window=60, warmup=20, cooldown=10, value_range=(0, 100))
-        self.watch = anomaly.watch("request.duration_ms", detector, on_anomaly=self.found.append)
+        detector = anomaly.MedianMAD(window=60, warmup=20, cooldown=10, value_range=(0, 0.1))
+        self.watch = anomaly.watch(
+            "obskit.request.duration", detector, on_anomaly=self.found.append
+        )
 
     def report(self, out: Any, start: float) -> None:
         self.watch.stop()
-        out.write(f"\nAnomalies (MedianMAD on request.duration_ms per route): {len(self.found)}\n")
+        out.write(
+            f"\nAnomalies (MedianMAD on obskit.request.duration per route): {len(self.found)}\n"
+        )
         for found in self.found[:6]:
-            band = f"{max(0.0, found.lower or 0):.2f}-{found.upper or 0:.2f} ms"
+            low, high = max(0.0, found.lower or 0) * 1000, (found.upper or 0) * 1000
             out.write(
                 f"  + {found.timestamp - start:5.2f}s  {found.labels.get('name', '?'):<16}"
-                f"{found.value:7.2f} ms  (expected {band}, score {found.score:.2f})\n"
+                f"{found.value * 1000:7.2f} ms  (expected {low:.2f}-{high:.2f} ms, "
+                f"score {found.score:.2f})\n"
             )
 
 
@@ -168,31 +173,30 @@ class _ProgressBar:
             sys.stderr.write("\n")
 
 
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def _print_summary(memory: InMemoryExporter, handled: int, failures: int, jsonl_path: Path) -> None:
     records = memory.records
     levels = Counter(r.level for r in records if r.kind == "log")
-    requests = [r for r in records if r.kind == "span" and r.parent_span_id is None]
-    by_route: dict[str, list[float]] = {}
-    for span in requests:
-        by_route.setdefault(span.name, []).append(span.duration_ms)
+    durations = obskit.metrics.snapshot().get("obskit.request.duration")
+    routes = sorted({s.labels["name"] for s in durations.series}) if durations else []
     out = sys.stdout
     out.write(f"\nHandled {handled} requests, {failures} raised.\n\nLog records by level:\n")
     for level in LEVELS:
         out.write(f"  {level:<9}{levels.get(level, 0):>6}\n")
-    out.write("\nRequests (from spans):\n  route              count    p50 ms   p95 ms   errors\n")
-    for route, durations in sorted(by_route.items()):
-        errors = sum(1 for s in requests if s.name == route and s.status == "error")
-        out.write(
-            f"  {route:<18}{len(durations):>6}  {_percentile(durations, 0.5):>8.2f} "
-            f"{_percentile(durations, 0.95):>8.2f}  {errors:>7}\n"
+    out.write(
+        "\nRequests (histogram obskit.request.duration; percentiles from its buckets):\n"
+        "  route              count    p50 ms   p95 ms   errors\n"
+    )
+    query = obskit.metrics.query
+    for route in routes:
+        count = query("obskit.request.duration", "count", name=route) or 0
+        ok = (
+            sum(s.count for s in durations.series if s.labels == {"name": route})
+            if durations
+            else 0
         )
+        p50 = (query("obskit.request.duration", "p50", name=route) or 0) * 1000
+        p95 = (query("obskit.request.duration", "p95", name=route) or 0) * 1000
+        out.write(f"  {route:<18}{count:>6.0f}  {p50:>8.2f} {p95:>8.2f}  {count - ok:>7.0f}\n")
     _print_errors(out, records)
     stats = obskit.pipeline_stats()["exporters"]
     out.write("\nPipeline:\n  exporter             accepted  exported  dropped  failed\n")

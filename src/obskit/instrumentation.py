@@ -57,6 +57,13 @@ request_listeners.add(breadcrumbs.on_request)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: Built-in series (obskit's own names: no semantic convention covers these scopes).
+function_duration = metrics.histogram(
+    "obskit.function.duration", "s", "duration of @obskit.instrument calls"
+)
+request_duration = metrics.histogram(
+    "obskit.request.duration", "s", "duration of obskit.request scopes (not HTTP ones)"
+)
 #: Defaults from ``obskit.init``: ``slow_ms`` (None: no threshold), ``slow_capture`` and
 #: ``instrument_root``; each call's own argument wins.
 defaults: dict[str, Any] = {"slow_ms": None, "slow_capture": False, "instrument_root": False}
@@ -156,9 +163,11 @@ def _call_ended(
     failed = is_failure(exc)
     if failed and exc is not None:
         capture_failure(exc)
-    metrics.observe("function.duration_ms", elapsed_ms, function=name)
-    if failed:
-        metrics.increment("function.errors", function=name)
+        function_duration.record(
+            elapsed_ms / 1000.0, function=name, **{"error.type": type(exc).__qualname__}
+        )
+    else:
+        function_duration.record(elapsed_ms / 1000.0, function=name)
     if call_listeners.callbacks:
         call_listeners.notify(name, elapsed_ms, exc)
     check_slow("function", name, elapsed_ms, slow_ms, capture=slow_capture)
@@ -351,9 +360,8 @@ def _decorate(
             _call_ended(span_name, elapsed_ms, exc, slow_ms, slow_capture)
             raise
         elapsed_ms = (time.perf_counter() - start) * 1000.0
-        # _call_ended's success path, inlined: one frame less
-        metrics.observe("function.duration_ms", elapsed_ms, function=span_name)
-        for listener in call_listeners.callbacks:
+        function_duration.record(elapsed_ms / 1000.0, function=span_name)
+        for listener in call_listeners.callbacks:  # _call_ended's success path, inlined
             try:
                 listener(span_name, elapsed_ms, None)
             except Exception as problem:
@@ -376,6 +384,10 @@ class Request:
     trace (``req.parent_context`` is the OpenTelemetry context it starts in; ``None``: the
     current one) and ``req.span_kind`` sets the span's kind; ``req.rename(name)`` names it once
     more is known (a route template after routing), for the span and request metrics alike.
+
+    On exit (inside its span, so a sampled request leaves an exemplar) the duration goes to
+    ``duration_metric`` with ``metric_labels``: ``obskit.request.duration`` {name, error.type}
+    unless an integration set another (HTTP servers: ``http.server.request.duration``).
     """
 
     def __init__(
@@ -405,6 +417,8 @@ class Request:
         self._start = 0.0
         self.parent_context: Any = None
         self.span_kind = SpanKind.INTERNAL
+        self.duration_metric: metrics.Histogram = request_duration
+        self.metric_labels: dict[str, Any] | None = None
         #: The span's attributes at its start, instead of the fields (one lock round trip).
         self.span_attributes: dict[str, Any] | None = None
         self._pending: dict[str, Any] = {}
@@ -514,6 +528,7 @@ class Request:
         if failed and exc is not None:
             capture_failure(exc)
         server_error = self.status_code is not None and self.status_code >= 500
+        self._record_duration(exc if failed else None, server_error)
         try:
             span = self.span
             if span is not None and (not self.joined or span.is_recording()):
@@ -535,10 +550,6 @@ class Request:
                 request_listeners.report(end_listener, problem)
         if self._scope is not None:
             self._scope.__exit__(exc_type, exc, tb)
-        metrics.increment("request.count", name=self.name)
-        metrics.observe("request.duration_ms", self.duration_ms, name=self.name)
-        if failed or server_error:
-            metrics.increment("request.errors", name=self.name)
         check_slow(
             "request",
             self.name,
@@ -547,6 +558,16 @@ class Request:
             capture=self.slow_capture,
             fields={"request_id": self.request_id},
         )
+
+    def _record_duration(self, exc: BaseException | None, server_error: bool) -> None:
+        labels = self.metric_labels
+        if labels is None:
+            labels = {"name": self.name}
+        if exc is not None:
+            labels["error.type"] = type(exc).__qualname__
+        elif server_error:
+            labels["error.type"] = str(self.status_code)
+        self.duration_metric.record((self.duration_ms or 0.0) / 1000.0, **labels)
 
     async def __aenter__(self) -> Request:
         return self.__enter__()
@@ -580,12 +601,13 @@ def request(
 
 
 class timer:
-    """Measure a block or a function; the milliseconds go to ``obskit.metrics`` as ``name``.
+    """Measure a block or a function; the seconds go to the histogram ``name`` (unit ``s``,
+    declared on first use) with ``labels``.
 
     ``slow_ms``: a run taking that long or longer logs one warning (default: the ``slow_ms``
     setting).
 
-    >>> with timer("startup") as t:
+    >>> with timer("doc.startup") as t:
     ...     time.sleep(0.01)
     >>> 10 <= t.elapsed_ms < 10_000
     True
@@ -606,7 +628,10 @@ class timer:
 
     def __exit__(self, *exc: object) -> None:
         self.elapsed_ms = (time.perf_counter() - self._start) * 1000.0
-        metrics.observe(self.name, self.elapsed_ms, **self.labels)
+        histogram = metrics.STORE.instruments.get(self.name)
+        if histogram is None:
+            histogram = metrics.STORE.declare("histogram", self.name, unit="s", strict=False)
+        histogram.record_at(self.elapsed_ms / 1000.0, self.labels, None)
         check_slow("block", self.name, self.elapsed_ms, self.slow_ms)
 
     def __call__(self, fn: F) -> F:

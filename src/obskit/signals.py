@@ -223,7 +223,16 @@ class SpanRecord:
 
 @dataclass(slots=True)
 class MetricPoint:
-    """One aggregated metric sample for export (a counter total, a gauge, a summary)."""
+    """One series of one metric at a collection, in OpenTelemetry's data model.
+
+    ``metric_type`` is the instrument kind: ``"counter"`` (a monotonic sum),
+    ``"up_down_counter"`` (a sum that goes both ways), ``"gauge"`` or ``"histogram"``.
+    ``value`` is the sum, the gauge's value, or the histogram's sum of samples. Sums and
+    histograms are ``"cumulative"`` since ``start_timestamp`` or ``"delta"`` since the previous
+    collection (``temporality``). A histogram also carries ``count``, ``bounds`` (upper-inclusive
+    bucket bounds), ``bucket_counts`` (one per bound plus +Inf, not cumulative), ``min``, ``max``
+    and ``exemplars`` (dicts: bucket, value, timestamp, trace_id, span_id).
+    """
 
     kind: ClassVar[str] = "metric"
     timestamp: float
@@ -233,12 +242,26 @@ class MetricPoint:
     metric_type: str = "gauge"
     unit: str = ""
     service: str = ""
+    description: str = ""
+    start_timestamp: float | None = None
+    temporality: str = "cumulative"
+    count: int = 0
+    bounds: list[float] = field(default_factory=list)
+    bucket_counts: list[int] = field(default_factory=list)
+    min: float | None = None
+    max: float | None = None
+    exemplars: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def monotonic(self) -> bool:
+        """Whether the value only goes up (a counter, a histogram's count and buckets)."""
+        return self.metric_type in ("counter", "histogram")
 
     def scrub(self, scrubber: Scrubber) -> None:
         self.labels = scrubber.clean_mapping(self.labels)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "signal": self.kind,
             "timestamp": iso_time(self.timestamp),
             "name": self.name,
@@ -248,6 +271,23 @@ class MetricPoint:
             "unit": self.unit,
             "service": self.service,
         }
+        if self.description:
+            out["description"] = self.description
+        if self.metric_type != "gauge":
+            out["temporality"] = self.temporality
+            if self.start_timestamp is not None:
+                out["start_timestamp"] = iso_time(self.start_timestamp)
+        if self.metric_type == "histogram":
+            out.update(
+                count=self.count,
+                bounds=self.bounds,
+                bucket_counts=self.bucket_counts,
+                min=self.min,
+                max=self.max,
+            )
+            if self.exemplars:
+                out["exemplars"] = self.exemplars
+        return out
 
 
 @dataclass(slots=True)

@@ -26,11 +26,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from obskit import _codec
+from obskit import _codec, _store_metrics
+from obskit._store_metrics import HistogramSummary, MetricRollup
 from obskit.levels import level_number
 from obskit.signals import Alert, Anomaly, ErrorEvent, HealthRecord, LogRecord, SpanRecord
 
-__all__ = ["MetricRollup", "Store", "StoredErrorGroup", "open"]
+__all__ = ["HistogramSummary", "MetricRollup", "Store", "StoredErrorGroup", "open"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,26 +47,6 @@ class StoredErrorGroup:
     first_seen: float
     last_seen: float
     last_event_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class MetricRollup:
-    """One series (name + labels) over one minute: count, sum, min, max and the last value."""
-
-    name: str
-    labels: dict[str, Any]
-    minute: float
-    metric_type: str
-    unit: str
-    count: int
-    sum: float
-    min: float
-    max: float
-    last: float
-
-    @property
-    def mean(self) -> float:
-        return self.sum / self.count if self.count else 0.0
 
 
 def open(path: str | os.PathLike[str]) -> Store:
@@ -273,30 +254,70 @@ class Store:
         return self._signals("spans", where, params, limit)
 
     def metrics(
-        self, *, name: str | None = None, since: float | None = None, limit: int = 1000
+        self,
+        *,
+        name: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        buckets: bool = False,
+        limit: int | None = 1000,
+        **matchers: Any,
     ) -> list[MetricRollup]:
-        """Per-minute metric rollups, newest minute first."""
-        where: list[str] = []
-        params: list[Any] = []
-        if name:
-            where.append("name = ?")
-            params.append(name)
-        if since is not None:
-            where.append("minute >= ?")
-            params.append(since - since % 60.0)
-        rows = self._select(
-            "SELECT name, labels, minute, metric_type, unit, count, sum, min, max, last "
-            "FROM metrics",
-            "metrics",
-            where,
-            params,
-            "ORDER BY minute DESC, name",
-            limit,
+        """Per-minute rollups in ``[since, until)``, newest minute first; series whose labels
+        equal ``matchers``; with ``buckets=True`` histograms carry their bucket counts."""
+        if "metric_rollups" not in self._tables:
+            return []
+        return _store_metrics.rollups(self._conn, name=name, since=since, until=until,
+                                      matchers=matchers, buckets=buckets, limit=limit)  # fmt: skip
+
+    def histogram(
+        self,
+        name: str,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        **matchers: Any,
+    ) -> HistogramSummary:
+        """Every sample of histogram ``name`` in ``[since, until)`` merged by bucket:
+        ``.count``, ``.sum``, ``.min``, ``.max``, ``.buckets``, ``.quantile(q)``."""
+        if "metric_rollups" not in self._tables:
+            return HistogramSummary(0, 0.0, None, None, [])
+        return _store_metrics.histogram(
+            self._conn, name, since=since, until=until, matchers=matchers
         )
-        return [
-            MetricRollup(n, _json_dict(labels), minute, kind or "", unit or "", *stats)
-            for n, labels, minute, kind, unit, *stats in rows
-        ]
+
+    def quantile(
+        self,
+        name: str,
+        q: float,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        **matchers: Any,
+    ) -> float | None:
+        """The ``q`` quantile (0.95 for p95) of histogram ``name`` over ``[since, until)``."""
+        return self.histogram(name, since=since, until=until, **matchers).quantile(q)
+
+    def timeseries(
+        self,
+        name: str,
+        aggregation: str = "sum",
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        **matchers: Any,
+    ) -> list[tuple[float, float | None]]:
+        """(minute, value) oldest first; ``aggregation`` as ``obskit.metrics.query``'s."""
+        if "metric_rollups" not in self._tables:
+            return []
+        return _store_metrics.timeseries(self._conn, name, aggregation, since=since,
+                                         until=until, matchers=matchers)  # fmt: skip
+
+    def metric_names(self) -> list[tuple[str, str, str]]:
+        """(name, metric type, unit) of every metric with rollups."""
+        if "metric_rollups" not in self._tables:
+            return []
+        return _store_metrics.metric_names(self._conn)
 
     # -- overview --------------------------------------------------------------------------
 

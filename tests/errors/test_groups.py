@@ -152,7 +152,7 @@ def test_every_captured_event_feeds_the_errors_count_series() -> None:
             except ValueError:
                 event = obskit.capture_exception()
         assert event is not None
-        counted = [labels for name, labels in seen if name == "errors.count"]
+        counted = [labels for name, labels in seen if name == "obskit.errors"]
         assert counted == [{"fingerprint": event.fingerprint, "level": "error"}] * 3
     finally:
         metrics.remove_sink(sink)

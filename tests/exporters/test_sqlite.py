@@ -101,23 +101,24 @@ def test_error_groups_count_events_and_track_first_and_last_seen(tmp_path: Path)
         assert len(db.errors(fingerprint="fp1")) == 3
 
 
-def test_metric_points_are_rolled_up_per_minute_and_series(tmp_path: Path) -> None:
+def test_gauge_points_are_rolled_up_per_minute_and_series(tmp_path: Path) -> None:
     exporter = SQLiteExporter(tmp_path / "m.db")
     minute = NOW - NOW % 60
     points = [
-        MetricPoint(timestamp=minute + s, name="latency_ms", value=v, labels={"route": "/a"})
+        MetricPoint(timestamp=minute + s, name="queue.depth", value=v, labels={"route": "/a"})
         for s, v in ((1, 10.0), (2, 30.0), (61, 5.0))
     ]
-    points.append(MetricPoint(timestamp=minute + 3, name="latency_ms", value=1.0, labels={}))
+    points.append(MetricPoint(timestamp=minute + 3, name="queue.depth", value=1.0, labels={}))
     exporter.export(points[:2])
     exporter.export(points[2:])
     exporter.shutdown()
     with store.open(tmp_path / "m.db") as db:
-        rollups = {(r.minute, tuple(r.labels.items())): r for r in db.metrics(name="latency_ms")}
+        rollups = {(r.minute, tuple(r.labels.items())): r for r in db.metrics(name="queue.depth")}
     first = rollups[(minute, (("route", "/a"),))]
-    assert (first.count, first.sum, first.min, first.max, first.last) == (2, 40.0, 10.0, 30.0, 30.0)
+    assert (first.points, first.sum, first.min, first.max) == (2, 40.0, 10.0, 30.0)
+    assert first.last == 30.0
     assert first.mean == 20.0
-    assert rollups[(minute + 60, (("route", "/a"),))].count == 1
+    assert rollups[(minute + 60, (("route", "/a"),))].points == 1
     assert rollups[(minute, ())].last == 1.0
 
 

@@ -1,5 +1,5 @@
-"""Status changes become signals and log records; every run feeds the ``health.status`` metric,
-so alert rules and exporters see health without polling it."""
+"""Status changes become signals and log records; every run feeds the ``obskit.health.status``
+metric, so alert rules and exporters see health without polling it."""
 
 from __future__ import annotations
 
@@ -54,9 +54,9 @@ def test_every_run_of_a_check_feeds_the_health_status_metric(sink: Any, clock: A
     registry.register("db", lambda: next(answers))
     for _ in range(3):
         registry.run()
-    status = [(v, labels) for name, v, labels in sink.observed if name == "health.status"]
+    status = [(v, labels) for name, v, labels in sink.observed if name == "obskit.health.status"]
     assert status == [(1.0, {"check": "db"}), (0.5, {"check": "db"}), (0.0, {"check": "db"})]
-    durations = [name for name, _, _ in sink.observed if name == "health.duration_ms"]
+    durations = [n for n, _, _ in sink.observed if n == "obskit.health.check.duration"]
     assert len(durations) == 3
 
 
@@ -65,4 +65,4 @@ def test_cached_answers_feed_no_metric_and_emit_nothing(sink: Any, clock: Any) -
     registry.register("db", lambda: True)
     for _ in range(10):
         registry.run()
-    assert len([n for n, _, _ in sink.observed if n == "health.status"]) == 1
+    assert len([n for n, _, _ in sink.observed if n == "obskit.health.status"]) == 1

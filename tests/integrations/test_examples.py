@@ -145,7 +145,7 @@ def test_fastapi_app(run: Callable[..., Example]) -> None:
         "firing alert",
     )
     assert firing[0]["rule"] == "high_error_rate"
-    assert firing[0]["labels"]["name"] == "GET /checkout"
+    assert firing[0]["labels"]["http.route"] == "/checkout"
     [loaded] = [r for r in example.records("log") if r["event"] == "order loaded"]
     assert loaded["request_id"] == "order-req-1" and loaded["path"] == "/orders/7"
     assert loaded["http.route"] == "/orders/{order_id}"

@@ -93,7 +93,7 @@ def test_sampled_out_records_are_a_metric_too() -> None:
         obskit.get_logger().info("gone")
     finally:
         metrics.remove_sink(sink)
-    assert ("log.sampled_out", {"level": "info"}) in seen
+    assert ("obskit.log.sampled_out", {"level": "info"}) in seen
 
 
 def test_sampling_is_statistically_the_rate() -> None:

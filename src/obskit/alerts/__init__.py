@@ -11,8 +11,9 @@ is imported and evaluating every 15 seconds once it has a rule::
 
     import obskit
     obskit.alerts.add_channel("pager", obskit.alerts.PagerDutyChannel(routing_key=KEY))
-    obskit.alerts.add_rule(name="high_error_rate", metric="request.errors", aggregation="rate",
-                           window_s=300, op=">", threshold=0.5, for_s=60, severity="critical",
+    obskit.alerts.add_rule(name="high_error_rate", metric="http.server.request.duration",
+                           matchers=['error.type=~".+"'], aggregation="rate", window_s=300,
+                           op=">", threshold=0.5, for_s=60, severity="critical",
                            channels=["pager"])
 
 ``AlertEngine(...)`` makes an independent engine (its own series, rules and channels, fed by

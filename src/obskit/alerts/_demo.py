@@ -1,10 +1,11 @@
 """The alerting part of ``obskit demo``: an error-rate rule, a local webhook, a timeline.
 
-The rule reads the built-in ``request.errors`` series (fed by ``obskit.request``), so it needs
-no code in the demo's handlers. It fires while the simulated search service fails more than
-once every two seconds, and resolves once traffic stops and its two-second window empties;
-rather than sleep through that, the demo evaluates the engine at the later times directly
-(the engine takes ``now``). Every notification goes to a webhook served on 127.0.0.1.
+The rule reads the built-in ``obskit.request.duration`` series (fed by ``obskit.request``;
+failed requests carry ``error.type``), so it needs no code in the demo's handlers. It fires
+while the simulated search service fails more than once every two seconds, and resolves once
+traffic stops and its two-second window empties; rather than sleep through that, the demo
+evaluates the engine at the later times directly (the engine takes ``now``). Every
+notification goes to a webhook served on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -37,21 +38,21 @@ class DemoAlerting:
             group_wait_s=0.0,
             group_interval_s=0.5,
             repeat_interval_s=60.0,
-            export_interval_s=None,
         )
         self.engine.add_channel("webhook", WebhookChannel(self.url, hmac_secret="demo-secret"))
         self.engine.add_rule(
             name="high_error_rate",
-            metric="request.errors",
-            aggregation="rate",
+            metric="obskit.request.duration",
+            matchers=['error.type=~".+"'],  # failed requests carry error.type
+            aggregation="count",  # failed requests in the window
             window_s=WINDOW_S,
             resolution_s=0.25,
             op=">",
-            threshold=0.5,
+            threshold=WINDOW_S * 0.5,  # more than one every two seconds
             for_s=0.5,
             severity="critical",
             channels=["webhook"],
-            annotations={"summary": "{{ labels.name }} fails {{ value }} times a second"},
+            annotations={"summary": "{{ labels.name }} failed {{ value }} times in 2s"},
         )
 
     def finish(self) -> None:
@@ -63,14 +64,17 @@ class DemoAlerting:
         self.engine.flush(5.0)
 
     def report(self, out: TextIO) -> None:
-        out.write("\nAlerts (rule high_error_rate: rate(request.errors[2s]) > 0.5/s for 0.5s):\n")
+        out.write(
+            "\nAlerts (rule high_error_rate: more than 1 failed request in 2s, for 0.5s; "
+            'count of obskit.request.duration{error.type=~".+"}):\n'
+        )
         changes = [
             e for e in self.engine.history() if e["event"] in ("pending", "firing", "resolved")
         ]
         if not changes:
             out.write("  none fired (the error rate stayed under the threshold)\n")
         for event in changes:
-            value = f"{event['value']:.2f}/s" if event["value"] is not None else "no data"
+            value = f"{event['value']:.0f} failed" if event["value"] is not None else "no data"
             out.write(f"  +{event['at'] - self.start:5.2f}s  {event['event']:<9} {value}\n")
         out.write(f"Webhook {self.url} received {len(self.received)} notification(s):\n")
         for body in self.received:

@@ -4,8 +4,9 @@ One :class:`AlertEngine` owns a series store (:mod:`~obskit.alerts.store`), its 
 machines (:mod:`~obskit.alerts.state`), a router (:mod:`~obskit.alerts.routing`) and a
 dispatcher (:mod:`~obskit.alerts.notify`). ``evaluate(now)`` is the one step that moves
 everything: it runs every rule, routes what changed, queues what is due, sends each transition
-to the pipeline (as an :class:`~obskit.signals.Alert`) and to the log, and every
-``export_interval_s`` sends the series as :class:`~obskit.signals.MetricPoint` signals.
+to the pipeline (as an :class:`~obskit.signals.Alert`) and to the log. The engine keeps only
+the windows its rules need: the metrics themselves belong to :mod:`obskit.metrics` (its store
+is exported by the runtime's reader), which tells the engine every point as a sink.
 
 Every time-based decision uses ``clock`` (or the ``now`` given), so a test clock drives the
 whole engine; ``evaluation_interval_s`` starts a background thread calling ``evaluate()``.
@@ -84,7 +85,6 @@ class AlertEngine:
         window_resolution_s: float | None = None,
         relative_accuracy: float = 0.01,
         default_channels: Iterable[str] = (),
-        export_interval_s: float | None = 60.0,
         series_ttl_s: float | None = 3600.0,
         history_size: int = 1000,
         max_attempts: int = 5,
@@ -106,7 +106,6 @@ class AlertEngine:
         self.window_resolution_s = window_resolution_s
         self.relative_accuracy = relative_accuracy
         self.default_channels = tuple(default_channels)
-        self.export_interval_s = export_interval_s
         self.series_ttl_s = series_ttl_s
         self.store = MetricStore(clock=clock, max_series_per_metric=max_series_per_metric)
         self.channels: dict[str, Channel] = {}
@@ -143,7 +142,6 @@ class AlertEngine:
         self._lock = threading.RLock()
         self._history = History(history_size)
         self._publisher = Publisher()
-        self._next_export: float | None = None
         self._next_expiry = -float("inf")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -465,12 +463,6 @@ class AlertEngine:
         if self.series_ttl_s is not None and now >= self._next_expiry:
             self._next_expiry = now + min(60.0, self.series_ttl_s / 10)  # a scan of every series
             self.store.expire(now, self.series_ttl_s)
-        if self.export_interval_s is not None and _runtime.peek() is not None:
-            if self._next_export is None:
-                self._next_export = now + self.export_interval_s
-            elif now >= self._next_export:
-                self._next_export = now + self.export_interval_s
-                self._publisher.export(self.store, now)
 
     def _send(self, notifications: list[Notification]) -> None:
         for notification in notifications:

@@ -5,7 +5,7 @@ A rule file is either a list of rules, or a mapping with ``rules`` and optionall
 
     rules:
       - name: high_error_rate
-        metric: request.errors
+        metric: obskit.errors
         aggregation: rate
         window_s: 5m
         op: ">"

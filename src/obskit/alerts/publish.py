@@ -1,11 +1,9 @@
-"""Alerts out of the engine: as signals down the pipeline, as log records, as metric points.
+"""Alerts out of the engine: as signals down the pipeline and as log records.
 
 A transition becomes an :class:`~obskit.signals.Alert` (a snapshot: later changes to the live
 instance do not alter it). It is sent down the pipeline (a copy, since the pipeline scrubs what
 it is given in place) and logged on ``obskit.alerts``: firing at warning (error for error and
-critical rules), the rest at info. Series go out periodically as
-:class:`~obskit.signals.MetricPoint`: a counter's running total (``metric_type="counter"``), an
-observed metric's latest value (``"gauge"``).
+critical rules), the rest at info. (Metric series are the metrics store's to export.)
 """
 
 from __future__ import annotations
@@ -16,8 +14,7 @@ from typing import Any
 from obskit import _runtime
 from obskit.alerts.notify import Notification
 from obskit.alerts.state import AlertInstance
-from obskit.alerts.store import MetricStore
-from obskit.signals import Alert, MetricPoint
+from obskit.signals import Alert
 
 __all__ = ["Publisher", "snapshot"]
 
@@ -59,7 +56,7 @@ def snapshot(instance: AlertInstance, now: float, muted_by: str | None = None) -
 
 
 class Publisher:
-    """Sends alerts to the pipeline and the log, and series as metric points."""
+    """Sends alerts to the pipeline and the log."""
 
     def __init__(self) -> None:
         self._log: Any = None
@@ -105,25 +102,3 @@ class Publisher:
 
             self._log = get_logger("obskit.alerts")
         return self._log
-
-    def export(self, store: MetricStore, now: float) -> int:
-        """Send every series with points as a MetricPoint; how many were sent."""
-        sent = 0
-        for metric in list(store.metrics.values()):
-            counter = metric.kind == "counter"
-            with metric.lock:
-                points = [
-                    MetricPoint(
-                        timestamp=now,
-                        name=metric.name,
-                        value=series.total if counter else series.last,
-                        labels=dict(series.labels),
-                        metric_type="counter" if counter else "gauge",
-                    )
-                    for series in metric.series
-                    if series.count
-                ]
-            for point in points:
-                _runtime.emit(point)
-            sent += len(points)
-        return sent

@@ -7,7 +7,7 @@ from typing import Any
 
 from obskit.dashboard._html import Html, join, number
 from obskit.dashboard._layout import Page, View, notice, section
-from obskit.dashboard._queries import series_labels
+from obskit.dashboard._queries import RECORDINGS, series_labels
 from obskit.dashboard._svg import Series, line_chart
 from obskit.store import Store
 
@@ -29,17 +29,17 @@ _MAX_LINES = 8
 
 def metric_names(store: Store) -> list[tuple[str, str, str]]:
     """(name, type, unit) of every stored metric: an index skip-scan, not a table scan."""
-    if not store.has_table("metrics"):
+    if not store.has_table("metric_rollups"):
         return []
     rows = store.query(
-        "WITH RECURSIVE names(name) AS (SELECT min(name) FROM metrics UNION ALL "
-        "SELECT (SELECT min(name) FROM metrics WHERE name > names.name) FROM names "
+        "WITH RECURSIVE names(name) AS (SELECT min(name) FROM metric_rollups UNION ALL "
+        "SELECT (SELECT min(name) FROM metric_rollups WHERE name > names.name) FROM names "
         "WHERE names.name IS NOT NULL) SELECT name FROM names WHERE name IS NOT NULL LIMIT 1000"
     )
     out = []
     for (name,) in rows:
         kind, unit = store.query(
-            "SELECT metric_type, unit FROM metrics WHERE name = ? LIMIT 1", (name,)
+            "SELECT metric_type, unit FROM metric_rollups WHERE name = ? LIMIT 1", (name,)
         )[0]
         out.append((name, kind or "", unit or ""))
     return out
@@ -151,15 +151,17 @@ def _aggregate(
         bounds = (window.start, window.step, name, text, window.start - 59.0, window.end)
         # per slot in SQL: one row per slot comes back, not one per minute
         for slot, count, total, low, high in store.query(
-            "SELECT CAST((minute - ?) / ? AS INTEGER), sum(count), sum(sum), min(min), max(max) "
-            "FROM metrics WHERE name = ? AND labels = ? AND minute >= ? AND minute < ? "
+            "SELECT CAST((minute - ?) / ? AS INTEGER), "
+            f"{RECORDINGS}, sum(sum), min(coalesce(min, sum)), max(coalesce(max, sum)) "
+            "FROM metric_rollups WHERE name = ? AND labels = ? AND minute >= ? AND minute < ? "
             "GROUP BY 1",
             bounds,
         ):
             own[_clamp(slot, slots)][:4] = [count, total, low, high]
         if aggregation == "last":  # the last value of the slot's newest minute
             for slot, last, _ in store.query(
-                "SELECT CAST((minute - ?) / ? AS INTEGER), last, max(last_ts) FROM metrics "
+                "SELECT CAST((minute - ?) / ? AS INTEGER), coalesce(last, sum), max(last_ts) "
+                "FROM metric_rollups "
                 "WHERE name = ? AND labels = ? AND minute >= ? AND minute < ? GROUP BY 1",
                 bounds,
             ):

@@ -30,6 +30,10 @@ __all__ = [
     "top_error_groups",
 ]
 
+#: What a rollup row recorded: a histogram's samples, else the points collected (see
+#: obskit.exporters._sqlite_metrics).
+RECORDINGS = "sum(CASE WHEN metric_type = 'histogram' THEN count ELSE points END)"
+
 #: Range name -> (length in seconds, slot width in seconds): 60 to 84 slots per chart.
 RANGES: dict[str, tuple[float, float]] = {
     "15m": (900.0, 15.0),
@@ -331,12 +335,13 @@ def metric_means(
     """The mean of one stored series per slot (``None`` where nothing was recorded)."""
     sums = [0.0] * window.slots
     counts = [0] * window.slots
-    if store.has_table("metrics"):
+    if store.has_table("metric_rollups"):
         for text in series_labels(store, name):
             if _loads(text) != labels:
                 continue
             rows = store.query(
-                "SELECT CAST((minute - ?) / ? AS INTEGER), sum(sum), sum(count) FROM metrics "
+                f"SELECT CAST((minute - ?) / ? AS INTEGER), sum(sum), {RECORDINGS} "
+                "FROM metric_rollups "
                 "WHERE name = ? AND labels = ? AND minute >= ? AND minute < ? GROUP BY 1",
                 (window.start, window.step, name, text, window.start - 59.0, window.end),
             )
@@ -352,8 +357,9 @@ def metric_means(
 def series_labels(store: Store, name: str, limit: int = 200) -> list[str]:
     """The label sets of metric ``name`` as stored (JSON text), by an index skip-scan."""
     rows = store.query(
-        "WITH RECURSIVE s(labels) AS (SELECT min(labels) FROM metrics WHERE name = ? UNION ALL "
-        "SELECT (SELECT min(labels) FROM metrics WHERE name = ? AND labels > s.labels) FROM s "
+        "WITH RECURSIVE s(labels) AS (SELECT min(labels) FROM metric_rollups WHERE name = ? "
+        "UNION ALL SELECT (SELECT min(labels) FROM metric_rollups WHERE name = ? "
+        "AND labels > s.labels) FROM s "
         "WHERE s.labels IS NOT NULL) SELECT labels FROM s WHERE labels IS NOT NULL LIMIT ?",
         (name, name, limit),
     )

@@ -47,6 +47,10 @@ if TYPE_CHECKING:
     from obskit._runtime import Runtime
 
 __all__ = ["ErrorCapture", "editable_copy"]
+
+#: One point per captured event, by group: the error rate alert rules read.
+error_count = metrics.counter("obskit.errors", "{event}", "captured error events, by group")
+
 _TITLE_LENGTH = 200
 _NOT_YET = object()  # an exception not captured yet
 _in_before_send = threading.local()
@@ -277,7 +281,7 @@ class ErrorCapture:
         )
         event.regression = recorded.regression
         # counted even when the group's export budget is spent
-        metrics.increment("errors.count", fingerprint=event.fingerprint, level=event.level)
+        error_count.add(fingerprint=event.fingerprint, level=event.level)
         if recorded.export:
             self.runtime.pipeline.emit(event)
         return event

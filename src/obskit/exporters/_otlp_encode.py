@@ -7,7 +7,8 @@
   ``exception.type``, ``exception.message`` and ``exception.stacktrace`` plus
   ``obskit.fingerprint``, ``obskit.event_id`` and ``obskit.culprit``.
 * A :class:`~obskit.signals.SpanRecord` becomes a span with its events and status.
-* :class:`~obskit.signals.MetricPoint` s become gauges, or cumulative sums for counters.
+* :class:`~obskit.signals.MetricPoint` s become sums (monotonic for counters), gauges, or
+  explicit-bucket histograms with exemplars, in the point's temporality.
 
 The log records of one logger share an instrumentation scope named after the logger, the way
 the OpenTelemetry logging bridge does it.
@@ -261,10 +262,11 @@ def encode_spans(
 def encode_metrics(
     points: Sequence[Any], resource: Resource, version: str, start_time: float
 ) -> ExportMetricsServiceRequest:
-    """One request for a batch of MetricPoint signals: a metric per name, a point per sample.
+    """One request for a batch of MetricPoint signals: a metric per name, a point per series.
 
-    ``counter`` (and ``sum``) points are cumulative monotonic sums since ``start_time``;
-    every other type is exported as a gauge.
+    Counters are monotonic sums, up-down counters non-monotonic sums, histograms explicit-bucket
+    histograms with exemplars, the rest gauges; sums and histograms keep the point's
+    temporality and start time (``start_time`` when a point has none).
     """
     request = ExportMetricsServiceRequest()
     resource_metrics = request.resource_metrics.add()
@@ -272,28 +274,63 @@ def encode_metrics(
     scope = resource_metrics.scope_metrics.add()
     scope.scope.name = "obskit"
     scope.scope.version = version
-    metrics: dict[tuple[str, bool, str], Any] = {}
+    metrics: dict[tuple[str, str, str, str], Any] = {}
     for point in points:
         value = point.value
         if type(value) not in (int, float):
             continue  # scrubbing turned NaN or infinity into a string: not a number to send
-        cumulative = point.metric_type in ("counter", "sum")
-        key = (point.name, cumulative, point.unit)
+        kind = point.metric_type
+        shape = _SHAPES.get(kind, "gauge")
+        temporality = getattr(point, "temporality", "cumulative")
+        key = (point.name, shape, point.unit, temporality)
         metric = metrics.get(key)
         if metric is None:
             metric = metrics[key] = scope.metrics.add()
             metric.name = point.name
             metric.unit = point.unit
-            if cumulative:
-                metric.sum.aggregation_temporality = (
-                    AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
-                )
-                metric.sum.is_monotonic = point.metric_type == "counter"
-        data = metric.sum if cumulative else metric.gauge
+            metric.description = getattr(point, "description", "") or ""
+            if shape != "gauge":
+                data = getattr(metric, shape)
+                data.aggregation_temporality = _TEMPORALITY[temporality]
+                if shape == "sum":
+                    data.is_monotonic = kind in ("counter", "sum")
+        data = getattr(metric, shape)
         number = data.data_points.add()
         number.time_unix_nano = _nanos(point.timestamp)
-        if cumulative:
-            number.start_time_unix_nano = _nanos(min(start_time, point.timestamp))
-        number.as_double = float(value)
+        if shape != "gauge":
+            start = getattr(point, "start_timestamp", None)
+            start = min(start_time, point.timestamp) if start is None else start
+            number.start_time_unix_nano = _nanos(start)
         _set_attributes(number.attributes, point.labels.items())
+        if shape == "histogram":
+            _fill_histogram(number, point)
+        else:
+            number.as_double = float(value)
     return request
+
+
+_SHAPES = {"counter": "sum", "sum": "sum", "up_down_counter": "sum", "histogram": "histogram"}
+_TEMPORALITY = {
+    "cumulative": AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE,
+    "delta": AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA,
+}
+
+
+def _fill_histogram(target: Any, point: Any) -> None:
+    target.count = int(point.count)
+    target.sum = float(point.value)
+    target.explicit_bounds.extend(float(b) for b in point.bounds)
+    target.bucket_counts.extend(int(n) for n in point.bucket_counts)
+    if point.min is not None and point.count:
+        target.min = float(point.min)
+    if point.max is not None and point.count:
+        target.max = float(point.max)
+    for sample in point.exemplars:
+        exemplar = target.exemplars.add()
+        exemplar.time_unix_nano = _nanos(float(sample["timestamp"]))
+        exemplar.as_double = float(sample["value"])
+        try:
+            exemplar.trace_id = bytes.fromhex(sample["trace_id"])
+            exemplar.span_id = bytes.fromhex(sample["span_id"])
+        except (KeyError, TypeError, ValueError):
+            pass

@@ -3,17 +3,21 @@ reader (:mod:`obskit.store`).
 
 One table per signal kind. Columns hold what the read API filters and sorts on; ``data`` holds
 the whole signal as JSON (see :mod:`obskit._codec`) so nothing a signal carries is lost, even
-fields added after the table was created. ``error_groups`` and ``metrics`` are maintained by the
-writer: a row per fingerprint, and a per-minute rollup per series.
+fields added after the table was created. ``error_groups`` and the ``metric_*`` tables are
+maintained by the writer: a row per fingerprint, per-minute rollups per series (version 2
+replaced version 1's last-value ``metrics`` table; see :mod:`obskit.exporters._sqlite_metrics`).
 """
 
 from __future__ import annotations
 
+from obskit.exporters._sqlite_metrics import ROLLUP_SCHEMA
+
 __all__ = ["BULK_TABLES", "SCHEMA", "SCHEMA_VERSION", "TIME_TABLES"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS logs (
     id INTEGER PRIMARY KEY, ts REAL NOT NULL, level TEXT NOT NULL, level_no INTEGER NOT NULL,
     logger TEXT, event TEXT, service TEXT, environment TEXT, trace_id TEXT, span_id TEXT,
@@ -41,14 +45,6 @@ CREATE TABLE IF NOT EXISTS spans (
 CREATE INDEX IF NOT EXISTS spans_ts ON spans (ts);
 CREATE INDEX IF NOT EXISTS spans_trace ON spans (trace_id);
 
-CREATE TABLE IF NOT EXISTS metrics (
-    name TEXT NOT NULL, labels TEXT NOT NULL, minute REAL NOT NULL, metric_type TEXT,
-    unit TEXT, service TEXT, count INTEGER NOT NULL, sum REAL NOT NULL, min REAL NOT NULL,
-    max REAL NOT NULL, last REAL NOT NULL, last_ts REAL NOT NULL,
-    PRIMARY KEY (name, labels, minute)
-);
-CREATE INDEX IF NOT EXISTS metrics_minute ON metrics (minute);
-
 CREATE TABLE IF NOT EXISTS health (
     id INTEGER PRIMARY KEY, ts REAL NOT NULL, status TEXT, service TEXT, data TEXT NOT NULL
 );
@@ -71,6 +67,8 @@ CREATE TABLE IF NOT EXISTS other_signals (
 );
 CREATE INDEX IF NOT EXISTS other_signals_ts ON other_signals (ts);
 """
+    + ROLLUP_SCHEMA
+)
 
 #: Tables with a ``ts`` column, pruned by age.
 TIME_TABLES = ("logs", "errors", "spans", "health", "alerts", "anomalies", "other_signals")

@@ -31,6 +31,7 @@ from typing import Any
 
 from obskit import _codec, diagnostics
 from obskit.diagnostics import ConfigError, require_kinds, require_number, require_path
+from obskit.exporters._sqlite_metrics import write_points
 from obskit.exporters._sqlite_schema import BULK_TABLES, SCHEMA, SCHEMA_VERSION, TIME_TABLES
 from obskit.exporting import ExportResult, reset_in_forked_children
 from obskit.levels import level_number
@@ -85,18 +86,6 @@ ON CONFLICT (fingerprint) DO UPDATE SET
     last_event_id = CASE WHEN excluded.last_seen >= last_seen
                          THEN excluded.last_event_id ELSE last_event_id END,
     last_seen = max(last_seen, excluded.last_seen)
-"""
-_UPSERT_METRIC = """
-INSERT INTO metrics (name, labels, minute, metric_type, unit, service, count, sum, min, max,
-                     last, last_ts)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (name, labels, minute) DO UPDATE SET
-    count = count + excluded.count,
-    sum = sum + excluded.sum,
-    min = min(min, excluded.min),
-    max = max(max, excluded.max),
-    last = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last ELSE last END,
-    last_ts = max(last_ts, excluded.last_ts)
 """
 
 
@@ -188,7 +177,9 @@ class SQLiteExporter:
                 for table in TIME_TABLES:
                     conn.execute(f"DELETE FROM {table} WHERE ts < ?", (cutoff,))
                 conn.execute("DELETE FROM error_groups WHERE last_seen < ?", (cutoff,))
-                conn.execute("DELETE FROM metrics WHERE minute < ?", (cutoff - 60.0,))
+                for table in ("metric_rollups", "metric_buckets"):
+                    conn.execute(f"DELETE FROM {table} WHERE minute < ?", (cutoff - 60.0,))
+                conn.execute("DELETE FROM metric_cursors WHERE ts < ?", (cutoff,))
                 conn.execute("COMMIT")
             except BaseException:
                 _rollback(conn)
@@ -296,11 +287,11 @@ def _rows_for(signals: list[Signal]) -> Rows:
     """Turn a batch into parameter tuples per statement (pure Python, no I/O)."""
     rows: Rows = {}
     groups: dict[str, list[Any]] = {}
-    rollups: dict[tuple[str, str, float], list[Any]] = {}
+    metric_points: list[Signal] = []
     for s in signals:
         kind = s.kind
         if kind == "metric":
-            _add_to_rollup(rollups, s)
+            metric_points.append(s)
             continue
         if kind == "log":
             row = _log_row(s)
@@ -314,8 +305,8 @@ def _rows_for(signals: list[Signal]) -> Rows:
         rows.setdefault(kind, []).append(row)
     if groups:
         rows["error_group"] = [tuple(g) for g in groups.values()]
-    if rollups:
-        rows["metric_rollup"] = [tuple(r) for r in rollups.values()]
+    if metric_points:
+        rows["metric"] = metric_points
     return rows
 
 
@@ -331,38 +322,6 @@ def _add_to_group(groups: dict[str, list[Any]], event: Any) -> None:
     if event.timestamp >= group[7]:
         group[1:5] = [event.title, event.culprit, event.level, event.service]
         group[7], group[8] = event.timestamp, event.event_id
-
-
-def _add_to_rollup(rollups: dict[tuple[str, str, float], list[Any]], point: Any) -> None:
-    value = _number(point.value)
-    if value is None:
-        return
-    labels = _codec.dumps(dict(sorted(point.labels.items())))
-    minute = point.timestamp - point.timestamp % 60.0
-    key = (point.name, labels, minute)
-    rollup = rollups.get(key)
-    if rollup is None:
-        rollups[key] = [
-            point.name,
-            labels,
-            minute,
-            point.metric_type,
-            point.unit,
-            point.service,
-            1,
-            value,
-            value,
-            value,
-            value,
-            point.timestamp,
-        ]
-        return
-    rollup[6] += 1
-    rollup[7] += value
-    rollup[8] = min(rollup[8], value)
-    rollup[9] = max(rollup[9], value)
-    if point.timestamp >= rollup[11]:
-        rollup[10], rollup[11] = value, point.timestamp
 
 
 def _number(value: Any) -> float | None:
@@ -383,8 +342,8 @@ def _write(conn: sqlite3.Connection, rows: Rows) -> None:
         for kind, params in rows.items():
             if kind == "error_group":
                 conn.executemany(_UPSERT_GROUP, params)
-            elif kind == "metric_rollup":
-                conn.executemany(_UPSERT_METRIC, params)
+            elif kind == "metric":
+                write_points(conn, params)
             else:
                 conn.executemany(_INSERTS[kind], params)
         conn.execute("COMMIT")
@@ -423,9 +382,10 @@ def _shrink_to(conn: sqlite3.Connection, max_bytes: int) -> None:
                             f"(SELECT id FROM {table} ORDER BY id LIMIT ?)",
                             (count // 4 + 1,),
                         ).rowcount
-                conn.execute(
-                    "DELETE FROM metrics WHERE minute <= (SELECT min(minute) FROM metrics)"
-                )
+                (oldest,) = conn.execute("SELECT min(minute) FROM metric_rollups").fetchone()
+                if oldest is not None:
+                    for table in ("metric_rollups", "metric_buckets"):
+                        conn.execute(f"DELETE FROM {table} WHERE minute <= ?", (oldest,))
                 conn.execute("COMMIT")
             except BaseException:
                 _rollback(conn)

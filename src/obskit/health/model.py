@@ -42,7 +42,7 @@ class Status(str, enum.Enum):
 
     @property
     def gauge(self) -> float:
-        """The value fed to the ``health.status`` metric: 1 pass, 0.5 warn, 0 fail."""
+        """The value of the ``obskit.health.status`` gauge: 1 pass, 0.5 warn, 0 fail."""
         return _GAUGE[self]
 
     @property

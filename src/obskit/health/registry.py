@@ -8,8 +8,8 @@ so tests drive them without sleeping. Only timeouts and durations use real time.
 
 Events: when a check's reported status changes, the registry logs it on the
 ``obskit.health`` logger and emits a :class:`obskit.signals.HealthRecord` signal naming the
-changed checks; every run of a check also feeds the ``health.status`` metric (1 pass, 0.5 warn,
-0 fail) and ``health.duration_ms``, labelled ``check=<name>``, for alert rules.
+changed checks; every run of a check also sets the ``obskit.health.status`` gauge (1 pass, 0.5
+warn, 0 fail) and records ``obskit.health.check.duration``, labelled ``check=<name>``.
 """
 
 from __future__ import annotations
@@ -46,6 +46,10 @@ if TYPE_CHECKING:
     from obskit.health.http import ASGIApp, HealthServer, Verbose, WSGIApp
 
 __all__ = ["HealthRegistry"]
+
+#: Each check's latest status (1 pass, 0.5 warn, 0 fail) and how long its runs take.
+health_status = metrics.gauge("obskit.health.status", "1", "health check status: 1, 0.5 or 0")
+check_duration = metrics.histogram("obskit.health.check.duration", "s", "health check run time")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -379,8 +383,8 @@ class HealthRegistry:
             result, previous = spec.state.record(
                 raw, spec.failure_threshold, spec.success_threshold
             )
-        metrics.observe("health.status", result.status.gauge, check=spec.name)
-        metrics.observe("health.duration_ms", result.duration_ms, check=spec.name)
+        health_status.set(result.status.gauge, check=spec.name)
+        check_duration.record(result.duration_ms / 1000.0, check=spec.name)
         if result.status is previous:
             return result, False
         _log_change(result, previous)

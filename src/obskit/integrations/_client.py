@@ -18,12 +18,17 @@ from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from opentelemetry.trace import SpanKind
 
-from obskit import _runtime, diagnostics, propagation, tracing
+from obskit import _runtime, diagnostics, metrics, propagation, tracing
 from obskit.errors import add_breadcrumb
 from obskit.integrations._http import safe_method
 from obskit.scrubbing import FILTERED, Scrubber
 
-__all__ = ["OutgoingCall", "safe_url"]
+__all__ = ["OutgoingCall", "client_duration", "safe_url"]
+
+#: OpenTelemetry's HTTP client duration (semantic conventions, stable).
+client_duration = metrics.histogram(
+    "http.client.request.duration", "s", "Duration of HTTP client requests."
+)
 
 
 def safe_url(url: str, scrubber: Scrubber | None = None) -> str:
@@ -62,13 +67,14 @@ def _safe_pair(pair: str, scrubber: Scrubber) -> str:
 class OutgoingCall:
     """One outgoing request: its client span, timing and breadcrumb."""
 
-    __slots__ = ("host", "method", "span", "start", "url")
+    __slots__ = ("host", "method", "port", "span", "start", "url")
 
     def __init__(self, method: str, url: str, headers: MutableMapping[str, Any]) -> None:
         self.span: Any = None
         self.method = safe_method(str(method).upper())
         self.url = url
         self.host = ""
+        self.port: int | None = None
         try:
             scrubber = _runtime.current().pipeline.scrubber
             self.url = safe_url(url, scrubber)
@@ -79,6 +85,7 @@ class OutgoingCall:
                 "url.full": self.url,
                 "server.address": self.host,
             }
+            self.port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
             if parts.port:
                 attributes["server.port"] = parts.port
             self.span = tracing.get_tracer().start_span(
@@ -91,7 +98,17 @@ class OutgoingCall:
 
     def end(self, status: int | None, exc: BaseException | None = None) -> None:
         """The call returned ``status`` (or failed with ``exc``): end the span, leave a crumb."""
-        duration_ms = round((time.perf_counter() - self.start) * 1000.0, 3)
+        elapsed_s = time.perf_counter() - self.start
+        duration_ms = round(elapsed_s * 1000.0, 3)
+        labels: dict[str, Any] = {"http.request.method": self.method, "server.address": self.host}
+        if self.port:
+            labels["server.port"] = self.port
+        if status is not None:
+            labels["http.response.status_code"] = status
+        if exc is not None:
+            labels["error.type"] = type(exc).__qualname__
+        elif status is not None and status >= 400:
+            labels["error.type"] = str(status)
         try:
             data: dict[str, Any] = {"method": self.method, "url": self.url}
             level = "info"
@@ -112,6 +129,8 @@ class OutgoingCall:
                 elif status is not None and status >= 400:
                     span.set_attribute("error.type", str(status))
                     tracing.mark_span_failed(span, why=f"HTTP {status}")
+            client_duration.record(elapsed_s, **labels)  # while the caller's span is current
+            if span is not None:
                 span.end()
             add_breadcrumb("http", f"{self.method} {self.url}", level, data)
         except Exception as problem:

@@ -49,6 +49,7 @@ __all__ = [
 
 #: The route part of the name of a request no route template matched (404s, bare apps).
 UNROUTED = "<unrouted>"
+
 #: Request headers recorded on the span and on error events unless told otherwise.
 DEFAULT_RECORD_HEADERS = ("user-agent", "content-type", "content-length")
 #: Paths kept out of request metrics and traces unless told otherwise: health probes and
@@ -56,6 +57,7 @@ DEFAULT_RECORD_HEADERS = ("user-agent", "content-type", "content-length")
 DEFAULT_EXCLUDE_PATHS = ("/health", "/healthz", "/livez", "/readyz", "/metrics")
 #: The request-duration histogram (OpenTelemetry's HTTP semantic conventions; seconds).
 DURATION_METRIC = "http.server.request.duration"
+server_duration = metrics.histogram(DURATION_METRIC, "s", "Duration of HTTP server requests.")
 #: Methods kept as they are; anything else is ``_OTHER`` (a client picks the method: keep
 #: span names and metric labels low-cardinality, as OpenTelemetry's conventions do).
 KNOWN_METHODS = frozenset(
@@ -191,6 +193,7 @@ class Exchange:
                 self.request.request_id = format(server.get_span_context().trace_id, "032x")
         self.request.parent_context = parent
         self.request.span_kind = SpanKind.SERVER
+        self.request.duration_metric = server_duration
         self.headers = _recorded(options.record_headers, headers)
         attributes: dict[str, Any] = {"http.request.method": self.method, "url.path": path}
         for name, value in self.headers.items():
@@ -257,6 +260,7 @@ class Exchange:
         failure = exc if tracing.is_failure(exc) else None  # not a cancellation or exit
         try:
             self._name()
+            request.metric_labels = self._metric_labels()
             if failure is not None:
                 self.capture(failure)
             elif self.options.capture_server_errors and not self.captured:
@@ -276,7 +280,6 @@ class Exchange:
                 contextstack.reset_late_fields(self.late_token)
         except Exception:  # finished in another context than it began: that one ends anyway
             pass
-        self._record_duration(failure)
 
     def _capture_server_error(self, status: int) -> None:
         """One event per route and status, the handler as culprit (no stack: none escaped)."""
@@ -290,19 +293,15 @@ class Exchange:
             http=self.context(),
         )
 
-    def _record_duration(self, failure: BaseException | None) -> None:
-        """``http.server.request.duration`` in seconds, labelled as OpenTelemetry's do."""
+    def _metric_labels(self) -> dict[str, Any]:
+        """``http.server.request.duration``'s labels, as OpenTelemetry's conventions name them
+        (the request adds ``error.type`` and records it inside its span, for the exemplar)."""
         labels: dict[str, Any] = {"http.request.method": self.method}
         if self.route:
             labels["http.route"] = self.route
         if self.status is not None:
             labels["http.response.status_code"] = self.status
-        if failure is not None:
-            labels["error.type"] = type(failure).__qualname__
-        elif self.status is not None and self.status >= 500:
-            labels["error.type"] = str(self.status)
-        duration_ms = self.request.duration_ms or 0.0
-        metrics.observe(DURATION_METRIC, duration_ms / 1000.0, **labels)
+        return labels
 
 
 def _active_server_span() -> Any:

@@ -28,6 +28,10 @@ __all__ = ["DURATION_METRIC", "Statement", "StatementInfo", "summarise", "system
 
 #: The operation-duration histogram (OpenTelemetry's database conventions; seconds).
 DURATION_METRIC = "db.client.operation.duration"
+#: Declared with its unit, so it gets the seconds buckets (and Prometheus' ``_seconds`` name).
+operation_duration = metrics.histogram(
+    DURATION_METRIC, "s", "Duration of database client operations."
+)
 
 _COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 _LITERALS = re.compile(
@@ -192,7 +196,7 @@ class Statement:
             labels["db.collection.name"] = info.collection
         if error_type is not None:
             labels["error.type"] = error_type
-        metrics.observe(DURATION_METRIC, elapsed_ms / 1000.0, **labels)
+        operation_duration.record(elapsed_ms / 1000.0, **labels)
         data: dict[str, Any] = {"duration_ms": round(elapsed_ms, 3)}
         if error_type is not None:
             data["error.type"] = error_type

@@ -9,8 +9,8 @@ Per HTTP request: a request id (a valid ``X-Request-ID``, else the trace id of a
 ``traceparent``, else a fresh one; returned in the response's ``X-Request-ID`` unless the app set
 one), a server span that continues the caller's W3C trace, the request's context and breadcrumb
 trail, the response status, and, when the app returns, the route template as the request's name
-(``GET /users/{user_id}``: span name and the ``name`` label of ``request.count``,
-``request.errors`` and ``request.duration_ms``), then an error event for an exception that
+(``GET /users/{user_id}``: the span name; ``http.route`` of ``http.server.request.duration``),
+then an error event for an exception that
 escaped or else for a 5xx response. The timing ends when the app returns, which for a streaming
 response is after its last byte (and after any background task Starlette runs after it).
 
