@@ -77,12 +77,16 @@ def _error_groups(
         out.write("  (no error events)\n")
         _error_messages(store, out, limit)
         return
-    out.write(f"  {'count':>6}  {'last seen':<19}  {'fingerprint':<12}  title\n")
+    out.write(
+        f"  {'count':>6}  {'users':>5}  {'last seen':<19}  {'fingerprint':<12}  "
+        f"{'status':<10}  title\n"
+    )
     for group in groups:
         culprit = f"  ({group.culprit})" if group.culprit else ""
+        title = _short(group.title, 70)
         out.write(
-            f"  {group.count:>6}  {stamp(group.last_seen):<19}  {group.fingerprint[:12]:<12}  "
-            f"{_short(group.title, 70)}{culprit}\n"
+            f"  {group.count:>6}  {group.users:>5}  {stamp(group.last_seen):<19}  "
+            f"{group.fingerprint[:12]:<12}  {group.status:<10}  {title}{culprit}\n"
         )
 
 

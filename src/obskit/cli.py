@@ -79,6 +79,12 @@ def _add_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     errors.add_argument(
         "--by", choices=("count", "last_seen"), default="count", help="order (default count)"
     )
+    errors.add_argument(
+        "--resolve",
+        metavar="FINGERPRINT",
+        help="mark a group resolved for every process (a unique prefix will do); its next "
+        "event marks it regressed",
+    )
 
 
 def _add_export_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -187,6 +193,12 @@ def _run_store_command(args: argparse.Namespace) -> int:
         with store.open(args.db) as db:
             if args.command == "report":
                 views.print_report(db, sys.stdout, since=since)
+            elif args.command == "errors" and args.resolve:
+                found = db.resolve(args.resolve)
+                if found is None:
+                    print(f"obskit errors: no single group matches {args.resolve!r}")
+                    return 1
+                print(f"resolved {found}")
             elif args.command == "errors":
                 views.print_errors(db, sys.stdout, limit=args.limit, order_by=args.by)
             else:

@@ -161,8 +161,13 @@ class Settings(BaseSettings):
     @classmethod
     def _module_names(cls, value: list[Any]) -> list[Any]:
         for item in value:
+            if isinstance(item, str) and item.startswith("<") and item.endswith(">"):
+                continue  # generated code's pseudo-file, e.g. "<template>" (see errors/frames)
             if not isinstance(item, str) or not all(p.isidentifier() for p in item.split(".")):
-                raise ValueError(f"{item!r} is not a module or package name (e.g. 'myapp.core')")
+                raise ValueError(
+                    f"{item!r} is not a module or package name (e.g. 'myapp.core') "
+                    "nor a generated-code file name (e.g. '<template>')"
+                )
         return value
 
     @field_validator("before_send", "before_breadcrumb", mode="before")

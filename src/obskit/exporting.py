@@ -5,8 +5,8 @@ An exporter is any object with ``export(batch)``, ``force_flush(timeout_s)`` and
 ``shutdown(timeout_s)``; its processor calls them only from its own worker thread.
 
 Names usable in ``init(exporters=[...])`` and ``OBSKIT_EXPORTERS`` are the built-ins
-(``console``, ``jsonl``, ``memory``, ``sqlite``, ``otlp``, ``webhook``) and whatever a
-third-party package registers under the entry point group ``obskit.exporters``. A named
+(``console``, ``jsonl``, ``memory``, ``sqlite``, ``otlp``, ``webhook``, ``sentry``) and whatever
+a third-party package registers under the entry point group ``obskit.exporters``. A named
 exporter is built as ``Class(**options)`` with ``options`` taken from
 ``init(exporter_options={name: {...}})``, so a third-party exporter is configured exactly
 like a built-in one. Modules are imported by name only when an exporter is built, which
@@ -73,6 +73,7 @@ BUILTIN_EXPORTERS: dict[str, str] = {
     "sqlite": "obskit.exporters.sqlite:SQLiteExporter",
     "otlp": "obskit.exporters.otlp:OTLPExporter",
     "webhook": "obskit.exporters.webhook:WebhookExporter",
+    "sentry": "obskit.exporters.sentry:SentryExporter",
 }
 
 

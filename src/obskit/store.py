@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -36,7 +38,7 @@ __all__ = ["HistogramSummary", "MetricRollup", "Store", "StoredErrorGroup", "ope
 
 @dataclass(frozen=True, slots=True)
 class StoredErrorGroup:
-    """All error events sharing one fingerprint: how many, when first and last seen."""
+    """All error events sharing one fingerprint, from every process writing the store."""
 
     fingerprint: str
     title: str
@@ -47,6 +49,12 @@ class StoredErrorGroup:
     first_seen: float
     last_seen: float
     last_event_id: str
+    #: Distinct users (by id, else e-mail, username or IP address).
+    users: int = 0
+    #: "unresolved", "resolved" (by :meth:`Store.resolve`) or "regressed" (seen again since).
+    status: str = "unresolved"
+    #: Times the group came back after being resolved.
+    regressions: int = 0
 
 
 def open(path: str | os.PathLike[str]) -> Store:
@@ -205,9 +213,17 @@ class Store:
     ) -> list[StoredErrorGroup]:
         """Error groups (one per fingerprint), most recently seen first, or by ``"count"``."""
         order = "count DESC, last_seen DESC" if order_by == "count" else "last_seen DESC"
+        fleet = {"error_group_users", "error_group_status"} <= self._tables
+        extra = (
+            ", (SELECT count(*) FROM error_group_users u WHERE u.fingerprint = g.fingerprint), "
+            "coalesce(s.status, 'unresolved'), coalesce(s.regressions, 0) FROM error_groups g "
+            "LEFT JOIN error_group_status s ON s.fingerprint = g.fingerprint"
+            if fleet
+            else " FROM error_groups g"
+        )
         rows = self._select(
-            "SELECT fingerprint, title, culprit, level, service, count, first_seen, last_seen, "
-            "last_event_id FROM error_groups",
+            "SELECT g.fingerprint, title, culprit, level, service, count, first_seen, last_seen, "
+            "last_event_id" + extra,
             "error_groups",
             [],
             [],
@@ -218,6 +234,33 @@ class Store:
             StoredErrorGroup(fp, title or "", culprit or "", level or "", service or "", *rest)
             for fp, title, culprit, level, service, *rest in rows
         ]
+
+    def resolve(self, fingerprint: str, *, now: float | None = None) -> str | None:
+        """Mark a group resolved for every process (its next event makes it "regressed").
+
+        ``fingerprint`` may be a unique prefix (6 characters or more). Returns the full
+        fingerprint, or ``None`` when no single group matches. The only write a store makes.
+        """
+        if "error_group_status" not in self._tables or len(fingerprint) < 6:
+            return None  # (no status table: a file no writer of schema 2 has opened yet)
+        matches = self._conn.execute(
+            "SELECT fingerprint FROM error_groups WHERE fingerprint >= ? AND fingerprint < ? "
+            "LIMIT 2",
+            (fingerprint, fingerprint + "\uffff"),
+        ).fetchall()
+        if len(matches) != 1:
+            return None
+        (found,) = matches[0]
+        with closing(sqlite3.connect(str(self.path), timeout=5.0, isolation_level=None)) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "INSERT INTO error_group_status (fingerprint, status, resolved_at) "
+                "VALUES (?, 'resolved', ?) ON CONFLICT (fingerprint) DO UPDATE SET "
+                "status = 'resolved', resolved_at = excluded.resolved_at",
+                (found, time.time() if now is None else now),
+            )
+            conn.execute("COMMIT")
+        return str(found)
 
     def errors(self, *, fingerprint: str | None = None, limit: int = 50) -> list[ErrorEvent]:
         """Error events, newest first (only those of one group with ``fingerprint``)."""

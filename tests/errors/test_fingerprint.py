@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import obskit
 from obskit.errors.fingerprint import (
     collapse_recursion,
+    fingerprint_for,
     normalise_source,
     parameterise_message,
 )
@@ -374,7 +375,7 @@ VALUES = {
 @given(values=st.fixed_dictionaries(VALUES))
 def test_parameterised_messages_ignore_variable_values(values: dict[str, str]) -> None:
     template = (
-        "job {int} ({float}s) for {uuid} at {hex} by {email} from {ip}: {quoted} @ {timestamp}"
+        "job {int} ({float}) for {uuid} at {hex} by {email} from {ip}: {quoted} @ {timestamp}"
     )
     expected = template.format(**{kind: f"<{kind}>" for kind in VALUES})
     assert parameterise_message(template.format(**values)) == expected
@@ -391,3 +392,48 @@ def test_collapsed_recursion_ignores_depth(
 ) -> None:
     deep = collapse_recursion(prefix + cycle * repeats + suffix)
     assert deep == collapse_recursion(prefix + cycle + suffix)
+
+
+NAMING_WORDS = {"utf", "latin", "iso", "cp", "sha", "md", "base", "int", "uint", "float",
+                "complex", "http", "ipv", "x", "arm", "aarch", "py", "python"}  # fmt: skip
+SEGMENT = st.from_regex(r"[a-z][a-z0-9_-]{0,7}", fullmatch=True)
+PARAMETERS = {
+    "path": st.tuples(st.lists(SEGMENT, min_size=1, max_size=5), st.sampled_from(["", ".csv"])).map(
+        lambda parts: "/" + "/".join(parts[0]) + parts[1]
+    ),
+    "id": st.tuples(
+        # not the words that name things (utf-8, sha256, int64, py311, ...): those stay
+        st.from_regex(r"[a-z]{1,6}", fullmatch=True).filter(lambda p: p not in NAMING_WORDS),
+        st.sampled_from(["-", "_", ""]),
+        st.integers(10, 10**9),
+    ).map(lambda t: f"{t[0]}{t[1]}{t[2]}"),
+    "quantity": st.tuples(
+        st.one_of(st.integers(0, 10**6).map(str), st.floats(0, 1e6).map(lambda f: f"{f:.2f}")),
+        st.sampled_from(["", " "]),
+        st.sampled_from(["ms", "s", "seconds", "MB", "GiB", "%", "bytes", "h"]),
+    ).map("".join),
+    "hex": st.integers(0, 2**64).map(hex),
+    "address": st.integers(2**32, 2**48).map(lambda n: f"<Session object at {n:#x}>"),
+    "quoted": st.text(st.characters(blacklist_characters="'\n"), max_size=12).map(
+        lambda s: f"'{s}'"
+    ),
+}
+
+
+@settings(max_examples=300)
+@given(values=st.fixed_dictionaries(PARAMETERS))
+def test_any_generated_parameters_give_one_fingerprint(values: dict[str, str]) -> None:
+    template = "cannot sync {path} for {id} after {quantity} (ref {hex}, {address}, key {quoted})"
+    reference = {
+        "path": "/var/data/u123/file-9.csv",
+        "id": "s-123",
+        "quantity": "0.5s",
+        "hex": "0x7f3a",
+        "address": "<Session object at 0x7f3a2b1c00>",
+        "quoted": "'gold'",
+    }
+    generated = parameterise_message(template.format(**values))
+    assert generated == parameterise_message(template.format(**reference))
+    assert fingerprint_for([generated]) == fingerprint_for(
+        [parameterise_message(template.format(**reference))]
+    )

@@ -21,23 +21,16 @@ import random
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from obskit import contextstack, diagnostics, metrics
 from obskit.errors import breadcrumbs
-from obskit.errors.chains import (
-    ChainKey,
-    ChainShape,
-    exception_chain,
-    frozen_sequence,
-    kept_indexes,
-    safe_str,
-    type_name,
-)
-from obskit.errors.fingerprint import fingerprint_for, parameterise_message
-from obskit.errors.frames import FrameCache, FrameInfo
-from obskit.errors.groups import GroupStore
+from obskit.errors.analysis import ChainAnalyser
+from obskit.errors.chains import safe_str, type_name
+from obskit.errors.fingerprint import fingerprint_for, parameterise_message, with_custom
+from obskit.errors.frames import FrameCache
+from obskit.errors.groups import GroupStore, user_key
 from obskit.levels import canonical_level
 from obskit.scrubbing import ScrubbedMapping
 from obskit.signals import ErrorEvent
@@ -54,7 +47,6 @@ error_count = metrics.counter("obskit.errors", "{event}", "captured error events
 _TITLE_LENGTH = 200
 _NOT_YET = object()  # an exception not captured yet
 _in_before_send = threading.local()
-_MAX_SHAPES = 2048
 
 Fingerprint = Sequence[str] | str | None
 
@@ -76,8 +68,7 @@ class ErrorCapture:
         self._ignored_types = tuple(t for t in settings.ignore_errors if isinstance(t, type))
         self._ignored_names = frozenset(n for n in settings.ignore_errors if isinstance(n, str))
         self._ignore_cache: dict[type, bool] = {}
-        self._shapes: dict[ChainKey, ChainShape] = {}
-        self._lock = threading.Lock()
+        self.analyser = ChainAnalyser(self.frames)
 
     # -- exceptions --------------------------------------------------------------------------
 
@@ -117,85 +108,28 @@ class ErrorCapture:
         context: dict[str, Any] | None,
         mechanism: dict[str, Any] | None,
     ) -> ErrorEvent | None:
-        chain = exception_chain(exc)
-        located = [self._locate(item.__traceback__) for item in chain]
-        key = tuple((type(item), infos) for item, (infos, _) in zip(chain, located, strict=True))
-        shape = self._shapes.get(key)
-        if shape is None:
-            shape = self._shape(key)
-        values = [self.scrubber.clean_text(safe_str(item)) for item in chain]
-        if shape.fingerprint is not None and fingerprint is None:
-            event_fingerprint = shape.fingerprint  # the common case: one hash per crash site
+        analyser = self.analyser
+        group = analyser.analyse_group(exc)
+        if group is None:
+            analysis = analyser.analyse(exc)
+            entries = analyser.entries(analysis, self.include_locals, mechanism)
+            default = analysis.fingerprint
+            named = analysis
         else:
-            event_fingerprint = fingerprint_for(shape.parts_with(values), fingerprint)
-        entries: list[dict[str, Any]] = [
-            self._exception_entry(item, values[index], shape, index, located[index], mechanism)
-            for index, item in enumerate(chain)
-        ]
-        outer_value = values[0]
-        outer_type = type(exc).__name__
-        title = _first_line(f"{outer_type}: {outer_value}" if outer_value else outer_type)
-        event = self._event(level, event_fingerprint, title, shape.culprit, context)
-        event.message = outer_value
-        event.exceptions = entries
+            entries = analyser.group_entries(group, self.include_locals, mechanism)
+            default = group.fingerprint
+            named = group.main  # the title and culprit of its (first) failing leaf
+        outer = named.items[0]
+        outer_type = outer.kind if isinstance(outer.kind, str) else outer.kind.__name__
+        title = _first_line(f"{outer_type}: {outer.value}" if outer.value else outer_type)
+        event = self._event(
+            level, with_custom(default, fingerprint), title, named.shape.culprit, context
+        )
+        event.message = outer.value
+        event.exceptions = [ScrubbedMapping(entry, self.scrubber) for entry in entries]
         event.scrubbed_by = self.scrubber  # title, message, exceptions, breadcrumbs: all clean
         hint = {"exc_info": (type(exc), exc, exc.__traceback__), "mechanism": mechanism}
         return self._finish(event, hint)
-
-    def _locate(self, tb: TracebackType | None) -> tuple[tuple[FrameInfo, ...], list[FrameType]]:
-        """The cached frame facts of a traceback, and its live frames (for locals)."""
-        info = self.frames.info
-        infos: list[FrameInfo] = []
-        frames: list[FrameType] = []
-        while tb is not None:
-            frame = tb.tb_frame
-            infos.append(info(frame.f_code, tb.tb_lineno or 0, frame))
-            frames.append(frame)
-            tb = tb.tb_next
-        return tuple(infos), frames
-
-    def _shape(self, key: ChainKey) -> ChainShape:
-        shape = ChainShape.of(key, self.scrubber)
-        with self._lock:
-            if len(self._shapes) >= _MAX_SHAPES:
-                self._shapes.clear()
-            self._shapes[key] = shape
-        return shape
-
-    def _exception_entry(
-        self,
-        exc: BaseException,
-        value: str,
-        shape: ChainShape,
-        index: int,
-        located: tuple[tuple[FrameInfo, ...], list[FrameType]],
-        mechanism: dict[str, Any] | None,
-    ) -> ScrubbedMapping:
-        frames = shape.frames[index]
-        if self.include_locals and frames:
-            infos, live = located
-            kept = kept_indexes(len(infos))
-            with_locals = self.frames.with_locals
-            frames = frozen_sequence(
-                [
-                    with_locals(infos[i], live[i]) if infos[i].in_app else infos[i].frame
-                    for i in kept
-                ],
-                self.scrubber,
-            )
-        kind = type(exc)
-        entry: dict[str, Any] = {
-            "type": kind.__qualname__,
-            "module": kind.__module__,
-            "value": value,
-            "frames": frames,
-        }
-        omitted = shape.omitted[index]
-        if omitted is not None:
-            entry["frames_omitted"] = omitted
-        if mechanism is not None and index == 0:
-            entry["mechanism"] = self.scrubber.freeze(mechanism)
-        return ScrubbedMapping(entry, self.scrubber)
 
     # -- messages ----------------------------------------------------------------------------
 
@@ -276,7 +210,7 @@ class ErrorCapture:
             culprit=event.culprit,
             level=event.level,
             event_id=event.event_id,
-            user=_user_key(event.user),
+            user=user_key(event.user),
             timestamp=event.timestamp,
         )
         event.regression = recorded.regression
@@ -380,14 +314,4 @@ def _user_from(user: Any, fields: dict[str, Any]) -> dict[str, Any] | None:
         return dict(found)
     if fields.get("user_id") is not None:
         return {"id": fields["user_id"]}
-    return None
-
-
-def _user_key(user: Any) -> str | None:
-    """What tells users apart in a group: id, else e-mail, else username, else IP."""
-    if not isinstance(user, dict):
-        return None
-    for field in ("id", "email", "username", "ip_address"):
-        if user.get(field) is not None:
-            return str(user[field])
     return None

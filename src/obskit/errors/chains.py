@@ -23,6 +23,7 @@ __all__ = [
     "ChainShape",
     "exception_chain",
     "frozen_sequence",
+    "grouping_keys",
     "kept_indexes",
     "safe_str",
     "type_name",
@@ -33,8 +34,10 @@ MAX_CHAIN = 10
 #: Frames kept per exception in the event (the first and last halves); grouping sees them all.
 MAX_FRAMES = 100
 
-#: A chain's shape: per exception, its type and the facts of its frames (outermost first).
-ChainKey = tuple[tuple[type, tuple[FrameInfo, ...]], ...]
+#: A chain's shape: per exception, its type (a name for one known only from a worker's text),
+#: the facts of its frames (outermost first), and the index of the first frame that groups
+#: (past this process's frames for an exception re-raised from a process pool).
+ChainKey = tuple[tuple[type | str, tuple[FrameInfo, ...], int], ...]
 
 
 def exception_chain(exc: BaseException) -> list[BaseException]:
@@ -67,13 +70,14 @@ class ChainShape:
     @classmethod
     def of(cls, key: ChainKey, scrubber: Scrubber) -> ChainShape:
         """The shape of a chain (Sentry's rule: in-app frames, or all when none is in-app)."""
-        any_in_app = any(info.in_app for _, infos in key for info in infos)
+        any_in_app = any(info.in_app for _, infos, start in key for info in infos[start:])
         parts = []
         frames = []
         omitted: list[ScrubbedSequence | None] = []
-        for kind, infos in key:
-            keys = [info.group_key for info in infos if info.in_app or not any_in_app]
-            parts.append(("type:" + type_name(kind), tuple(collapse_recursion(keys))))
+        for kind, infos, start in key:
+            keys = grouping_keys(infos[start:], any_in_app)
+            name = kind if isinstance(kind, str) else type_name(kind)
+            parts.append(("type:" + name, tuple(collapse_recursion(keys))))
             kept = kept_indexes(len(infos))
             frames.append(frozen_sequence([infos[i].frame for i in kept], scrubber))
             half = len(kept) // 2  # frames [half, len - half) are left out of the event
@@ -84,12 +88,27 @@ class ChainShape:
         fingerprint = None
         if all(frame_parts for _, frame_parts in parts):
             fingerprint = fingerprint_for(_flatten(parts, []))
-        outer = key[0][1] if key else ()
+        outer = key[0][1][key[0][2] :] if key else ()
         return cls(tuple(parts), culprit_of(outer), tuple(frames), tuple(omitted), fingerprint)
 
     def parts_with(self, values: Sequence[str]) -> list[str]:
         """The fingerprint parts, using ``values`` for exceptions grouped by message."""
         return _flatten(self.parts, values)
+
+
+def grouping_keys(infos: Sequence[FrameInfo], any_in_app: bool = True) -> list[str]:
+    """The frames' grouping keys: the in-app frames, plus generated code at the crash site.
+
+    Frames of comprehensions that Python 3.12+ inlines are left out; with no in-app frame in
+    the whole chain (``any_in_app`` false), every frame counts.
+    """
+    last_in_app = max((i for i, info in enumerate(infos) if info.in_app), default=-1)
+    return [
+        info.group_key
+        for i, info in enumerate(infos)
+        if not info.inlined
+        and (info.in_app or not any_in_app or (info.generated and i > last_in_app))
+    ]
 
 
 def _flatten(parts: Sequence[tuple[str, tuple[str, ...]]], values: Sequence[str]) -> list[str]:

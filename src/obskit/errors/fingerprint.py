@@ -35,6 +35,7 @@ __all__ = [
     "hash_parts",
     "normalise_source",
     "parameterise_message",
+    "with_custom",
 ]
 
 #: The placeholder for the default fingerprint inside a custom one.
@@ -104,7 +105,18 @@ def _normalise_string(literal: str) -> str:
     return f'{letters}"{body[quote:-quote]}"'
 
 
-# Variable parts of messages, most specific first (after Sentry's parameterisation).
+# Words that look like prefixed ids but name a thing (an encoding, a hash, a type).
+_NOT_IDS = (
+    r"(?i:utf[-_]?(?:8|16|32)|latin[-_]?1|iso[-_]?8859|cp\d+|sha\d+|md5|base(?:16|32|64|85)"
+    r"|u?int\d+|float\d+|complex\d+|http[-_]?[123]|ipv[46]|x86|x64|arm64|aarch64|py\d+|python\d)"
+)
+_UNITS = (
+    r"ns|us|µs|ms|s|secs?|seconds?|mins?|minutes?|h|hrs?|hours?|d|days?"
+    r"|[kKMGTP]i?B|bytes?|B|[kKMG]bps|Hz|[kKMG]Hz|%"
+)
+# Variable parts of messages, most specific first (after Sentry's parameterisation, plus paths,
+# ids (prefixed, or bare hex), and quantities with units, which Sentry leaves in and so splits
+# issues on).
 _PARAMETERS = re.compile(
     r"""(?x)
     (?P<timestamp>
@@ -115,16 +127,26 @@ _PARAMETERS = re.compile(
   | (?P<uuid>\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b)
   | (?P<email>[\w.!#$%&'*+/=?^`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)
   | (?P<url>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'"]+)
+  | (?P<path>
+        (?<![\w/.~-])(?:~|\.{1,2})?(?:/[\w.@%+~-]+)+/?
+      | \b[A-Za-z]:\\[^\s'"<>|*?]*
+      | \b[\w.-]+(?:/[\w.@%+~-]+)+\.[A-Za-z0-9]{1,8}\b
+    )
   | (?P<ip>
         \b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b
       | (?<![\w:])(?:[0-9a-fA-F]{1,4}:){2,7}[0-9a-fA-F]{0,4}(?![\w:])
       | (?<![\w:])(?:[0-9a-fA-F]{0,4}:){1,6}:[0-9a-fA-F]{1,4}(?![\w:])
     )
-  | (?P<hex>\b0[xX][0-9a-fA-F]+\b | \b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b)
-  | (?P<quoted>'[^'\n]*' | "[^"\n]*")
+  | (?P<hex>\b0[xX][0-9a-fA-F]+\b)
+  | (?P<quoted>'[^'\n]*' | "[^"\n]*" | `[^`\n]*`)
+  | (?P<quantity>(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?\x20?(?:UNITS)(?![\w%]))
+  | (?P<id>
+        \b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b
+      | \b(?!NOT_IDS\b)[A-Za-z]+(?:[-_:#]\d+|\d{2,})\b
+    )
   | (?P<float>(?<![\w.])-?\d+\.\d+(?:[eE][+-]?\d+)?(?![\d.]))
   | (?P<int>(?<![\w.])-?\d+(?![\d.]))
-    """
+    """.replace("UNITS", _UNITS).replace("NOT_IDS", _NOT_IDS)
 )
 
 
@@ -134,9 +156,12 @@ def parameterise_message(message: str) -> str:
     >>> parameterise_message("user 42 not found at 10.0.0.7 (id 'u-9', 0x7f3a)")
     'user <int> not found at <ip> (id <quoted>, <hex>)'
     >>> parameterise_message("timeout after 2.5s on 2024-05-01T10:00:00Z")
-    'timeout after <float>s on <timestamp>'
+    'timeout after <quantity> on <timestamp>'
+    >>> parameterise_message("cannot read /var/data/u123/file-9.csv for s-123 (user u77)")
+    'cannot read <path> for <id> (user <id>)'
     """
-    lines = [line for line in message.splitlines() if line.strip()]
+    # Lines end at "\n" only: a "\r" or form feed inside a quoted value is part of the value.
+    lines = [line for line in message.replace("\r\n", "\n").split("\n") if line.strip()]
     text = "\n".join(lines[:2]) + ("..." if len(lines) > 2 else "")
     return _PARAMETERS.sub(_placeholder, text)
 
@@ -187,7 +212,11 @@ def fingerprint_for(default_parts: Iterable[str], custom: Sequence[str] | str | 
     >>> fingerprint_for(["x"], ["checkout-timeout"]) == fingerprint_for(["y"], ["checkout-timeout"])
     True
     """
-    default = hash_parts(default_parts)
+    return with_custom(hash_parts(default_parts), custom)
+
+
+def with_custom(default: str, custom: Sequence[str] | str | None) -> str:
+    """``default``, or the custom fingerprint (``"{{ default }}"`` standing for ``default``)."""
     if custom is None:
         return default
     if isinstance(custom, str):

@@ -14,9 +14,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-__all__ = ["ErrorGroup", "GroupStore", "Recorded"]
+__all__ = ["ErrorGroup", "GroupStore", "Recorded", "user_key"]
 
 HISTORY_MINUTES = 60
 #: Distinct users are counted exactly up to this many per group.
@@ -203,3 +203,13 @@ def _snapshot(fingerprint: str, state: _GroupState) -> ErrorGroup:
         suppressed=state.suppressed,
         last_event_id=state.last_event_id,
     )
+
+
+def user_key(user: Any) -> str | None:
+    """What tells users apart in a group: id, else e-mail, else username, else IP."""
+    if not isinstance(user, dict):
+        return None
+    for field in ("id", "email", "username", "ip_address"):
+        if user.get(field) is not None:
+            return str(user[field])
+    return None

@@ -15,7 +15,7 @@ import linecache
 import threading
 from typing import Any
 
-__all__ = ["reset_after_fork", "source_at"]
+__all__ = ["qualname_at", "reset_after_fork", "source_at"]
 
 #: Files bigger than this are not parsed (one huge parse would stall the capture).
 MAX_PARSED_CHARS = 2_000_000
@@ -24,6 +24,8 @@ _MAX_CACHED_FILES = 512
 _lock = threading.Lock()
 # filename -> (the linecache lines it was built from, {line: (first, last)} of multi-line spans)
 _spans_by_file: dict[str, tuple[list[str], dict[int, tuple[int, int]]]] = {}
+# filename -> (the linecache lines, [(first, last, qualname)] of its functions and classes)
+_scopes_by_file: dict[str, tuple[list[str], list[tuple[int, int, str, bool]]]] = {}
 
 
 def source_at(
@@ -80,6 +82,63 @@ def _parse_spans(lines: list[str]) -> dict[int, tuple[int, int]]:
         elif first in spans and spans[first][0] != first:
             del spans[first]  # a one-line statement inside a wider parent's span
     return spans
+
+
+def qualname_at(filename: str, lineno: int, name: str) -> str | None:
+    """The ``__qualname__`` of the function ``name`` running at ``lineno`` of ``filename``.
+
+    For frames known only from a traceback's text, which names a function but not its class
+    or enclosing function. ``None`` when the file cannot be read or parsed.
+    """
+    lines = linecache.getlines(filename)
+    if not lines:
+        return None
+    cached = _scopes_by_file.get(filename)
+    if cached is None or cached[0] is not lines:
+        cached = (lines, _parse_scopes(lines))
+        with _lock:
+            if len(_scopes_by_file) >= _MAX_CACHED_FILES:
+                _scopes_by_file.clear()
+            _scopes_by_file[filename] = cached
+    if name == "<module>":
+        return name
+    enclosing = ""
+    is_function = False
+    for first, last, qualname, function in cached[1]:  # outer scopes come first
+        if first <= lineno <= last:
+            enclosing, is_function = qualname, function
+    if not enclosing:
+        return name
+    if enclosing.rsplit(".", 1)[-1] == name:
+        return enclosing
+    if name.startswith("<"):  # a lambda, comprehension or generator expression inside it
+        return f"{enclosing}.<locals>.{name}" if is_function else f"{enclosing}.{name}"
+    return None
+
+
+def _parse_scopes(lines: list[str]) -> list[tuple[int, int, str, bool]]:
+    """``(first line, last line, qualname, is a function)`` of every def and class."""
+    text = "".join(lines)
+    if len(text) > MAX_PARSED_CHARS:
+        return []
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return []
+    scopes: list[tuple[int, int, str, bool]] = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                qualname = prefix + child.name
+                function = not isinstance(child, ast.ClassDef)
+                scopes.append((child.lineno, child.end_lineno or child.lineno, qualname, function))
+                visit(child, qualname + (".<locals>." if function else "."))
+            else:
+                visit(child, prefix)
+
+    visit(tree, "")
+    return scopes
 
 
 def reset_after_fork() -> None:

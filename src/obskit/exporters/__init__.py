@@ -2,7 +2,8 @@
 
 Built in: :class:`ConsoleExporter`, :class:`JsonLinesExporter`, :class:`InMemoryExporter`,
 :class:`SQLiteExporter` (the embedded store), :class:`OTLPExporter` (an OpenTelemetry
-collector; the ``otlp`` extra), :class:`WebhookExporter` (JSON over HTTP). Every class is
+collector; the ``otlp`` extra), :class:`WebhookExporter` (JSON over HTTP),
+:class:`SentryExporter` (error events to Sentry or GlitchTip). Every class is
 imported on first use, so ``import obskit.exporters`` stays cheap. The protocol, the result
 type and the name registry live in :mod:`obskit.exporting`.
 """
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from obskit.exporters.jsonl import JsonLinesExporter
     from obskit.exporters.memory import InMemoryExporter
     from obskit.exporters.otlp import OTLPExporter
+    from obskit.exporters.sentry import SentryExporter
     from obskit.exporters.sqlite import SQLiteExporter
     from obskit.exporters.webhook import WebhookExporter
 
@@ -26,6 +28,7 @@ __all__ = [
     "JsonLinesExporter",
     "OTLPExporter",
     "SQLiteExporter",
+    "SentryExporter",
     "WebhookExporter",
 ]
 
@@ -37,6 +40,7 @@ _LAZY_CLASSES = {
     "SQLiteExporter": "obskit.exporters.sqlite",
     "OTLPExporter": "obskit.exporters.otlp",
     "WebhookExporter": "obskit.exporters.webhook",
+    "SentryExporter": "obskit.exporters.sentry",
 }
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import email.message
 import email.utils
 import http.client
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 __all__ = ["Answer", "parse_retry_after", "post", "redact"]
@@ -21,6 +23,8 @@ class Answer:
     reason: str
     body: bytes = b""
     retry_after: str | None = None
+    #: The answer's headers, names in lower case.
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def post(
@@ -34,11 +38,17 @@ def post(
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with opener.open(request, timeout=timeout_s) as response:
-            return Answer(response.status, response.reason, response.read())
+            headers = _lowered(response.headers)
+            return Answer(response.status, response.reason, response.read(), None, headers)
     except urllib.error.HTTPError as error:
-        return Answer(error.code, str(error.reason), b"", error.headers.get("Retry-After"))
+        headers = _lowered(error.headers)
+        return Answer(error.code, str(error.reason), b"", headers.get("retry-after"), headers)
     except (OSError, http.client.HTTPException) as error:  # URLError is an OSError
         return Answer(None, str(getattr(error, "reason", None) or error))
+
+
+def _lowered(headers: email.message.Message | None) -> dict[str, str]:
+    return {name.lower(): str(value) for name, value in (headers or {}).items()}
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

@@ -6,6 +6,9 @@ the whole signal as JSON (see :mod:`obskit._codec`) so nothing a signal carries 
 fields added after the table was created. ``error_groups`` and the ``metric_*`` tables are
 maintained by the writer: a row per fingerprint, per-minute rollups per series (version 2
 replaced version 1's last-value ``metrics`` table; see :mod:`obskit.exporters._sqlite_metrics`).
+Every process writing one file adds to the same group rows, so groups are fleet-wide:
+``error_group_users`` holds each group's distinct users, ``error_group_status`` the status
+``obskit errors --resolve`` set and the regressions seen since (version 3).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from obskit.exporters._sqlite_metrics import ROLLUP_SCHEMA
 
 __all__ = ["BULK_TABLES", "SCHEMA", "SCHEMA_VERSION", "TIME_TABLES"]
 
-SCHEMA_VERSION = 2
+#: 2: metric rollups; 3: ``error_group_users`` and ``error_group_status`` (fleet-wide groups).
+SCHEMA_VERSION = 3
 
 SCHEMA = (
     """
@@ -36,6 +40,13 @@ CREATE INDEX IF NOT EXISTS errors_ts ON errors (ts);
 CREATE TABLE IF NOT EXISTS error_groups (
     fingerprint TEXT PRIMARY KEY, title TEXT, culprit TEXT, level TEXT, service TEXT,
     count INTEGER NOT NULL, first_seen REAL NOT NULL, last_seen REAL NOT NULL, last_event_id TEXT
+);
+CREATE TABLE IF NOT EXISTS error_group_users (
+    fingerprint TEXT NOT NULL, user TEXT NOT NULL, PRIMARY KEY (fingerprint, user)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS error_group_status (
+    fingerprint TEXT PRIMARY KEY, status TEXT NOT NULL, resolved_at REAL,
+    regressions INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE TABLE IF NOT EXISTS spans (

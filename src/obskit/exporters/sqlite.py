@@ -31,6 +31,7 @@ from typing import Any
 
 from obskit import _codec, diagnostics
 from obskit.diagnostics import ConfigError, require_kinds, require_number, require_path
+from obskit.errors.groups import user_key
 from obskit.exporters._sqlite_metrics import write_points
 from obskit.exporters._sqlite_schema import BULK_TABLES, SCHEMA, SCHEMA_VERSION, TIME_TABLES
 from obskit.exporting import ExportResult, reset_in_forked_children
@@ -86,6 +87,11 @@ ON CONFLICT (fingerprint) DO UPDATE SET
     last_event_id = CASE WHEN excluded.last_seen >= last_seen
                          THEN excluded.last_event_id ELSE last_event_id END,
     last_seen = max(last_seen, excluded.last_seen)
+"""
+_ADD_GROUP_USER = "INSERT OR IGNORE INTO error_group_users (fingerprint, user) VALUES (?, ?)"
+_MARK_REGRESSION = """
+UPDATE error_group_status SET status = 'regressed', regressions = regressions + 1
+WHERE fingerprint = ? AND status = 'resolved' AND resolved_at < ?
 """
 
 
@@ -177,6 +183,11 @@ class SQLiteExporter:
                 for table in TIME_TABLES:
                     conn.execute(f"DELETE FROM {table} WHERE ts < ?", (cutoff,))
                 conn.execute("DELETE FROM error_groups WHERE last_seen < ?", (cutoff,))
+                for table in ("error_group_users", "error_group_status"):
+                    conn.execute(
+                        f"DELETE FROM {table} WHERE fingerprint NOT IN "
+                        "(SELECT fingerprint FROM error_groups)"
+                    )
                 for table in ("metric_rollups", "metric_buckets"):
                     conn.execute(f"DELETE FROM {table} WHERE minute < ?", (cutoff - 60.0,))
                 conn.execute("DELETE FROM metric_cursors WHERE ts < ?", (cutoff,))
@@ -304,7 +315,9 @@ def _rows_for(signals: list[Signal]) -> Rows:
             row = (getattr(s, "timestamp", time.time()), s.kind, _codec.dumps(_encode_any(s)))
         rows.setdefault(kind, []).append(row)
     if groups:
-        rows["error_group"] = [tuple(g) for g in groups.values()]
+        rows["error_group"] = [tuple(g[:9]) for g in groups.values()]
+        rows["error_group_user"] = [(fp, user) for fp, g in groups.items() for user in g[9]]
+        rows["error_group_regression"] = [(fp, g[7]) for fp, g in groups.items()]
     if metric_points:
         rows["metric"] = metric_points
     return rows
@@ -312,11 +325,14 @@ def _rows_for(signals: list[Signal]) -> Rows:
 
 def _add_to_group(groups: dict[str, list[Any]], event: Any) -> None:
     group = groups.get(event.fingerprint)
+    user = user_key(event.user)
     if group is None:
         groups[event.fingerprint] = [event.fingerprint, event.title, event.culprit, event.level,
                                      event.service, 1, event.timestamp, event.timestamp,
-                                     event.event_id]  # fmt: skip
+                                     event.event_id, set() if user is None else {user}]  # fmt: skip
         return
+    if user is not None:
+        group[9].add(user)
     group[5] += 1
     group[6] = min(group[6], event.timestamp)
     if event.timestamp >= group[7]:
@@ -342,6 +358,10 @@ def _write(conn: sqlite3.Connection, rows: Rows) -> None:
         for kind, params in rows.items():
             if kind == "error_group":
                 conn.executemany(_UPSERT_GROUP, params)
+            elif kind == "error_group_user":
+                conn.executemany(_ADD_GROUP_USER, params)
+            elif kind == "error_group_regression":
+                conn.executemany(_MARK_REGRESSION, params)
             elif kind == "metric":
                 write_points(conn, params)
             else:
