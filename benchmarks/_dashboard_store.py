@@ -1,7 +1,8 @@
 """A generated obskit store: days of a busy shop, for the dashboard benchmark and screenshots.
 
 Small, structured signals (errors with breadcrumbs, health reports, alert changes, anomalies,
-metric points) go through the real ``SQLiteExporter``; the bulk (log records and request spans)
+metric points, and the request duration histograms per route and minute) go through the real
+``SQLiteExporter``; the bulk (log records and request spans)
 is inserted by SQL into the exporter's own tables, because a Python loop would need half an hour
 for a week at 10,000 log records a minute. The bulk rate applies to the newest ``busy_minutes``;
 the rest of the ``days`` carries a thin stream, so every range of the picker has data.
@@ -64,17 +65,19 @@ def generate(
     writer = SQLiteExporter(path, clock=lambda: now, max_bytes=None, max_age_s=None)
     writer.export(_errors(rng, start, now) + _health(rng, start, now) + _alerts(rng, start, now))
     writer.export(_metrics(rng, start, now) + _anomalies(rng, start, now))
+    writer.export(_request_histograms(rng, start, now, requests_per_minute))
     writer.shutdown()
     timings["signals through the exporter"] = time.perf_counter() - began
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         began = time.perf_counter()
         busy_from = now - busy_minutes * 60
-        _bulk_logs(conn, start, busy_from, quiet_logs_per_minute / 60)
-        _bulk_logs(conn, busy_from, now, logs_per_minute / 60)
+        quiet_requests = max(1, requests_per_minute // 50) / 60
+        _bulk_logs(conn, start, busy_from, quiet_logs_per_minute / 60, quiet_requests)
+        _bulk_logs(conn, busy_from, now, logs_per_minute / 60, requests_per_minute / 60)
         timings["log records (SQL)"] = time.perf_counter() - began
         began = time.perf_counter()
-        _bulk_spans(conn, start, busy_from, max(1, requests_per_minute // 50) / 60)
+        _bulk_spans(conn, start, busy_from, quiet_requests)
         _bulk_spans(conn, busy_from, now, requests_per_minute / 60)
         timings["request spans (SQL)"] = time.perf_counter() - began
         conn.execute("PRAGMA optimize")
@@ -89,7 +92,17 @@ def _diurnal(ts: float) -> float:
     return 0.65 + 0.35 * math.sin((hour - 9) / 24 * 2 * math.pi)
 
 
-def _bulk_logs(conn: sqlite3.Connection, start: float, end: float, per_second: float) -> None:
+#: A request's trace id, from its number ``j`` and the stretch's first second ``?``: the log
+#: records of request ``j`` carry the trace id of span ``j`` (the trace view shows both).
+_TRACE_ID = (
+    "printf('%08x%08x%016x', {j} * 2654435761 % 4294967291, {j} * 40503 % 4294967279, {j} + ?)"
+)
+
+
+def _bulk_logs(
+    conn: sqlite3.Connection, start: float, end: float, per_second: float, requests: float
+) -> None:
+    """Log records at ``per_second``, each belonging to one of ``requests`` a second."""
     count = int((end - start) * per_second)
     if count <= 0:
         return
@@ -113,11 +126,10 @@ def _bulk_logs(conn: sqlite3.Connection, start: float, end: float, per_second: f
         "CASE i % 7 WHEN 0 THEN 'search served' WHEN 1 THEN 'checkout started' "
         "WHEN 2 THEN 'cache miss' WHEN 3 THEN 'order placed' WHEN 4 THEN 'price looked up' "
         "WHEN 5 THEN 'request finished' ELSE 'inventory reserved' END, "
-        "'shop', 'prod', printf('%032x', i / 5 + ?), printf('%016x', i), "
+        f"'shop', 'prod', {_TRACE_ID.format(j='j')}, printf('%016x', j * 40503), "
         'printf(\'{"request_id":"r-%d","user_id":"u-%d","items":%d}\', '
-        "i / 5, i % 97, i % 9), "
-        "NULL FROM n",
-        (count - 1, start, step, int(start)),
+        "j, j % 97, i % 9), NULL FROM (SELECT i, CAST(i * ? AS INTEGER) AS j FROM n)",
+        (count - 1, start, step, int(start), requests / per_second),
     )
     conn.execute("COMMIT")
 
@@ -144,17 +156,19 @@ def _bulk_spans(conn: sqlite3.Connection, start: float, end: float, per_second: 
         "(CASE " + median_case + " END) * (0.5 + ((i * 7919) % 1000) / 1000.0 "
         "+ CASE WHEN i % 97 = 0 THEN 6 ELSE 0 END) AS ms, "
         "CASE WHEN i % 211 = 0 THEN 500 ELSE 200 END AS code FROM n) "
-        "SELECT ts, name, printf('%032x', i + ?), printf('%016x', i), NULL, ms, "
+        f"SELECT ts, name, {_TRACE_ID.format(j='i')}, "
+        "printf('%016x', i * 40503), NULL, ms, "
         "CASE WHEN code >= 500 THEN 'error' ELSE 'unset' END, 'shop', "
-        "json_object('timestamp', ts, 'name', name, 'trace_id', printf('%032x', i + ?), "
-        "'span_id', printf('%016x', i), 'parent_span_id', NULL, 'duration_ms', ms, "
+        "json_object('timestamp', ts, 'name', name, 'trace_id', "
+        f"{_TRACE_ID.format(j='i')}, "
+        "'span_id', printf('%016x', i * 40503), 'parent_span_id', NULL, 'duration_ms', ms, "
         "'status', CASE WHEN code >= 500 THEN 'error' ELSE 'unset' END, 'attributes', "
         "json_object('http.route', substr(name, instr(name, ' ') + 1), "
         "'http.request.method', substr(name, 1, instr(name, ' ') - 1), "
         "'http.response.status_code', code), 'service', 'shop', 'span_kind', 'server', "
         "'events', json_array(), 'status_message', '', 'scope', 'obskit', 'kind', 'span') "
         "FROM r",
-        (count - 1, start, step, int(start) * 7, int(start) * 7),
+        (count - 1, start, step, int(start), int(start)),
     )
     conn.execute("COMMIT")
 
@@ -269,6 +283,53 @@ def _metrics(rng: random.Random, start: float, end: float) -> list[object]:
                                   "shop"))  # fmt: skip
         minute += 60
     return points
+
+
+#: OpenTelemetry's default bucket bounds for http.server.request.duration (seconds).
+BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0]
+
+
+def _request_histograms(
+    rng: random.Random, start: float, end: float, per_minute: int
+) -> list[object]:
+    """A delta histogram point per route, status and minute, as the HTTP middleware writes."""
+    points: list[object] = []
+    minute = start - start % 60
+    slow_hours = {rng.randrange(int((end - start) // 3600)) for _ in range(4)}
+    while minute < end:
+        load = _diurnal(minute)
+        slow = int((minute - start) // 3600) in slow_hours
+        for name, share, median, error_ratio in ROUTES:
+            method, route = name.split(" ", 1)
+            n = max(0, round(per_minute * share * load * rng.uniform(0.9, 1.1)))
+            failed = sum(1 for _ in range(n) if rng.random() < error_ratio * (4 if slow else 1))
+            for status, count in ((200, n - failed), (500, failed)):
+                if count <= 0:
+                    continue
+                typical = median * (3.0 if slow else 1.0) * (2.0 if status == 500 else 1.0)
+                counts = _lognormal_counts(count, typical)
+                labels = {"http.request.method": method, "http.route": route,
+                          "http.response.status_code": status}  # fmt: skip
+                if status >= 500:
+                    labels["error.type"] = "500"
+                total = count * typical * 1.2
+                points.append(
+                    MetricPoint(minute + 30, "http.server.request.duration", total, labels,
+                                "histogram", "s", "shop", temporality="delta", count=count,
+                                bounds=BOUNDS, bucket_counts=counts, min=typical / 4,
+                                max=typical * 6)  # type: ignore[call-arg]
+                )  # fmt: skip
+        minute += 60
+    return points
+
+
+def _lognormal_counts(count: int, median: float, sigma: float = 0.6) -> list[int]:
+    """``count`` samples of a log-normal latency spread over the bucket bounds (+Inf last)."""
+    cdf = [0.5 * (1 + math.erf(math.log(b / median) / (sigma * math.sqrt(2)))) for b in BOUNDS]
+    shares = [b - a for a, b in zip([0.0, *cdf], [*cdf, 1.0], strict=True)]
+    counts = [int(count * share) for share in shares]
+    counts[max(range(len(shares)), key=shares.__getitem__)] += count - sum(counts)
+    return counts
 
 
 def _anomalies(rng: random.Random, start: float, end: float) -> list[object]:

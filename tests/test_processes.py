@@ -206,9 +206,12 @@ def test_fork_while_sqlite_writes_keeps_child_and_parent_rows(tmp_path: Path) ->
     assert who["parent"] > 0
 
 
-def test_a_multiprocessing_fork_pool_delivers_200_of_200(tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_a_multiprocessing_pool_delivers_every_line(method: str, tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    script = """
+    script = tmp_path / "pool_app.py"  # spawn and forkserver re-import the main module's file
+    script.write_text(
+        textwrap.dedent("""
         import multiprocessing, sys
         import obskit
         from obskit.exporters import JsonLinesExporter
@@ -220,14 +223,22 @@ def test_a_multiprocessing_fork_pool_delivers_200_of_200(tmp_path: Path) -> None
             return n
 
         if __name__ == "__main__":
-            with multiprocessing.get_context("fork").Pool(4) as pool:  # exit: terminate()
+            context = multiprocessing.get_context(sys.argv[2])
+            with context.Pool(4) as pool:  # leaving the block terminates the workers (SIGTERM)
                 assert sorted(pool.map(work, range(200))) == list(range(200))
-            with multiprocessing.get_context("fork").Pool(2) as pool:  # close and join
+            with context.Pool(2) as pool:  # close and join: the workers end by themselves
                 pool.map(work, range(200, 300))
                 pool.close()
                 pool.join()
-    """
-    result = run(script, str(out), timeout_s=120)
+        """)
+    )
+    result = subprocess.run(
+        [sys.executable, str(script), str(out), method],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,
+    )
     assert result.returncode == 0, result.stderr
     numbers = sorted(int(str(line["n"])) for line in lines(out))
     assert numbers == list(range(300))

@@ -9,9 +9,10 @@ gave its published detectors (``inputMin`` / ``inputMax``); ``strict`` gives not
 live process. Every row has two halves: **in-sample** (the shipped configuration, NAB's
 threshold swept over the whole corpus, as NAB scores) and **held-out** (leave one category out:
 configuration and threshold chosen on the other categories, applied to it; see
-``crossval.py``). The published entries are re-scored on the same files
-(``scoreboard_subset.json``); they were tuned with the whole corpus in view, so they compare
-with the in-sample half.
+``crossval.py``). "own flags" is the standard score of the detector's own ``is_anomaly``
+(its threshold; nothing swept, nothing tuned on NAB). The published entries are re-scored on
+the same files (``scoreboard_subset.json``); they were tuned with the whole corpus in view, so
+they compare with the in-sample half.
 
 The NAB data is read from ``shared/nab`` beside the repository (or a parent of it) unless
 ``--nab`` says otherwise; it is never copied into the repository. Detector outputs are cached
@@ -80,13 +81,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.results is not None:
                 write_results(shipped, corpus, args.results / protocol)
             held = leave_one_category_out(scorer, candidates)
+            own = _own_flags(scorer, shipped, name, family)
             rows.append(
                 (
                     LABELS[protocol],
                     name,
                     scorer.sweep(shipped.scores),
                     held,
-                    f"{shipped.points_per_second:,.0f}",
+                    f"{own:.2f}  {shipped.points_per_second:>9,.0f}",
                 )
             )
             details.append((f"{name}, {LABELS[protocol]}", held))
@@ -104,8 +106,8 @@ def _family_runs(
     raw: dict[str, dict[str, list[float]]] = {}
     candidates: dict[str, dict[str, list[float]]] = {}
     shipped_label = family.shipped
-    if name == "default":
-        shipped = run_detector(name, anomaly.default, corpus, protocol)
+    if name.startswith("default"):
+        shipped = run_detector("default", anomaly.default, corpus, protocol)
     else:
         shipped = run_detector(name, family.candidates[shipped_label].factory, corpus, protocol)
     for label, candidate in family.candidates.items():
@@ -122,10 +124,18 @@ def _family_runs(
             ]
             for file, scores in raw[candidate.key].items()
         }
-    if name == "default" and candidates[shipped_label] != shipped.scores:
+    if name.startswith("default") and candidates[shipped_label] != shipped.scores:
         print("warning: default() differs from its grid candidate; the grid is stale\n")
     candidates = {label: scores for label, scores in candidates.items() if scores}
     return shipped, candidates
+
+
+def _own_flags(scorer: Scorer, shipped: Run, name: str, family: Family) -> float:
+    """The standard score of the detector's own flags: its threshold, nothing swept or tuned."""
+    shipped_factory = family.candidates[family.shipped].factory
+    factory = anomaly.default if name.startswith("default") else shipped_factory
+    threshold = factory(None).threshold
+    return scorer.at(shipped.scores, scorer.names(), PROFILES[0], threshold).normalised
 
 
 def _cached_run(
@@ -186,9 +196,9 @@ def read_reference(directory: Path, corpus: list[Series]) -> dict[str, list[floa
 def _print_table(rows: list[tuple[str, str, Any, Any, str]]) -> None:
     names = ("standard", "low FP", "low FN")
     half = "".join(f"{name:>9}" for name in names)
-    print(f"{'':<20} {'':<24}{'in-sample':^27}  {'held out (by category)':^27}")
-    print(f"{'protocol':<20} {'detector':<24}{half}  {half}{'points/s':>11}")
-    print("-" * 122)
+    print(f"{'':<20} {'':<24}{'in-sample':^27}  {'held out (by category)':^27}{'own':>7}")
+    print(f"{'protocol':<20} {'detector':<24}{half}  {half}{'flags':>7}{'points/s':>11}")
+    print("-" * 129)
     previous = None
     for protocol, name, scores, held, speed in rows:
         if previous is not None and protocol != previous:
@@ -199,7 +209,7 @@ def _print_table(rows: list[tuple[str, str, Any, Any, str]]) -> None:
             outside = f"{'':>27}"
         else:
             outside = "".join(f"{held[profile.name].pooled:>9.2f}" for profile in PROFILES)
-        print(f"{protocol:<20} {name:<24}{inside}  {outside}{speed:>11}")
+        print(f"{protocol:<20} {name:<24}{inside}  {outside}{speed:>18}")
 
 
 def _print_folds(title: str, held: dict[str, HeldOut]) -> None:

@@ -71,6 +71,7 @@ class Pipeline:
         ]
         self._closed = False
         _live_pipelines.add(self)
+        _arrange_multiprocessing_child()
 
     @property
     def exporters(self) -> list[Exporter]:
@@ -174,18 +175,40 @@ def _hook_multiprocessing() -> None:
     priority, which is where the child's pipelines are flushed.
     """
     global _multiprocessing_hooked
-    util = sys.modules.get("multiprocessing.util")
-    if util is None or _multiprocessing_hooked:
+    if _multiprocessing_hooked or "multiprocessing" not in sys.modules:
         return
+    from multiprocessing import util
+
     util.register_after_fork(_multiprocessing_hook, _in_multiprocessing_child)
     _multiprocessing_hooked = True
 
 
 def _in_multiprocessing_child(_: object) -> None:
+    global _finalizer_registered
     from multiprocessing import util
 
-    util.Finalize(None, _flush_at_exit, exitpriority=100)
-    _watch_terminate_from_a_thread()
+    if not _finalizer_registered:
+        util.Finalize(None, _flush_at_exit, exitpriority=100)
+        _finalizer_registered = True
+    if not _terminate_watched:
+        _watch_terminate_from_a_thread()
+
+
+_finalizer_registered = False
+
+
+def _arrange_multiprocessing_child() -> None:
+    """The same in a child that multiprocessing spawned (spawn, forkserver): obskit is set up
+    there by the child itself, after the start, so no fork hook ran."""
+    if _finalizer_registered and _terminate_watched:
+        return
+    multiprocessing = sys.modules.get("multiprocessing")
+    if multiprocessing is None:
+        return
+    if multiprocessing.parent_process() is not None:  # set up inside the child's run()
+        _in_multiprocessing_child(None)
+    else:  # the parent, or a child importing its main module before it starts: runs at start
+        _hook_multiprocessing()
 
 
 def _watch_terminate_from_a_thread() -> None:
@@ -265,6 +288,7 @@ def install_signal_flush(signums: Sequence[int] = (signal.SIGTERM, signal.SIGINT
         except (ValueError, OSError):  # not the main interpreter, or not allowed here
             continue
         _previous_handlers[signum] = current
+    _arrange_multiprocessing_child()  # (its SIGTERM watcher needs the handler in place)
 
 
 def uninstall_signal_flush() -> None:

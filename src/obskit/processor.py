@@ -35,7 +35,7 @@ from obskit.signals import Signal
 if TYPE_CHECKING:
     from obskit.spool import Spool
 
-__all__ = ["BatchProcessor", "ProcessorStats"]
+__all__ = ["BatchProcessor", "ProcessorStats", "on_export_thread"]
 
 
 @dataclass(slots=True)
@@ -64,6 +64,12 @@ class ProcessorStats:
 
 
 _live_processors: weakref.WeakSet[BatchProcessor] = weakref.WeakSet()
+_export_thread = threading.local()
+
+
+def on_export_thread() -> bool:
+    """Whether the calling thread is an exporter's worker (what it logs would loop back)."""
+    return getattr(_export_thread, "active", False)
 
 
 class BatchProcessor:
@@ -79,6 +85,8 @@ class BatchProcessor:
     #: How many times a refused batch may be halved to isolate the records its exporter
     #: cannot take (one bad record in 512 needs 9).
     max_splits = 32
+    #: Spooled segments tried per attempt when the exporter can deliver part of a batch.
+    max_segments_per_pass = 16
 
     def __init__(
         self,
@@ -173,6 +181,7 @@ class BatchProcessor:
     # -- worker side -----------------------------------------------------------------------
 
     def _run(self) -> None:
+        _export_thread.active = True
         while True:
             self._wake.wait(self.schedule_delay_s)
             self._wake.clear()
@@ -332,29 +341,51 @@ class BatchProcessor:
                 return
 
     def _deliver_spooled(self, spool: Spool) -> bool:
-        """Try the oldest spooled segment once; ``False`` if the backend is still refusing."""
+        """Try the oldest spooled segment; ``False`` if the backend is still refusing.
+
+        With an exporter that reports what it ``undelivered`` (several endpoints: one may be
+        down while the others are up), a segment refused whole goes to the back of the spool
+        and the next ones are tried (up to ``max_segments_per_pass``), so logs do not wait
+        behind spans a traces endpoint refuses.
+        """
         self._spill_queue()
-        claim = spool.claim()
-        if claim is None:
-            return True
-        path, batch = claim
-        result = self._call_export(batch) if batch else ExportResult.SUCCESS
-        if result is not ExportResult.RETRYABLE:
-            spool.release(path)
-            with self._lock:
-                if result is ExportResult.SUCCESS:
-                    self._exported += len(batch)
-            if result is ExportResult.FAILURE:
-                self._splits_left = self.max_splits
-                if not self._isolate(batch):
-                    self._count_failed(len(batch), result)
-            self._spool_delay = self.retry_initial_backoff_s
-            return True
-        rest = self._undelivered(batch)
-        if len(rest) < len(batch) and spool.write(rest):
-            spool.release(path)  # delivered in part: only the rest stays on disk
-        else:
-            spool.unclaim(path)
+        rotate = hasattr(self.exporter, "undelivered")
+        first: str | None = None
+        for _ in range(self.max_segments_per_pass if rotate else 1):
+            claim = spool.claim()
+            if claim is None:
+                return True
+            path, batch = claim
+            segment = path.name.partition(".seg")[0]
+            if first is not None and segment >= first:
+                spool.unclaim(path)  # written during this pass: every segment was tried
+                break
+            result = self._call_export(batch) if batch else ExportResult.SUCCESS
+            if result is not ExportResult.RETRYABLE:
+                spool.release(path)
+                with self._lock:
+                    if result is ExportResult.SUCCESS:
+                        self._exported += len(batch)
+                if result is ExportResult.FAILURE:
+                    self._splits_left = self.max_splits
+                    if not self._isolate(batch):
+                        self._count_failed(len(batch), result)
+                self._spool_delay = self.retry_initial_backoff_s
+                return True
+            rest = self._undelivered(batch)
+            delivered = len(rest) < len(batch)
+            if (delivered or rotate) and spool.write(rest):
+                # the rest (or the whole refused segment) goes to the back, as a new segment
+                spool.release(path)
+                first = first or spool.newest_name()
+                if delivered:
+                    self._spool_delay = self.retry_initial_backoff_s
+                    return True
+            else:
+                spool.unclaim(path)
+                break
+            if self._stop.is_set():
+                break
         with self._lock:
             self._retried += 1
         if self._stop.is_set():

@@ -34,6 +34,7 @@ from typing import Any
 __all__ = [
     "DEFAULT_DENY_KEYS",
     "FILTERED",
+    "SHORT_DENY_KEYS",
     "ScrubbedMapping",
     "ScrubbedSequence",
     "Scrubber",
@@ -67,18 +68,39 @@ DEFAULT_DENY_KEYS: tuple[str, ...] = (
     "cvc",
     "ssn",
     "signature",
+    "passphrase",
+    "credential",
+    "jwt",
+    "subscription_key",
+    "functions_key",
+    "private",
 )
 
+#: Short names filtered only as the whole (normalised) key: as fragments they are everywhere.
+SHORT_DENY_KEYS: frozenset[str] = frozenset({"key", "sig", "pw", "pass", "pin", "otp"})
+
 _SECRET_WORDS = (
-    r"password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|"
+    r"password|passwd|pwd|secret|token|api[_.-]?key|access[_-]?key|private[_-]?key|"
     r"client[_-]?secret|authorization|auth|session|cookie|csrf|xsrf|credit[_ -]?card|"
-    r"card[_-]?number|cvv|cvc|ssn|signature"
+    r"card[_-]?number|cvv|cvc|ssn|signature|passphrase|credentials?|jwt|"
+    r"subscription[_-]?key|functions[_-]?key"
+)
+# Well-known token formats, found anywhere in text (GitHub, GitLab, Stripe, Slack, Google).
+_TOKEN_FORMATS = (
+    r"gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|glpat-[A-Za-z0-9_-]{20,}"
+    r"|[sr]k_(?:live|test)_[A-Za-z0-9]{10,}|xox[abposr]-[A-Za-z0-9-]{10,}"
+    r"|AIza[0-9A-Za-z_-]{35}|ya29\.[0-9A-Za-z_-]{20,}"
 )
 _VALUE_PATTERN = re.compile(
     r"(?P<pem>-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$))"
     r"|(?P<bearer>\b(?:[Bb]earer|[Bb]asic|[Tt]oken)\s+)[A-Za-z0-9\-._~+/]{8,}=*"
     r"|(?P<jwt>\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+)"
-    r"|(?P<urlcred>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)[^/\s@]+(?=@)"
+    # (a user name may be empty: redis://:password@host)
+    r"|(?P<urlcred>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)[^/\s@]+(?=@)"
+    # short parameter names, only inside a query string (?key=, &sig=, &pw=, &pass=)
+    r"|(?P<query>[?&;](?i:key|sig|pw|pass|code_verifier)=)[^&#\s\"']+"
+    r"|(?P<hook>hooks\.slack\.com/services/)[A-Za-z0-9/_-]+"
+    r"|(?P<token>\b(?:" + _TOKEN_FORMATS + r")\b)"
     # (the look-ahead skips quickly past words no "=" or ":" follows; a key has at most one
     # space, as in "credit card")
     r"|(?P<kv>(?i:\b(?=[\w.-]*(?:\x20[\w.-]+)?[\"']?\s*[=:])[\w.-]*(?:" + _SECRET_WORDS + r")"
@@ -88,6 +110,9 @@ _VALUE_PATTERN = re.compile(
     r"(?:\"(?P<kv_dq>[^\"\n]*)\"|'(?P<kv_sq>[^'\n]*)'"
     r"|(?P<kv_q>[\"'])?(?:(?:[Bb]earer|[Bb]asic|[Tt]oken|[Dd]igest)\s+)?"
     r"(?![\s,;&]|\[Filtered\])[^\s,;&\"']+)"
+    # a (name, value) pair as repr() writes it: ('X-Api-Key', 'abc'), ("password", "abc")
+    r"|(?P<pair>(?i:(?P<pq>['\"])[\w.-]*(?:" + _SECRET_WORDS + r")[\w.-]*(?P=pq)\s*,\s*))"
+    r"(?P<pv>['\"])[^'\"\n]*(?P=pv)"
     r"|(?P<aws>\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b)"
     r"|(?P<card>\b\d(?:[ -]?\d){12,18}\b)"
     r"|(?P<email>\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b)",
@@ -96,16 +121,21 @@ _VALUE_PATTERN = re.compile(
 
 # The pre-check. Every _VALUE_PATTERN match in ASCII text needs one of these (lower-cased):
 # a fragment only the pattern's other alternatives can start with ...
-_TRIGGERS = ("@", "://", "-----", "eyj", "akia", "asia", "agpa", "aida", "aroa", "anpa")
+_TRIGGERS = (
+    "@", "://", "-----", "eyj", "akia", "asia", "agpa", "aida", "aroa", "anpa",
+    "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "k_live_", "k_test_",
+    "xox", "aiza", "ya29.", "hooks.slack",
+)  # fmt: skip
 # ... a key holding one of these right before a "=" or ":" (the key=value alternative) ...
 _KEY_WORDS = (
     "pass", "pwd", "secret", "token", "key", "auth", "session", "cookie",
-    "csrf", "xsrf", "card", "cvv", "cvc", "ssn", "signature",
+    "csrf", "xsrf", "card", "cvv", "cvc", "ssn", "signature", "cred", "jwt",
 )  # fmt: skip
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")
 # ... an auth scheme followed by a token, or a long run of digits (a card number).
 _SCHEME_TOKEN = re.compile(r"(?:bearer|basic|token)\s+[a-z0-9\-._~+/]{8}")
 _DIGIT_RUN = re.compile(r"\d(?:[ -]?\d){12}")
+_QUERY_SHORT = re.compile(r"[?&;](?:key|sig|pw|pass|code_verifier)=")
 # Secrets straddling the truncation point are searched in this much extra text first.
 _SCAN_MARGIN = 1024
 # Strings up to this length are remembered, up to this many.
@@ -124,6 +154,10 @@ def _may_hold_secret(text: str) -> bool:
     if ("=" in text or ":" in text) and _secret_key_before_separator(low):
         return True
     if ("bearer" in low or "basic" in low or "token" in low) and _SCHEME_TOKEN.search(low):
+        return True
+    if ("?" in text or "&" in text or ";" in text) and _QUERY_SHORT.search(low):
+        return True
+    if ("'," in text or '",' in text) and any(word in low for word in _KEY_WORDS):
         return True
     return _DIGIT_RUN.search(text) is not None
 
@@ -265,7 +299,11 @@ class Scrubber:
         denied = self._key_cache.get(key)
         if denied is None:
             norm = _normalise_key(key)
-            denied = self.enabled and norm not in self._allow and any(d in norm for d in self._deny)
+            denied = (
+                self.enabled
+                and norm not in self._allow
+                and (norm in SHORT_DENY_KEYS or any(d in norm for d in self._deny))
+            )
             if len(self._key_cache) < 10_000:
                 self._key_cache[key] = denied
         return denied
@@ -295,7 +333,13 @@ class Scrubber:
 
     def _scrub_patterns(self, text: str) -> str:
         if _may_hold_secret(text) and _VALUE_PATTERN.search(text) is not None:
-            return _VALUE_PATTERN.sub(self._replace, text)
+            text = _VALUE_PATTERN.sub(self._replace, text)
+        if "%" in text:  # a secret URL-encoded inside another value (a redirect URL, say)
+            decoded = _unquote(text)
+            if decoded != text and _may_hold_secret(decoded):
+                scrubbed = _VALUE_PATTERN.sub(self._replace, decoded)
+                if scrubbed != decoded:
+                    return self._scrub_patterns(scrubbed)  # decoded once more, if need be
         return text
 
     def clean_mapping(self, mapping: Mapping[Any, Any] | None) -> dict[str, Any]:
@@ -414,11 +458,24 @@ class Scrubber:
                 if index >= self.max_items:
                     out.append("[more items]")
                     break
+                if type(item) in _PAIR_TYPES and len(item) == 2 and self._is_secret_pair(item):
+                    out.append([self._clean(item[0], depth + 1, path), FILTERED])
+                    continue
                 out.append(self._clean(item, depth + 1, path))
         except Exception:
             out.append("[unreadable sequence]")
         path.discard(marker)
         return out
+
+    def _is_secret_pair(self, pair: Any) -> bool:
+        """Whether ``pair`` is a (name, value) pair naming a secret: ``("X-Api-Key", "...")``,
+        ``(b"authorization", b"Bearer ...")`` (ASGI headers), a ``[name, value]`` list."""
+        name, value = pair
+        if value is None:
+            return False
+        if isinstance(name, (bytes, bytearray)):
+            name = _decode(bytes(name))
+        return type(name) is str and len(name) <= 64 and self.is_denied_key(name)
 
     def _clean_scalar(self, value: Any) -> Any:
         if isinstance(value, (bytes, bytearray, memoryview)):
@@ -447,7 +504,10 @@ class Scrubber:
             return f"{match.group('kv')}{quote}{FILTERED}{quote}"
         if group == "kv_q":  # an unterminated quoted value
             return f"{match.group('kv')}{match.group('kv_q')}{FILTERED}"
-        if group == "bearer" or group == "urlcred" or group == "kv":
+        if group == "pv":  # a repr()'d pair: keep the quotes
+            quote = match.group("pv")
+            return f"{match.group('pair')}{quote}{FILTERED}{quote}"
+        if group in ("bearer", "urlcred", "kv", "query", "hook"):
             return f"{match.group(group)}{FILTERED}"
         if group == "card":
             digits = text.replace(" ", "").replace("-", "")
@@ -471,8 +531,17 @@ def encodable(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
 
 
+_PAIR_TYPES = (tuple, list)
+
+
 def _normalise_key(key: str) -> str:
-    return key.lower().replace("-", "_").replace(" ", "_")
+    return key.lower().replace("-", "_").replace(" ", "_").replace(".", "_")
+
+
+def _unquote(text: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(text, errors="replace")
 
 
 def _float_name(number: float) -> str:

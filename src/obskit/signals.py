@@ -345,9 +345,21 @@ class Alert:
     details: dict[str, Any] = field(default_factory=dict)
 
     def scrub(self, scrubber: Scrubber) -> None:
+        # An annotation templated from a secret label ("token {{ $labels.token }} leaked")
+        # carries the secret's value without its name: take those values out too.
+        secrets = [
+            value
+            for key, value in self.labels.items()
+            if isinstance(value, str) and len(value) >= 4 and scrubber.is_denied_key(key)
+        ]
         self.labels = scrubber.clean_mapping(self.labels)
         self.annotations = scrubber.clean_mapping(self.annotations)
         self.details = scrubber.clean_mapping(self.details)
+        if secrets:
+            self.annotations = {
+                key: _without(value, secrets) if isinstance(value, str) else value
+                for key, value in self.annotations.items()
+            }
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -366,6 +378,12 @@ class Alert:
             "resolved_at": iso_time(self.resolved_at) if self.resolved_at else None,
             "details": self.details,
         }
+
+
+def _without(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "[Filtered]")
+    return text
 
 
 @dataclass(slots=True)

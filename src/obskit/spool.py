@@ -148,6 +148,14 @@ class Spool:
 
     # -- plumbing --------------------------------------------------------------------------
 
+    def newest_name(self) -> str:
+        """The name (without suffixes) of the newest segment ("" if there is none)."""
+        try:
+            names = [e.name for e in os.scandir(self.directory) if e.name.endswith(".seg")]
+        except OSError:
+            return ""
+        return max(names).partition(".seg")[0] if names else ""
+
     def _oldest(self) -> Path | None:
         try:
             names = [e.name for e in os.scandir(self.directory) if e.name.endswith(".seg")]

@@ -56,6 +56,35 @@ def _frames() -> list[dict[str, object]]:
     ]
 
 
+BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0]
+
+
+def request_histograms(now: float) -> list[object]:
+    """http.server.request.duration per minute, as the HTTP middleware records it (delta)."""
+    out: list[object] = []
+    for minute in range(10):
+        ts = now - 600 + minute * 60 + 30
+        for method, route, status, counts in (
+            ("GET", "/search", 200, [3, 10, 5, 1, 1, 0, 0, 0, 0]),
+            ("POST", "/checkout", 200, [0, 0, 1, 4, 8, 2, 1, 0, 0]),
+            ("POST", "/checkout", 500, [0, 0, 0, 0, 0, 1, 0, 1, 0]),
+        ):
+            labels = {"http.request.method": method, "http.route": route,
+                      "http.response.status_code": status}  # fmt: skip
+            if status >= 500:
+                labels["error.type"] = "500"
+            uppers = [*BOUNDS, 2.0]
+            total = sum(n * (upper * 0.8) for n, upper in zip(counts, uppers, strict=True))
+            out.append(
+                MetricPoint(
+                    ts, "http.server.request.duration", total, labels, "histogram", "s",
+                    "shop", temporality="delta", count=sum(counts), bounds=BOUNDS,
+                    bucket_counts=counts, min=0.001, max=1.5,
+                )
+            )  # fmt: skip
+    return out
+
+
 def signals(now: float = NOW) -> list[object]:
     """What a small shop writes in its last ten minutes."""
     out: list[object] = []
@@ -222,7 +251,7 @@ def signals(now: float = NOW) -> list[object]:
             service="shop",
         )
     )
-    return out
+    return out + request_histograms(now)
 
 
 def write_store(path: Path, now: float = NOW) -> Path:

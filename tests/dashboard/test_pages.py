@@ -48,6 +48,9 @@ def test_group_page_shows_crash_site_in_app_frames_first_and_breadcrumbs(served:
     crumbs = _text(html[html.index('class="breadcrumbs"') :].split("</ol>")[0])
     assert "-50 ms http POST /checkout" in crumbs and "retrying the payment provider" in crumbs
     assert "eu-west" in html and "u-1" in html  # tags and user of the newest event
+    facts = _text(html[html.index('class="facts"') :].split("</div></div>")[0])
+    assert "STATUS" in facts.upper() and "unresolved" in facts
+    assert re.search(r"users 3\b", facts)  # u-0, u-1, u-2 across every event
     assert f"/traces/{TRACE}" in html  # the newest event carries the trace id
 
 
@@ -142,3 +145,45 @@ def test_every_page_has_no_inline_script_or_style_and_a_strict_policy(dashboard)
         assert response.status == 200, path
         assert "<script>" not in html and " style=" not in html and "<style" not in html
         assert "script-src 'self'" in dict(response.all_headers())["Content-Security-Policy"]
+
+
+def test_a_group_seen_again_after_resolve_is_marked_regressed(tmp_path) -> None:
+    from obskit import store
+    from obskit.dashboard import Dashboard
+    from obskit.dashboard._app import Request
+    from obskit.exporters import SQLiteExporter
+    from obskit.signals import ErrorEvent
+
+    from .conftest import NOW
+
+    path = tmp_path / "regress.db"
+    writer = SQLiteExporter(path, clock=lambda: NOW)
+
+    def event(n: int, ts: float) -> ErrorEvent:
+        return ErrorEvent(f"{n:032x}", ts, "error", "ab" * 16, "OSError: disk gone", service="s")
+
+    writer.export([event(1, NOW - 500)])
+    dashboard = Dashboard(path, clock=lambda: NOW)
+
+    def row() -> str:
+        html = dashboard.handle(Request("GET", "/", {"range": "15m"})).body.decode()
+        return html[html.index("OSError: disk gone") :].split("</tr>")[0]
+
+    assert "regressed" not in row()
+    with store.open(path) as db:
+        assert db.resolve("ab" * 16, now=NOW - 400) == "ab" * 16
+    writer.export([event(2, NOW - 300)])
+    writer.shutdown()
+    assert "regressed" in row()
+
+
+def test_explorer_rates_are_per_second_whatever_the_slot(served: str) -> None:
+    # GET /search: 20 requests a minute in the store's per-minute rollups
+    for name in ("15m", "1h"):
+        _, html = get(
+            served,
+            f"/explore?range={name}&metric=http.server.request.duration&by=http.route&agg=rate",
+        )
+        assert re.search(r"http.route=/search 0.333 0.333", _text(html)), name
+    _, default = get(served, "/explore?range=15m")
+    assert '<option value="http.server.request.duration" selected>' in default

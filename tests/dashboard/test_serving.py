@@ -145,3 +145,16 @@ def test_the_readme_tour_ends_in_the_dashboard(tmp_path: Path, monkeypatch) -> N
     html = page.body.decode()
     assert page.status == 200 and "RuntimeError: card declined" in html
     assert "POST /checkout" in html and '<th scope="row">db</th>' in html
+
+
+def test_the_wheel_ships_the_stylesheet_and_script(tmp_path: Path) -> None:
+    import zipfile
+
+    builders = pytest.importorskip("hatchling.builders.wheel", reason="hatchling builds it")
+    root = Path(__file__).resolve().parents[2]
+    (wheel,) = builders.WheelBuilder(str(root)).build(
+        directory=str(tmp_path), versions=["standard"]
+    )
+    names = zipfile.ZipFile(wheel).namelist()
+    for asset in ("dashboard.css", "dashboard.js"):
+        assert f"obskit/dashboard/static/{asset}" in names

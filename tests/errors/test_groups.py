@@ -156,3 +156,20 @@ def test_every_captured_event_feeds_the_errors_count_series() -> None:
         assert counted == [{"fingerprint": event.fingerprint, "level": "error"}] * 3
     finally:
         metrics.remove_sink(sink)
+
+
+def test_past_max_groups_the_least_recently_seen_group_is_evicted(clock: FakeClock) -> None:
+    store = GroupStore(clock=clock, max_groups=3)
+
+    def seen(fingerprint: str) -> None:
+        clock.advance(1)
+        store.record(fingerprint, title=fingerprint, culprit="", level="error",
+                     event_id=fingerprint, user=None)  # fmt: skip
+
+    for fingerprint in ("a", "b", "c", "a"):  # "a" seen again: "b" is now the oldest
+        seen(fingerprint)
+    seen("d")
+    assert sorted(g.fingerprint for g in store.groups()) == ["a", "c", "d"]
+    for n in range(10_000):  # eviction is O(1) per new group: this stays quick
+        seen(f"new{n}")
+    assert len(store.groups()) == 3

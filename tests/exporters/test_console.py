@@ -70,3 +70,56 @@ def test_both_json_encoders_write_the_same_record() -> None:
     assert stdlib == fast
     assert stdlib["n"] == 2**70 and stdlib["event"] == "héllo"
     assert fast["frozen"] == {"trail": [{"step": 1}, {"step": 2}]}
+
+
+# -- bounds: a closed pipe, forged lines ------------------------------------------------------
+
+
+def test_a_script_piped_into_head_ends_at_once() -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    script = """
+        import obskit
+        obskit.init(exporters=["console"], install_hooks=False)
+        log = obskit.get_logger("app")
+        for n in range(20000):
+            log.info("line", n=n)
+    """
+    started = time.monotonic()
+    pipeline = subprocess.run(
+        f"{sys.executable} -c '{textwrap.dedent(script)}' | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    elapsed = time.monotonic() - started
+    assert pipeline.stdout.count("\n") == 1
+    assert "retrying" not in pipeline.stderr
+    assert elapsed < 5.0  # was about 6 s of BrokenPipe retries
+
+
+def test_a_broken_pipe_stops_console_output_and_is_counted() -> None:
+    import obskit
+
+    class Closed(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    exporter = ConsoleExporter(Closed(), format="json")
+    assert exporter.export([log("x")]).value == "success"
+    assert exporter.export([log("y")]).value == "success"
+    assert obskit.pipeline_stats()["problems"]["console.broken_pipe"] == 1
+
+
+def test_pretty_lines_escape_control_characters_so_nothing_is_forged() -> None:
+    stream = io.StringIO()
+    forged = "paid\n12:00:00.000 [error   ] forged line\x1b[2J\r"
+    rec = LogRecord(time.time(), "info", forged, fields={"note": "a\nb", "x\x1b": 1})
+    ConsoleExporter(stream, format="pretty").export([rec])
+    text = stream.getvalue()
+    assert text.count("\n") == 1 and "\x1b" not in text and "\r" not in text
+    assert "paid\\n12:00:00.000 [error   ] forged line\\x1b[2J\\r" in text
+    assert "note=a\\nb" in text

@@ -224,7 +224,7 @@ def test_verbose_can_depend_on_the_caller_being_authorised(server: str) -> None:
 
 async def test_the_asgi_app_answers_under_the_prefix_it_is_mounted_at() -> None:
     registry, _ = build_registry()
-    app = make_asgi_app(registry)
+    app = make_asgi_app(registry, verbose=True)
 
     async def call(path: str, root_path: str) -> tuple[int, dict[str, Any]]:
         sent: list[dict[str, Any]] = []
@@ -258,3 +258,116 @@ def test_what_checks_write_is_scrubbed_before_it_is_served_but_names_are_not() -
     )
     assert "hunter2" not in doc["output"]
     registry.close()
+
+
+# -- exposure: who sees details, what the server says about itself ---------------------------
+
+
+@pytest.mark.parametrize("server", list(SERVERS))
+def test_by_default_loopback_callers_see_details_and_proxied_ones_only_the_status(
+    server: str,
+) -> None:
+    registry, _ = build_registry()
+    serving = SERVERS[server](registry)
+    url = next(serving)
+    try:
+        _, doc = health(f"{url}/health")
+        assert "db:responseTime" in doc["checks"]  # this test is a loopback client
+        assert health(f"{url}/health", **{"X-Forwarded-For": "203.0.113.9"}) == (
+            200,
+            {"status": "pass"},
+        )
+        assert health(f"{url}/health", Forwarded="for=203.0.113.9") == (200, {"status": "pass"})
+    finally:
+        for _ in serving:
+            pass
+        registry.close()
+
+
+@pytest.mark.parametrize("server", list(SERVERS))
+def test_a_token_shows_details_to_a_remote_caller_that_presents_it(server: str) -> None:
+    registry, _ = build_registry()
+    serving = SERVERS[server](registry, token="t0ken-for-probes")
+    url = next(serving)
+    remote = {"X-Forwarded-For": "203.0.113.9"}
+    try:
+        assert health(f"{url}/health", **remote) == (200, {"status": "pass"})
+        wrong = health(f"{url}/health", Authorization="Bearer nope", **remote)
+        assert wrong == (200, {"status": "pass"})
+        _, doc = health(f"{url}/health", Authorization="Bearer t0ken-for-probes", **remote)
+        assert "db:responseTime" in doc["checks"]
+    finally:
+        for _ in serving:
+            pass
+        registry.close()
+
+
+async def test_an_asgi_client_off_the_loopback_sees_only_the_status() -> None:
+    registry, _ = build_registry()
+    app = make_asgi_app(registry)
+
+    async def call(client: tuple[str, int] | None) -> dict[str, Any]:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": "/health", "client": client}
+        await app(scope, receive, send)
+        return json.loads(sent[1]["body"])  # type: ignore[no-any-return]
+
+    assert await call(("203.0.113.9", 5000)) == {"status": "pass"}
+    assert await call(None) == {"status": "pass"}
+    assert "checks" in await call(("::1", 5000))
+    assert "checks" in await call(("::ffff:127.0.0.1", 5000))
+    registry.close()
+
+
+def test_a_404_does_not_echo_the_path_and_no_server_version_is_sent() -> None:
+    registry, _ = build_registry()
+    with registry.serve("127.0.0.1", 0) as server:
+        status, headers, body = get(f"{server.url}/health/%3Cscript%3Ealert(1)%3C%2Fscript%3E")
+        assert status == 404 and b"script" not in body.lower()
+        _, headers, _ = get(f"{server.url}/health")
+        assert headers["Server"] == "obskit"
+        assert "Python" not in headers["Server"] and "WSGIServer" not in headers["Server"]
+    registry.close()
+
+
+def test_idle_sockets_time_out_and_connections_past_the_thread_bound_are_closed() -> None:
+    import socket
+    import time
+
+    from obskit import diagnostics
+    from obskit.health import http as health_http
+
+    bound = health_http._ThreadingServer.max_threads
+    registry, _ = build_registry()
+    with registry.serve("127.0.0.1", 0) as server:
+        handler = server._server.RequestHandlerClass
+        handler.timeout = 2.0  # type: ignore[attr-defined]
+        idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(bound + 8)]
+        try:
+            deadline = time.monotonic() + 10
+            while diagnostics.problem_counts().get("health.server_busy", 0) < 8:
+                assert time.monotonic() < deadline, diagnostics.problem_counts()
+                time.sleep(0.05)
+            # the idle clients are dropped after the read timeout: the server answers again
+            deadline = time.monotonic() + 15
+            while True:
+                try:
+                    if get(f"{server.url}/health")[0] == 200:
+                        break
+                except OSError:
+                    pass
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        finally:
+            for sock in idle:
+                sock.close()
+            handler.timeout = 10.0  # type: ignore[attr-defined]
+    registry.close()
+    assert "health.server" not in diagnostics.problem_counts()  # timeouts are not failures

@@ -12,6 +12,7 @@ Nothing raises into the application.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import heapq
 import itertools
 import random
@@ -23,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from obskit import diagnostics
+from obskit import _runtime, diagnostics
 from obskit.signals import Alert, iso_time
 
 __all__ = [
@@ -221,7 +222,11 @@ class Dispatcher:
         _live.add(self)
 
     def submit(self, notification: Notification) -> bool:
-        """Queue ``notification``; ``False`` (counted as dropped) when full or closed."""
+        """Queue ``notification``; ``False`` (counted as dropped) when full or closed.
+
+        What a channel sends leaves the process like any signal: scrubbed first.
+        """
+        notification = scrubbed(notification)
         stats = self._stats(notification.channel)
         with self._condition:
             if self._closed or len(self._ready) >= self.max_queue_size:
@@ -333,6 +338,25 @@ class Dispatcher:
                     pass
             return
         stats.sent += 1
+
+
+def scrubbed(notification: Notification) -> Notification:
+    """A copy of ``notification`` with its alerts and group labels through obskit's scrubber."""
+    try:
+        scrubber = _runtime.current().pipeline.scrubber
+        alerts = []
+        for alert in notification.alerts:
+            copy = dataclasses.replace(alert)
+            copy.scrub(scrubber)
+            alerts.append(copy)
+        return dataclasses.replace(
+            notification,
+            alerts=alerts,
+            group_labels=scrubber.clean_mapping(notification.group_labels),
+        )
+    except Exception as exc:  # never lose a notification to the scrubber; never leak either
+        diagnostics.report("alerts.scrub", f"could not scrub an alert notification: {exc!r}")
+        return dataclasses.replace(notification, alerts=[], group_labels={})
 
 
 def _retryable(exc: BaseException) -> bool:

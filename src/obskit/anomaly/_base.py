@@ -71,8 +71,8 @@ class BaseDetector:
 
     Subclasses implement ``_step(value, timestamp) -> AnomalyScore`` for a clean finite value,
     ``_config()`` (the constructor keywords) and ``_data()`` / ``_load(data)`` (the learned
-    state). ``_step`` returns raw scores; this class zeroes them during the warm-up, and for
-    ``cooldown`` points after each flagged point (one alert per incident, not per point).
+    state). ``_step`` returns raw scores; this class zeroes them during the warm-up and while an
+    incident is open (one alert per incident, not per point: see ``_gate``).
     """
 
     name: ClassVar[str] = ""

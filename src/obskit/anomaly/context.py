@@ -220,11 +220,19 @@ def bin_of(point: float, bounds: tuple[float, float], levels: int) -> int:
 
 
 def novel_contexts(
-    history: list[int], known: dict[int, None], level: int, levels: int, order: int, capacity: int
+    history: list[int],
+    known: dict[int, None],
+    level: int,
+    levels: int,
+    order: int,
+    capacity: int,
+    *,
+    recency: bool = True,
 ) -> float:
     """Append ``level``; the fraction of the ``order`` contexts ending here never seen; learn them.
 
-    ``known`` is kept in least-recently-seen order and trimmed to ``capacity``.
+    ``known`` is trimmed to ``capacity``, least recently seen first; ``recency=False`` skips
+    keeping that order, for callers whose contexts cannot outgrow the capacity.
     """
     history.append(level)
     if len(history) > order:
@@ -235,10 +243,12 @@ def novel_contexts(
         code = code * levels + past
         key = (code << _ORDER_BITS) | length
         if key in known:
-            del known[key]  # re-insert: most recently seen last
+            if recency:
+                del known[key]  # re-insert: most recently seen last
+                known[key] = None
         else:
             new += 1
-        known[key] = None
+            known[key] = None
     while len(known) > capacity:
         del known[next(iter(known))]
     return new / order

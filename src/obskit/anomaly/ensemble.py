@@ -23,9 +23,10 @@ class Ensemble(BaseDetector):
     members at once to score high (Skyline's consensus, softened into an average), which is
     what keeps the false alarms of any single member down.
 
-    After a flagged point the ensemble stays quiet for ``cooldown`` points (score 0): one
-    alert per incident, not one per point of it (set 0 to score every point). The band comes
-    from the first member that draws one.
+    After a flagged point the ensemble stays quiet (score 0) until it has been calm for as long
+    as the incident lasted, and at least ``cooldown`` points: one alert per incident, not one per
+    point of it (set 0 to score every point). The band comes from the first member that draws
+    one; a flag names the member that weighed most (``member``) and gives its ``reason``.
 
     >>> from obskit.anomaly import EWMA, Ensemble, RangeNovelty
     >>> detector = Ensemble([EWMA(), RangeNovelty()], cooldown=10, threshold=0.4)
@@ -37,8 +38,8 @@ class Ensemble(BaseDetector):
     (True, False, 0.0)
 
     Works badly when most members cannot see the kind of anomaly at hand (an average of one
-    loud and three silent members stays low: give that member more weight), and the
-    cooldown hides a second incident that starts within ``cooldown`` points of the first.
+    loud and three silent members stays low: give that member more weight), and an open
+    incident hides a second one that starts before the first has calmed down.
     Costs the sum of its members.
     """
 

@@ -11,6 +11,7 @@ from obskit.anomaly import _state
 from obskit.anomaly._base import AnomalyScore, BaseDetector, check_fraction, check_int, number
 from obskit.anomaly._scores import score_for_z, z_for_score
 from obskit.anomaly.context import bin_of, novel_contexts, widen
+from obskit.anomaly.ewma import resolution
 from obskit.anomaly.likelihood import rarity
 from obskit.anomaly.seasonal import DAY
 
@@ -75,11 +76,14 @@ class MultiScale(BaseDetector):
         "_hists",
         "_known",
         "_means",
+        "_per_second",
         "_pooled",
         "_range_before",
         "_rarest",
+        "_recency",
         "_recent",
         "_recent_sum",
+        "_resolution",
         "_seen_high",
         "_seen_low",
         "_vars",
@@ -160,39 +164,53 @@ class MultiScale(BaseDetector):
         self._range_before = (0.0, 0.0)
         self._hists = [[0.0] * _BINS for _ in FEATURES]
         self._rarest = self.rarest
+        self._per_second = self.buckets / self.period
+        self._resolution = resolution(self.value_range)
+        # Recency order only matters when the contexts can outgrow the capacity.
+        self._recency = sum(self.levels**k for k in range(1, self.order + 1)) > self.capacity
 
     # -- scoring ------------------------------------------------------------------------------
     def _step(self, value: float, timestamp: float | None) -> AnomalyScore:
         seen = self.seen
         time_raw, expected, spread = self._time_of_day(value, timestamp, seen)
-        range_raw = self._range(value)
-        if seen <= 30:
-            range_raw = 0.0
+        low, high = self._seen_low, self._seen_high
+        range_raw = 0.0  # within the range seen so far: the common case, no call
+        if low is None or high is None or not low <= value <= high:
+            range_raw = self._range(value)
+            if seen <= 30:
+                range_raw = 0.0
         pattern_raw, slow_raw = self._patterns(value)
         if seen <= 150:
             pattern_raw = 0.0
         if seen <= 10:
             slow_raw = 0.0
-        raws = (time_raw, pattern_raw, slow_raw, range_raw)
-        hists = self._hists
-        total = float(seen - 1)
-        scores = [0.0, 0.0, 0.0, 0.0]
-        for index in range(4):
-            raw = raws[index]
-            slot = int(raw * _BINS)
-            if slot >= _BINS:
-                slot = _BINS - 1
-            hist = hists[index]
-            if slot:
-                scores[index] = rarity(hist, slot, total, 1.0, self._rarest)
-            hist[slot] += 1.0
-        score = (scores[0] + scores[1] + scores[2] + scores[3]) * 0.25
+        hists, total, rarest = self._hists, float(seen - 1), self._rarest
+        # Unrolled over the four views; a zero raw score is the common case (lowest bin).
+        time_score = pattern_score = slow_score = range_score = 0.0
+        if time_raw > 0.0:
+            time_score = _rarity_then_count(hists[0], time_raw, total, rarest)
+        else:
+            hists[0][0] += 1.0
+        if pattern_raw > 0.0:
+            pattern_score = _rarity_then_count(hists[1], pattern_raw, total, rarest)
+        else:
+            hists[1][0] += 1.0
+        if slow_raw > 0.0:
+            slow_score = _rarity_then_count(hists[2], slow_raw, total, rarest)
+        else:
+            hists[2][0] += 1.0
+        if range_raw > 0.0:
+            range_score = _rarity_then_count(hists[3], range_raw, total, rarest)
+        else:
+            hists[3][0] += 1.0
+        score = (time_score + pattern_score + slow_score + range_score) * 0.25
         result = self._result(score, value, expected, spread, timestamp)
         lower = result.lower
         if lower is not None and lower < 0.0 and (self._seen_low or 0.0) >= 0.0:
             result.lower = 0.0  # a series never seen below zero has no band there
         if result.is_anomaly:
-            self._name_view(result, scores, raws)
+            scores = [time_score, pattern_score, slow_score, range_score]
+            self._name_view(result, scores, (time_raw, pattern_raw, slow_raw, range_raw))
         return result
 
     def _time_of_day(
@@ -200,8 +218,7 @@ class MultiScale(BaseDetector):
     ) -> tuple[float, float | None, float | None]:
         """Raw score, slot mean and band half-width; then fold the value into its slot."""
         moment = float(seen - 1) if timestamp is None else timestamp
-        period = self.period
-        slot = int(moment % period / period * self.buckets) % self.buckets
+        slot = int(moment % self.period * self._per_second) % self.buckets
         count = self._counts[slot]
         self._counts[slot] = count + 1
         mean = self._means[slot]
@@ -223,11 +240,11 @@ class MultiScale(BaseDetector):
         if count < prior:
             var = (count * var + prior * pooled) / (count + prior)
         std = math.sqrt(var) if var > 0.0 else 0.0
-        least = 1e-9 * abs(mean) + 1e-12
-        if self.value_range is not None:
-            least = (self.value_range[1] - self.value_range[0]) * 1e-3 or least
+        least = self._resolution or 1e-9 * abs(mean) + 1e-12
         scale = std if std > least else least
-        raw = score_for_z(delta / scale) if seen > 30 else 0.0
+        z = delta / scale
+        # Below |z| = 0.48 the score (< 0.02) falls in the lowest rarity bin: skip erfc and log.
+        raw = score_for_z(z) if seen > 30 and not -0.48 < z < 0.48 else 0.0
         return raw, mean, _BAND_Z * scale
 
     def _range(self, value: float) -> float:
@@ -306,13 +323,20 @@ class MultiScale(BaseDetector):
                 self.levels,
                 self.order,
                 self.capacity,
+                recency=self._recency,
             )
         return (smoothed if smoothed > 0.0 else 0.0), slow
 
     def _learn_point(self, value: float, bounds: tuple[float, float]) -> float:
         level = bin_of(value, bounds, self.levels)
         return novel_contexts(
-            self._history, self._known, level, self.levels, self.order, self.capacity
+            self._history,
+            self._known,
+            level,
+            self.levels,
+            self.order,
+            self.capacity,
+            recency=self._recency,
         )
 
     # -- words ----------------------------------------------------------------------------
@@ -430,6 +454,16 @@ class MultiScale(BaseDetector):
         ]
         if any(len(hist) != _BINS or min(hist) < 0 for hist in self._hists):
             raise _state.StateError(f"multiscale state: each histogram needs {_BINS} counts >= 0")
+
+
+def _rarity_then_count(hist: list[float], raw: float, total: float, rarest: float) -> float:
+    """The rarity of ``raw`` among the scores counted so far; then count it."""
+    slot = int(raw * _BINS)
+    if slot >= _BINS:
+        slot = _BINS - 1
+    score = rarity(hist, slot, total, 1.0, rarest) if slot else 0.0
+    hist[slot] += 1.0
+    return score
 
 
 def _read_pair(data: dict[str, Any], key: str) -> tuple[float, float] | None:

@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import dataclass, field
 from typing import Any
 
-from obskit.dashboard._html import Html, join, number
+from obskit.dashboard._html import Html, in_unit, join
 from obskit.dashboard._layout import Page, View, notice, section
-from obskit.dashboard._queries import RECORDINGS, series_labels
+from obskit.dashboard._queries import series_labels
 from obskit.dashboard._svg import Series, line_chart
+from obskit.metrics.query import histogram_quantile
 from obskit.store import Store
 
 __all__ = ["AGGREGATIONS", "explore_page", "metric_names"]
 
 #: Aggregation name -> what it shows per slot.
 AGGREGATIONS = {
-    "mean": "mean of the recorded values",
-    "sum": "sum of the recorded values",
-    "rate": "recorded values per second (sum / slot length)",
-    "count": "number of recordings",
+    "rate": "per second: a counter's increase, a histogram's samples",
+    "sum": "a counter's increase, a histogram's sum of samples",
+    "count": "a histogram's samples, or a gauge's collections",
+    "mean": "a gauge's mean value, or a histogram's mean sample",
     "min": "smallest value",
     "max": "largest value",
-    "last": "last value (gauges)",
+    "last": "latest value (summed over the series split together)",
+    "p50": "median, from the histogram's buckets",
+    "p95": "95th percentile, from the histogram's buckets",
+    "p99": "99th percentile, from the histogram's buckets",
 }
 _MAX_SERIES = 50
 _MAX_LINES = 8
@@ -59,9 +65,10 @@ def explore_page(store: Store, view: View, rest: str) -> Page:
         )
         return Page("Metrics", body, nav="explore")
     p = view.params
+    known = [n for n, _, _ in names]
     name = p.get("metric") or ""
-    if name not in {n for n, _, _ in names}:
-        name = names[0][0]
+    if name not in known:  # request latency when there is some, else the first by name
+        name = next((n for n in _PREFERRED if n in known), known[0])
     kind, unit = next((k, u) for n, k, u in names if n == name)
     aggregation = p.get("agg") or ""
     if aggregation not in AGGREGATIONS:
@@ -75,7 +82,7 @@ def explore_page(store: Store, view: View, rest: str) -> Page:
     chosen = [
         (t, lb) for t, lb in all_series if all(str(lb.get(k)) == v for k, v in wanted.items())
     ]
-    groups = _aggregate(store, name, chosen[:_MAX_SERIES], split, aggregation, view)
+    groups = _aggregate(store, name, kind, chosen[:_MAX_SERIES], split, aggregation, view)
     notices = []
     if len(chosen) > _MAX_SERIES:
         notices.append(
@@ -88,7 +95,7 @@ def explore_page(store: Store, view: View, rest: str) -> Page:
     if p.get("where") and not wanted:
         notices.append(notice("Filters look like key=value, comma separated.", kind="warn"))
     ranked = sorted(groups.items(), key=lambda item: -_total(item[1]))
-    window = view.window
+    window = view.window.in_minutes()
     chart = line_chart(
         [
             Series(label or name, points, tone=i % 8)
@@ -99,6 +106,7 @@ def explore_page(store: Store, view: View, rest: str) -> Page:
         step_s=window.step,
         height=300,
         width=1200,
+        fmt=in_unit("" if aggregation in ("rate", "count") else unit),
         label=f"{aggregation} of {name}",
     )
     legend = Html('<span class="legend">{}</span>').format(
@@ -107,9 +115,14 @@ def explore_page(store: Store, view: View, rest: str) -> Page:
             for i, (label, _) in enumerate(ranked[:_MAX_LINES])
         )
     )
+    unit_of = in_unit("" if aggregation in ("rate", "count") else unit)
+
+    def show(value: float | None) -> str:
+        return "-" if value is None else unit_of(value)
+
     rows = join(
         Html('<tr><td>{}</td><td class="num">{}</td><td class="num">{}</td></tr>').format(
-            label or "(all)", number(_summary(points, "min")), number(_summary(points, "max"))
+            label or "(all)", show(_summary(points, "min")), show(_summary(points, "max"))
         )
         for label, points in ranked
     )
@@ -130,81 +143,125 @@ def explore_page(store: Store, view: View, rest: str) -> Page:
 
 
 def _default_aggregation(kind: str) -> str:
-    return {"counter": "rate", "sum": "rate", "gauge": "last"}.get(kind, "mean")
+    return {"counter": "rate", "histogram": "p95", "gauge": "last"}.get(kind, "mean")
+
+
+@dataclass
+class _Cell:
+    """One slot of one series (or of a group of series)."""
+
+    points: int = 0
+    count: int = 0
+    total: float = 0.0
+    low: float = math.inf
+    high: float = -math.inf
+    last: float | None = None
+    buckets: dict[float, int] = field(default_factory=dict)
+
+    def add(self, other: _Cell) -> None:
+        self.points += other.points
+        self.count += other.count
+        self.total += other.total
+        self.low = min(self.low, other.low)
+        self.high = max(self.high, other.high)
+        if other.last is not None:  # a group's last value: the sum of its series' last values
+            self.last = (self.last or 0.0) + other.last
+        for le, n in other.buckets.items():
+            self.buckets[le] = self.buckets.get(le, 0) + n
 
 
 def _aggregate(
     store: Store,
     name: str,
+    kind: str,
     series: list[tuple[str, dict[str, Any]]],
     split: str,
     aggregation: str,
     view: View,
 ) -> dict[str, list[tuple[float, float | None]]]:
-    window = view.window
+    window = view.window.in_minutes()
     slots = window.slots
-    acc: dict[str, list[list[float]]] = {}
+    groups: dict[str, list[_Cell]] = {}
+    layout: list[float] = []
     for text, labels in series:
         group = f"{split}={labels.get(split, '')}" if split else ""
-        cells = acc.setdefault(group, [_empty_cell() for _ in range(slots)])
-        own = [_empty_cell() for _ in range(slots)]
+        cells = groups.setdefault(group, [_Cell() for _ in range(slots)])
+        own = [_Cell() for _ in range(slots)]
         bounds = (window.start, window.step, name, text, window.start - 59.0, window.end)
         # per slot in SQL: one row per slot comes back, not one per minute
-        for slot, count, total, low, high in store.query(
-            "SELECT CAST((minute - ?) / ? AS INTEGER), "
-            f"{RECORDINGS}, sum(sum), min(coalesce(min, sum)), max(coalesce(max, sum)) "
-            "FROM metric_rollups WHERE name = ? AND labels = ? AND minute >= ? AND minute < ? "
-            "GROUP BY 1",
+        for slot, points, count, total, low, high, shape in store.query(
+            "SELECT CAST((minute - ?) / ? AS INTEGER), sum(points), sum(count), sum(sum), "
+            "min(min), max(max), max(bounds) FROM metric_rollups "
+            "WHERE name = ? AND labels = ? AND minute >= ? AND minute < ? GROUP BY 1",
             bounds,
         ):
-            own[_clamp(slot, slots)][:4] = [count, total, low, high]
-        if aggregation == "last":  # the last value of the slot's newest minute
+            cell = own[_clamp(slot, slots)]
+            cell.points, cell.count, cell.total = points, count, total
+            cell.low = low if low is not None else math.inf
+            cell.high = high if high is not None else -math.inf
+            if shape and not layout:
+                layout = [float(b) for b in json.loads(shape)]
+        if aggregation == "last":  # the slot's newest minute: SQLite takes it with max()
             for slot, last, _ in store.query(
-                "SELECT CAST((minute - ?) / ? AS INTEGER), coalesce(last, sum), max(last_ts) "
-                "FROM metric_rollups "
-                "WHERE name = ? AND labels = ? AND minute >= ? AND minute < ? GROUP BY 1",
+                "SELECT CAST((minute - ?) / ? AS INTEGER), last, max(last_ts) "
+                "FROM metric_rollups WHERE name = ? AND labels = ? AND minute >= ? "
+                "AND minute < ? GROUP BY 1",
                 bounds,
             ):
-                own[_clamp(slot, slots)][4] = last
+                own[_clamp(slot, slots)].last = last
+        if aggregation in _QUANTILES:
+            for slot, le, count in store.query(
+                "SELECT CAST((minute - ?) / ? AS INTEGER), le, sum(count) FROM metric_buckets "
+                "WHERE name = ? AND labels = ? AND minute >= ? AND minute < ? GROUP BY 1, 2",
+                bounds,
+            ):
+                own[_clamp(slot, slots)].buckets[le] = count
         for cell, mine in zip(cells, own, strict=True):
-            if mine[0]:  # a group's last value is the sum of its series' last values
-                cell[0] += mine[0]
-                cell[1] += mine[1]
-                cell[2] = min(cell[2], mine[2])
-                cell[3] = max(cell[3], mine[3])
-                cell[4] += mine[4]
+            cell.add(mine)
     times = window.slot_times()
     return {
         group: [
-            (ts, _value(cell, aggregation, window.step))
+            (ts, _value(cell, kind, aggregation, window.step, layout))
             for ts, cell in zip(times, cells, strict=True)
         ]
-        for group, cells in acc.items()
+        for group, cells in groups.items()
     }
+
+
+_QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+_PREFERRED = ("http.server.request.duration", "obskit.request.duration")
 
 
 def _clamp(slot: int, slots: int) -> int:
     return min(slots - 1, max(0, slot))
 
 
-def _empty_cell() -> list[float]:
-    """count, sum, min, max, last, time of last."""
-    return [0.0, 0.0, float("inf"), float("-inf"), 0.0, float("-inf")]
-
-
-def _value(cell: list[float], aggregation: str, step: float) -> float | None:
-    count, total, low, high, last, _ = cell
-    if not count:
+def _value(
+    cell: _Cell, kind: str, aggregation: str, step: float, layout: list[float]
+) -> float | None:
+    histogram = kind == "histogram"
+    if not cell.points:
         return None
-    return {
-        "mean": total / count,
-        "sum": total,
-        "rate": total / step,
-        "count": count,
-        "min": low,
-        "max": high,
-        "last": last,
-    }[aggregation]
+    if aggregation in _QUANTILES:
+        if not histogram or not cell.buckets:
+            return None
+        bounds = sorted({*layout, *(le for le in cell.buckets if le != math.inf)})
+        counts = [cell.buckets.get(le, 0) for le in bounds] + [cell.buckets.get(math.inf, 0)]
+        return histogram_quantile(_QUANTILES[aggregation], bounds, counts)
+    if aggregation == "rate":
+        return (cell.count if histogram else cell.total) / step
+    if aggregation == "sum":
+        return cell.total
+    if aggregation == "count":
+        return float(cell.count if histogram else cell.points)
+    if aggregation == "mean":
+        divisor = cell.count if histogram else cell.points
+        return cell.total / divisor if divisor else None
+    if aggregation == "min":
+        return cell.low if math.isfinite(cell.low) else None
+    if aggregation == "max":
+        return cell.high if math.isfinite(cell.high) else None
+    return cell.last
 
 
 def _total(points: list[tuple[float, float | None]]) -> float:

@@ -47,10 +47,17 @@ def group_page(store: Store, view: View, fingerprint: str) -> Page:
     )
     chosen_id = view.params.get("event") or (events[0][0] if events else None)
     chosen = _event(store, fingerprint, chosen_id) if chosen_id else None
+    status, users = _fleet_facts(store, fingerprint)
     head = facts(
         [
             ("level", Html('<span class="badge level-{}">{}</span>').format(level, level)),
+            *(
+                [("status", Html('<span class="badge {}">{}</span>').format(status, status))]
+                if status
+                else []
+            ),
             ("events", f"{number(sum(counts))} in range · {number(total)} total"),
+            *([("users", number(users))] if users is not None else []),
             ("first seen", f"{full_time(first_seen)} ({ago(first_seen, view.now)})"),
             ("last seen", f"{full_time(last_seen)} ({ago(last_seen, view.now)})"),
             ("fingerprint", Html("<code>{}</code>").format(fingerprint)),
@@ -86,6 +93,24 @@ def group_page(store: Store, view: View, fingerprint: str) -> Page:
         parts.append(_event_detail(chosen, view))
     parts.append(_event_list(events, chosen_id, view))
     return Page(title or "Error group", join(parts), notices=notices)
+
+
+def _fleet_facts(store: Store, fingerprint: str) -> tuple[str, int | None]:
+    """The group's status (unresolved, resolved, regressed) and distinct users, as every
+    process writing the store counted them (empty on stores without those tables)."""
+    status = ""
+    users = None
+    if store.has_table("error_group_status"):
+        rows = store.query(
+            "SELECT status FROM error_group_status WHERE fingerprint = ?", (fingerprint,)
+        )
+        status = str(rows[0][0]) if rows else "unresolved"
+    if store.has_table("error_group_users"):
+        rows = store.query(
+            "SELECT count(*) FROM error_group_users WHERE fingerprint = ?", (fingerprint,)
+        )
+        users = int(rows[0][0])
+    return status, users
 
 
 def _event(store: Store, fingerprint: str, event_id: str) -> dict[str, Any] | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import html
 import string
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,8 +26,10 @@ __all__ = [
     "duration",
     "escape",
     "full_time",
+    "in_unit",
     "join",
     "number",
+    "size",
     "url",
 ]
 
@@ -97,6 +99,8 @@ def duration(ms: float | None) -> str:
     """A duration given in milliseconds, in the unit that reads best."""
     if ms is None:
         return "-"
+    if ms == 0:
+        return "0"
     if ms >= 1000:
         return f"{ms / 1000:.2f} s"
     if ms >= 10:
@@ -104,6 +108,28 @@ def duration(ms: float | None) -> str:
     if ms >= 1:
         return f"{ms:.1f} ms"
     return f"{ms * 1000:.0f} µs"
+
+
+def in_unit(unit: str) -> Callable[[float], str]:
+    """How to show a value of ``unit`` (UCUM, as OpenTelemetry writes it: ``s``, ``ms``, ``By``)."""
+    if unit == "s":
+        return lambda value: duration(value * 1000.0)
+    if unit == "ms":
+        return duration
+    if unit == "By":
+        return size
+    return number
+
+
+def size(value: float | None) -> str:
+    """A number of bytes in KiB, MiB, GiB."""
+    if value is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024 or unit == "GiB":
+            return f"{value:.0f} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
 
 
 def number(value: float | None, digits: int = 3) -> str:

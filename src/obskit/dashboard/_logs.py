@@ -41,11 +41,8 @@ def logs_page(store: Store, view: View, rest: str) -> Page | dict[str, Any]:
     )
     _, cursor = store.log_tail(None)
     notices = []
-    scanned_to = (
-        _scan_cut(store, view)
-        if any(filters[k] for k in ("level", "logger", "request_id", "contains"))
-        else None
-    )
+    narrowed = any(filters[k] for k in ("level", "logger", "request_id", "contains"))
+    scanned_to = _scan_cut(store, view) if narrowed and len(records) < _SHOWN else None
     if scanned_to is not None:
         notices.append(
             notice(
@@ -61,8 +58,10 @@ def logs_page(store: Store, view: View, rest: str) -> Page | dict[str, Any]:
         cursor,
         log_rows(records, view),
     )
-    note = f"newest {len(records)} of the window" + (
-        " (the first 200)" if len(records) >= _SHOWN else ""
+    note = (
+        f"the newest {_SHOWN}; narrow the filters or the range for older ones"
+        if len(records) >= _SHOWN
+        else f"{len(records)} in the window"
     )
     body = join([form, section("Log records", table, note=note)])
     if not store.has_table("logs"):

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from obskit.dashboard import _latency
-from obskit.dashboard._html import Html, ago, clock_time, duration, full_time, join, number
+from obskit.dashboard._html import (
+    Html,
+    ago,
+    clock_time,
+    duration,
+    full_time,
+    in_unit,
+    join,
+    number,
+    size,
+)
 from obskit.dashboard._layout import Page, View, notice, section
 from obskit.dashboard._queries import (
     AlertHistory,
@@ -36,7 +47,7 @@ __all__ = ["overview_page", "segments_of"]
 def overview_page(store: Store, view: View, rest: str) -> Page:
     """Everything at a glance over the chosen window."""
     window = view.window
-    routes = _latency.route_stats(store, window)
+    routes = _latency.route_stats(store, window, view.params.get("route"))
     groups = top_error_groups(store, window)
     checks, overall = check_histories(store, window)
     alerts = alert_histories(store, window)
@@ -117,7 +128,7 @@ def _requests(routes: list[_latency.RouteStats], view: View) -> Html:
     if not routes:
         return section("Requests", Html('<p class="empty">No requests in this window.</p>'))
     chosen = next((r for r in routes if r.route == view.params.get("route")), routes[0])
-    times = window.slot_times()
+    times = chosen.times
     latency = line_chart(
         [
             Series(
@@ -130,10 +141,10 @@ def _requests(routes: list[_latency.RouteStats], view: View) -> Html:
         start=window.start,
         end=window.end,
         fmt=duration,
-        step_s=window.step,
+        step_s=chosen.step_s,
         label=f"latency of {chosen.route}: p50, p95, p99",
     )
-    per_s = window.step
+    per_s = chosen.step_s
     traffic = line_chart(
         [
             Series(
@@ -152,7 +163,7 @@ def _requests(routes: list[_latency.RouteStats], view: View) -> Html:
         start=window.start,
         end=window.end,
         fmt=_rate,
-        step_s=window.step,
+        step_s=chosen.step_s,
         label=f"requests and errors per second of {chosen.route}",
     )
     rows = join(
@@ -190,15 +201,11 @@ def _requests(routes: list[_latency.RouteStats], view: View) -> Html:
         traffic,
     )
     return section(
-        "Requests", join([table, charts]), note=_requests_note(routes), anchor="requests"
+        "Requests",
+        join([table, charts]),
+        note="from the request duration histograms · click a route to chart it",
+        anchor="requests",
     )
-
-
-def _requests_note(routes: list[_latency.RouteStats]) -> str:
-    read = sum(r.count for r in routes)
-    if read >= _latency.SPAN_SCAN:
-        return f"the newest {read:,} requests of the range · click a route to chart it"
-    return "click a route to chart it"
 
 
 def _rate(value: float) -> str:
@@ -328,16 +335,8 @@ def _observed(result: dict[str, Any]) -> str:
     if value is None:
         return ""
     if unit == "bytes" and isinstance(value, (int, float)):
-        return _bytes(float(value))
+        return size(float(value))
     return f"{number(value) if isinstance(value, (int, float)) else value} {unit}".strip()
-
-
-def _bytes(value: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.1f} {unit}" if unit != "B" else f"{value:.0f} B"
-        value /= 1024
-    return f"{value:.1f} TiB"
 
 
 # -- alerts ------------------------------------------------------------------------------------
@@ -368,7 +367,7 @@ def _alerts(alerts: list[AlertHistory], view: View) -> Html:
             Html('<li><span class="badge state-{}">{}</span> {}{}</li>').format(
                 state_class(state),
                 state,
-                clock_time(ts),
+                clock_time(ts, span_s=window.end - window.start),
                 Html(" <small>value {}</small>").format(number(value))
                 if value is not None
                 else Html(""),
@@ -410,12 +409,13 @@ def _anomalies(found: list[AnomalySeries], window: Window) -> Html:
         )
     figures = []
     for series in found:
+        show = in_unit(series.unit)
         markers = [
             Marker(
                 float(f.get("timestamp", 0.0)),
                 float(f.get("value", 0.0)),
-                f"{full_time(float(f.get('timestamp', 0.0)))}: {number(f.get('value'))} "
-                f"(expected {number(f.get('lower'))} to {number(f.get('upper'))}, "
+                f"{full_time(float(f.get('timestamp', 0.0)))}: {_shown(show, f.get('value'))} "
+                f"(expected {_shown(show, f.get('lower'))} to {_shown(show, f.get('upper'))}, "
                 f"score {number(f.get('score'))})",
                 lower=_num(f.get("lower")),
                 upper=_num(f.get("upper")),
@@ -430,6 +430,7 @@ def _anomalies(found: list[AnomalySeries], window: Window) -> Html:
             end=window.end,
             markers=markers,
             step_s=window.step,
+            fmt=show,
             label=f"{series.metric} with {len(markers)} anomalies",
         )
         labels = json.dumps(series.labels, sort_keys=True) if series.labels else ""
@@ -454,6 +455,10 @@ def _anomalies(found: list[AnomalySeries], window: Window) -> Html:
     return section(
         "Anomalies", body, note="flagged points with the detector's band", anchor="anomalies"
     )
+
+
+def _shown(show: Callable[[float], str], value: Any) -> str:
+    return show(float(value)) if isinstance(value, (int, float)) else "-"
 
 
 def _num(value: Any) -> float | None:

@@ -26,13 +26,10 @@ __all__ = [
     "check_histories",
     "error_counts",
     "metric_means",
+    "metric_unit",
     "series_labels",
     "top_error_groups",
 ]
-
-#: What a rollup row recorded: a histogram's samples, else the points collected (see
-#: obskit.exporters._sqlite_metrics).
-RECORDINGS = "sum(CASE WHEN metric_type = 'histogram' THEN count ELSE points END)"
 
 #: Range name -> (length in seconds, slot width in seconds): 60 to 84 slots per chart.
 RANGES: dict[str, tuple[float, float]] = {
@@ -69,6 +66,14 @@ class Window:
     @property
     def slots(self) -> int:
         return round((self.end - self.start) / self.step)
+
+    def in_minutes(self) -> Window:
+        """This window, or cut in minutes where its slots are shorter than the store's
+        per-minute metric rollups (a 15-minute window has 15-second slots)."""
+        if self.step >= 60.0:
+            return self
+        start = math.floor(self.start / 60.0) * 60.0
+        return Window(self.name, start, self.end, 60.0)
 
     def slot_times(self) -> list[float]:
         return [self.start + i * self.step for i in range(self.slots)]
@@ -116,15 +121,21 @@ def top_error_groups(store: Store, window: Window, *, limit: int = 10) -> list[G
     """The groups with the most events in the window, with sparkline counts, users, regression."""
     if not store.has_table("error_groups"):
         return []
+    status = (
+        "(SELECT status FROM error_group_status s WHERE s.fingerprint = g.fingerprint)"
+        if store.has_table("error_group_status")
+        else "NULL"
+    )
     rows = store.query(
-        "SELECT fingerprint, title, culprit, level, count, first_seen, last_seen "
-        "FROM error_groups WHERE last_seen >= ? AND first_seen < ? "
+        f"SELECT fingerprint, title, culprit, level, count, first_seen, last_seen, {status} "
+        "FROM error_groups g WHERE last_seen >= ? AND first_seen < ? "
         "ORDER BY last_seen DESC LIMIT 200",
         (window.start, window.end),
     )
     groups = []
-    for fp, title, culprit, level, total, first, last in rows:
+    for fp, title, culprit, level, total, first, last, state in rows:
         group = GroupSummary(fp, title or "", culprit or "", level or "error", total, first, last)
+        group.regressed = state == "regressed"
         group.counts = error_counts(store, fp, window)
         group.in_window = sum(group.counts)
         if group.in_window:
@@ -146,7 +157,7 @@ def _add_users(store: Store, group: GroupSummary, window: Window) -> None:
     )[0]
     group.users = users or 0
     group.users_capped = seen >= EVENT_SAMPLE
-    group.regressed = bool(regressed)
+    group.regressed = group.regressed or bool(regressed)
 
 
 # -- health ------------------------------------------------------------------------------------
@@ -296,6 +307,7 @@ class AnomalySeries:
     detector: str
     points: list[tuple[float, float | None]]
     flagged: list[dict[str, Any]]
+    unit: str = ""
 
 
 def anomaly_series(store: Store, window: Window, *, limit: int = 6) -> list[AnomalySeries]:
@@ -324,6 +336,7 @@ def anomaly_series(store: Store, window: Window, *, limit: int = 6) -> list[Anom
                 str(flagged[0].get("detector", "")),
                 metric_means(store, metric, labels, window),
                 flagged,
+                metric_unit(store, metric),
             )
         )
     return out
@@ -332,7 +345,9 @@ def anomaly_series(store: Store, window: Window, *, limit: int = 6) -> list[Anom
 def metric_means(
     store: Store, name: str, labels: dict[str, Any], window: Window
 ) -> list[tuple[float, float | None]]:
-    """The mean of one stored series per slot (``None`` where nothing was recorded)."""
+    """The mean of one stored series per slot (``None`` where nothing was recorded): a gauge's
+    mean value, a histogram's mean sample."""
+    window = window.in_minutes()
     sums = [0.0] * window.slots
     counts = [0] * window.slots
     if store.has_table("metric_rollups"):
@@ -340,9 +355,10 @@ def metric_means(
             if _loads(text) != labels:
                 continue
             rows = store.query(
-                f"SELECT CAST((minute - ?) / ? AS INTEGER), sum(sum), {RECORDINGS} "
-                "FROM metric_rollups "
-                "WHERE name = ? AND labels = ? AND minute >= ? AND minute < ? GROUP BY 1",
+                "SELECT CAST((minute - ?) / ? AS INTEGER), sum(sum), "
+                "sum(CASE metric_type WHEN 'histogram' THEN count ELSE points END) "
+                "FROM metric_rollups WHERE name = ? AND labels = ? AND minute >= ? "
+                "AND minute < ? GROUP BY 1",
                 (window.start, window.step, name, text, window.start - 59.0, window.end),
             )
             for slot, total, count in rows:
@@ -352,6 +368,14 @@ def metric_means(
     return [
         (ts, sums[i] / counts[i] if counts[i] else None) for i, ts in enumerate(window.slot_times())
     ]
+
+
+def metric_unit(store: Store, name: str) -> str:
+    """The unit metric ``name`` was declared with ("" when none is stored)."""
+    if not store.has_table("metric_rollups"):
+        return ""
+    rows = store.query("SELECT unit FROM metric_rollups WHERE name = ? LIMIT 1", (name,))
+    return str(rows[0][0] or "") if rows else ""
 
 
 def series_labels(store: Store, name: str, limit: int = 200) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -103,7 +103,8 @@ class GroupStore:
         self.clock = clock
         self.max_events_per_group_per_minute = max_events_per_group_per_minute
         self.max_groups = max_groups
-        self._groups: dict[str, _GroupState] = {}
+        # Least recently seen first: a new fingerprint past max_groups evicts in O(1).
+        self._groups: OrderedDict[str, _GroupState] = OrderedDict()
         self._lock = threading.Lock()
 
     def record(
@@ -125,8 +126,10 @@ class GroupStore:
             new = state is None
             if state is None:
                 if len(self._groups) >= self.max_groups:
-                    self._evict_oldest()
+                    self._groups.popitem(last=False)
                 state = self._groups[fingerprint] = _GroupState(title, culprit, level, now)
+            else:
+                self._groups.move_to_end(fingerprint)
             regression = state.status == "resolved"
             if regression:
                 state.status = "regressed"
@@ -148,10 +151,6 @@ class GroupStore:
             if not export:
                 state.suppressed += 1
         return Recorded(new=new, regression=regression, export=export)
-
-    def _evict_oldest(self) -> None:
-        oldest = min(self._groups, key=lambda fp: self._groups[fp].last_seen)
-        del self._groups[oldest]
 
     def groups(self) -> list[ErrorGroup]:
         """Snapshots of every group, most recently seen first."""

@@ -86,6 +86,8 @@ def resolve(
     own_endpoint = env.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT", "").strip()
     base = endpoint or own_endpoint or env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
     base = base or _DEFAULT_ENDPOINTS[protocol]
+    # Credentials in the URL become a header: never sent in the clear, never in repr or warnings.
+    base, authorization = split_credentials(base)
     per_signal_url = not endpoint and bool(own_endpoint)
     compression = (compression or _env(env, signal, "COMPRESSION") or "none").lower()
     if compression not in ("gzip", "none"):
@@ -97,11 +99,14 @@ def resolve(
         address = base if per_signal_url else f"{base.rstrip('/')}/v1/{signal}"
         if urlparse(address).scheme not in ("http", "https"):
             raise ValueError(f"OTLP/HTTP endpoint {address!r} must start with http:// or https://")
+    all_headers = _headers(headers, _env(env, signal, "HEADERS"))
+    if authorization is not None:
+        all_headers.setdefault("authorization", authorization)
     return Destination(
         signal=signal,
         protocol=protocol,
         address=address,
-        headers=_headers(headers, _env(env, signal, "HEADERS")),
+        headers=all_headers,
         timeout_s=timeout_s if timeout_s is not None else _timeout(_env(env, signal, "TIMEOUT")),
         compression=compression,
         insecure=plaintext,
@@ -109,6 +114,27 @@ def resolve(
         client_key=client_key or _env(env, signal, "CLIENT_KEY"),
         client_certificate=client_certificate or _env(env, signal, "CLIENT_CERTIFICATE"),
     )
+
+
+def split_credentials(url: str) -> tuple[str, str | None]:
+    """``url`` without ``user:password@``, and the ``Authorization`` value they make.
+
+    >>> split_credentials("https://ann:s%40cret@collector:4318/base")
+    ('https://collector:4318/base', 'Basic YW5uOnNAY3JldA==')
+    >>> split_credentials("http://collector:4318")
+    ('http://collector:4318', None)
+    """
+    import base64
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    pair = f"{unquote(user)}:{unquote(password)}".encode()
+    clean = urlunsplit(parts._replace(netloc=hostport))
+    return clean, "Basic " + base64.b64encode(pair).decode("ascii")
 
 
 def _headers(given: Mapping[str, str] | None, raw: str | None) -> dict[str, str]:

@@ -124,11 +124,11 @@ def pretty_line(signal: Signal, *, colors: bool) -> str:
     if kind == "log":
         level = data["level"]
         head = _tag(level, level, colors)
-        body = data["event"]
+        body = _safe(str(data["event"]))
         extra = {k: v for k, v in data.items() if k not in _HIDDEN}
         text = f"{stamp} {head} {body}{_pairs(extra, colors)}"
         if data.get("exception"):
-            text += "\n" + data["exception"].rstrip("\n")
+            text += "\n" + _safe(data["exception"].rstrip("\n"), _KEEP_NEWLINES)
         return text
     if kind == "error":
         head = _tag(data["level"], "error", colors)
@@ -137,14 +137,14 @@ def pretty_line(signal: Signal, *, colors: bool) -> str:
         for key in ("request_id", "http.route", "trace_id"):
             if key in brief:
                 fields[key] = brief[key]
-        text = f"{stamp} {head} captured {data['title']}{_pairs(fields, colors)}"
+        text = f"{stamp} {head} captured {_safe(data['title'])}{_pairs(fields, colors)}"
         exception = brief.get("exception")
         if exception:
-            text += "".join(f"\n    at {frame}" for frame in exception["frames"])
+            text += "".join(f"\n    at {_safe(frame)}" for frame in exception["frames"])
             if exception.get("crash"):
-                text += f"\n    > {exception['crash']}"
+                text += f"\n    > {_safe(exception['crash'])}"
         for cause in brief.get("causes", ()):
-            text += f"\n    from {cause}"
+            text += f"\n    from {_safe(cause)}"
         return text
     if kind == "health":
         status = data["status"]
@@ -157,7 +157,8 @@ def pretty_line(signal: Signal, *, colors: bool) -> str:
         pairs = _pairs(
             {"severity": data["severity"], "value": data["value"], **data["labels"]}, colors
         )
-        return f"{stamp} {_tag('alert', colour, colors)} {state.upper()} {data['rule']}{pairs}"
+        rule = _safe(data["rule"])
+        return f"{stamp} {_tag('alert', colour, colors)} {state.upper()} {rule}{pairs}"
     summary = {k: v for k, v in data.items() if k not in _HIDDEN}
     return f"{stamp} {_tag(kind, 'debug', colors)}{_pairs(summary, colors)}"
 
@@ -181,6 +182,22 @@ def _pairs(fields: dict[str, Any], colors: bool) -> str:
         return ""
     key_colour, reset = ("\x1b[36m", _RESET) if colors else ("", "")
     return "  " + " ".join(
-        f"{key_colour}{k}{reset}={v if isinstance(v, str) else _encode(v)}"
+        f"{key_colour}{_safe(str(k))}{reset}={_safe(v) if isinstance(v, str) else _encode(v)}"
         for k, v in fields.items()
     )
+
+
+# Control characters in logged text would forge lines or drive the terminal (ANSI escapes):
+# shown escaped, as repr() would. Only obskit's own colours and line breaks reach the console.
+_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_ESCAPES.update({0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t", 0x2028: "\\u2028", 0x2029: "\\u2029"})
+_KEEP_NEWLINES = {code: text for code, text in _ESCAPES.items() if code != 0x0A}
+
+
+def _safe(text: str, table: dict[int, str] = _ESCAPES) -> str:
+    """``text`` with control characters escaped (``table`` says which, and how).
+
+    >>> _safe("paid\\n12:00:00.000 [info    ] forged \\x1b[2J")
+    'paid\\\\n12:00:00.000 [info    ] forged \\\\x1b[2J'
+    """
+    return text if text.isprintable() else text.translate(table)

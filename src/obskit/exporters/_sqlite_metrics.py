@@ -17,7 +17,9 @@ are stored as they come.
   included) with its count, so any range of minutes gives quantiles
   (:meth:`obskit.store.Store.quantile`).
 
-Rows of all processes writing the file merge: the sums of several workers add up.
+Rows of all processes writing the file merge: the sums of several workers add up. Both tables
+are ``WITHOUT ROWID``: the primary key b-tree holds the row, so a reader walking one series over
+a range of minutes (the dashboard's charts, a week of buckets) reads no second b-tree.
 """
 
 from __future__ import annotations
@@ -35,13 +37,13 @@ CREATE TABLE IF NOT EXISTS metric_rollups (
     unit TEXT, service TEXT, points INTEGER NOT NULL, count INTEGER NOT NULL, sum REAL NOT NULL,
     min REAL, max REAL, last REAL, last_ts REAL NOT NULL, bounds TEXT,
     PRIMARY KEY (name, labels, minute)
-);
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS metric_rollups_minute ON metric_rollups (minute);
 CREATE TABLE IF NOT EXISTS metric_buckets (
     name TEXT NOT NULL, labels TEXT NOT NULL, minute REAL NOT NULL, le REAL NOT NULL,
     count INTEGER NOT NULL,
     PRIMARY KEY (name, labels, minute, le)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS metric_cursors (
     name TEXT NOT NULL, labels TEXT NOT NULL, service TEXT NOT NULL, start_ts REAL NOT NULL,
     value REAL NOT NULL, count INTEGER NOT NULL, buckets TEXT, min REAL, max REAL,

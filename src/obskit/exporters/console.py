@@ -6,6 +6,7 @@ import sys
 from collections.abc import Collection, Sequence
 from typing import IO, Literal
 
+from obskit import diagnostics
 from obskit.diagnostics import ConfigError, require_kinds
 from obskit.exporters._render import console_json_line, pretty_line
 from obskit.exporting import ExportResult
@@ -39,6 +40,7 @@ class ConsoleExporter:
         if stream is not None and not callable(getattr(stream, "write", None)):
             raise ConfigError(f"ConsoleExporter: stream must have a write() method, not {stream!r}")
         self.stream = stream
+        self._broken = False
         self.format = format
         self.kinds = require_kinds("ConsoleExporter", kinds) or frozenset()
 
@@ -53,9 +55,21 @@ class ConsoleExporter:
             for s in batch
             if s.kind in self.kinds
         ]
-        if lines:
-            stream.write("\n".join(lines) + "\n")
-            stream.flush()
+        if lines and not self._broken:
+            try:
+                stream.write("\n".join(lines) + "\n")
+                stream.flush()
+            except BrokenPipeError:  # `app | head -1`: the reader is gone, for good
+                self._broken = True
+                diagnostics.report(
+                    "console.broken_pipe",
+                    "ConsoleExporter: stdout was closed by its reader; console output stops",
+                    count=len(lines),
+                )
+            except (OSError, ValueError) as exc:  # closed or failing stream: drop, counted
+                diagnostics.report(
+                    "console.write", f"ConsoleExporter: cannot write: {exc!r}", count=len(lines)
+                )
         return ExportResult.SUCCESS
 
     def force_flush(self, timeout_s: float = 5.0) -> bool:

@@ -53,6 +53,9 @@ class WebhookExporter:
         if scheme not in ("http", "https") or not urlsplit(url).netloc:
             raise ConfigError(f"WebhookExporter: {url!r} is not an http:// or https:// URL")
         require_number("WebhookExporter", "timeout_s", timeout_s)
+        from obskit.exporters._otlp_config import split_credentials
+
+        url, authorization = split_credentials(url)  # never in the clear, nor in warnings
         self.url = url
         self.gzip = gzip
         self.timeout_s = timeout_s
@@ -60,6 +63,7 @@ class WebhookExporter:
         self.headers = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": "obskit-webhook-exporter/0.1",
+            **({"Authorization": authorization} if authorization else {}),
             **(headers or {}),
         }
         if gzip:

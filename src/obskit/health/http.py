@@ -9,13 +9,21 @@ Every form answers the same routes (also under whatever prefix the app is mounte
   ``live``, ``ready`` and ``startup`` which pass while empty.
 
 The body is ``application/health+json`` (the IETF draft); HTTP 200 for pass and warn, 503 for
-fail; ``Cache-Control: no-store``. ``verbose`` is ``True``, ``False`` (status only, the way
-Spring Boot's ``show-details: never`` answers unauthenticated callers) or a function of the
-request headers (lower-case names) returning whether this caller may see details.
+fail; ``Cache-Control: no-store``.
+
+Who sees details (check names, outputs, hosts, timings; they help an attacker): by default
+(``verbose=None``) a client on the loopback interface that did not come through a proxy
+(no ``Forwarded``/``X-Forwarded-For``), and a request with ``Authorization: Bearer <token>``
+when ``token`` is set; everyone else gets the status only, as Spring Boot's actuator answers by
+default. ``verbose=True`` shows details to everyone, ``False`` to no one, and a function of the
+request headers (lower-case names) decides per request. Bodies never echo the request, and the
+standard-library server sends no ``Server`` header naming its version.
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import json
 import socket
 import socketserver
@@ -38,7 +46,7 @@ CONTENT_TYPE = "application/health+json"
 #: Groups that answer even when no check carries their tag (an empty group passes).
 WELL_KNOWN_GROUPS = frozenset({"live", "ready", "startup"})
 
-Verbose: TypeAlias = "bool | Callable[[Mapping[str, str]], bool]"
+Verbose: TypeAlias = "bool | Callable[[Mapping[str, str]], bool] | None"
 Scope: TypeAlias = "MutableMapping[str, Any]"
 ASGIApp: TypeAlias = "Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]"  # noqa: E501
 WSGIApp: TypeAlias = "Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]"
@@ -108,9 +116,12 @@ def _error(exc: BaseException) -> Response:
 class _Endpoint:
     """What the ASGI and WSGI forms share: routing, method and verbosity decisions."""
 
-    def __init__(self, registry: HealthRegistry, verbose: Verbose) -> None:
+    def __init__(self, registry: HealthRegistry, verbose: Verbose, token: str | None) -> None:
+        if token is not None and (not isinstance(token, str) or not token):
+            raise diagnostics.ConfigError("health endpoint: token must be a non-empty string")
         self.registry = registry
         self.verbose = verbose
+        self.token = token
 
     def known_tags(self) -> set[str]:
         return {tag for spec in self.registry._specs() for tag in spec.tags}
@@ -122,13 +133,19 @@ class _Endpoint:
             return None, _simple(405, doc, [("Allow", "GET, HEAD")])
         target = route(path, self.known_tags)
         if target is None:
-            return None, _simple(404, {"status": "fail", "output": f"no health route {path}"})
+            return None, _simple(404, {"status": "fail", "output": "no such health route"})
         return target, None
 
     def tags(self, target: object | str) -> tuple[str, ...] | None:
         return None if target is _ALL else (str(target),)
 
-    def may_see_details(self, headers: Mapping[str, str]) -> bool:
+    def may_see_details(self, headers: Mapping[str, str], client: str | None) -> bool:
+        if self.token is not None and _bearer_matches(headers, self.token):
+            return True
+        if self.verbose is None:
+            return _is_local(client) and not (
+                "forwarded" in headers or "x-forwarded-for" in headers
+            )
         if not callable(self.verbose):
             return bool(self.verbose)
         try:
@@ -138,9 +155,31 @@ class _Endpoint:
             return False
 
 
-def make_asgi_app(registry: HealthRegistry, *, verbose: Verbose = True) -> ASGIApp:
+def _bearer_matches(headers: Mapping[str, str], token: str) -> bool:
+    given = headers.get("authorization", "")
+    scheme, _, value = given.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        value.strip().encode(), token.encode()
+    )
+
+
+def _is_local(client: str | None) -> bool:
+    """Whether ``client`` is a loopback address (``::ffff:127.0.0.1`` included)."""
+    if not client:
+        return False
+    try:
+        address = ipaddress.ip_address(client.split("%")[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool((mapped or address).is_loopback)
+
+
+def make_asgi_app(
+    registry: HealthRegistry, *, verbose: Verbose = None, token: str | None = None
+) -> ASGIApp:
     """The endpoints as an ASGI 3 app (checks run on the server's event loop)."""
-    endpoint = _Endpoint(registry, verbose)
+    endpoint = _Endpoint(registry, verbose, token)
 
     async def app(
         scope: Scope, receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
@@ -163,7 +202,8 @@ def make_asgi_app(registry: HealthRegistry, *, verbose: Verbose = True) -> ASGIA
             }
             try:
                 report = await registry.run_async(endpoint.tags(target))
-                response = render(report, endpoint.may_see_details(headers))
+                client = (scope.get("client") or (None,))[0]
+                response = render(report, endpoint.may_see_details(headers, client))
             except Exception as exc:
                 response = _error(exc)
         status, header_list, body = response
@@ -191,9 +231,11 @@ async def _lifespan(
             return
 
 
-def make_wsgi_app(registry: HealthRegistry, *, verbose: Verbose = True) -> WSGIApp:
+def make_wsgi_app(
+    registry: HealthRegistry, *, verbose: Verbose = None, token: str | None = None
+) -> WSGIApp:
     """The endpoints as a WSGI app (checks run on the registry's own thread)."""
-    endpoint = _Endpoint(registry, verbose)
+    endpoint = _Endpoint(registry, verbose, token)
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -206,7 +248,8 @@ def make_wsgi_app(registry: HealthRegistry, *, verbose: Verbose = True) -> WSGIA
             }
             try:
                 report = registry.run(endpoint.tags(target))
-                response = render(report, endpoint.may_see_details(headers))
+                client = environ.get("REMOTE_ADDR")
+                response = render(report, endpoint.may_see_details(headers, client))
             except Exception as exc:
                 response = _error(exc)
         status, header_list, body = response
@@ -217,16 +260,29 @@ def make_wsgi_app(registry: HealthRegistry, *, verbose: Verbose = True) -> WSGIA
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """wsgiref's handler, minus a stderr line per request (probes poll every few seconds)."""
+    """wsgiref's handler, minus a stderr line per request (probes poll every few seconds),
+    minus the ``Server`` version banner, and with a read timeout (an idle or slow client
+    cannot hold a thread)."""
+
+    timeout = 10.0
+    server_version = "obskit"
+    sys_version = ""
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
 class _ThreadingServer(WSGIServer):
-    """A WSGI server answering each request on its own daemon thread."""
+    """A WSGI server answering each request on its own daemon thread, ``max_threads`` at most
+    (past that, a new connection is closed at once and counted)."""
 
     daemon_threads = True
+    max_threads = 32
+    request_queue_size = 64  # the listen backlog (socketserver's default is 5)
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        self._slots = threading.BoundedSemaphore(self.max_threads)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind asks DNS for socket.getfqdn(host): slow where DNS is not there.
@@ -236,6 +292,14 @@ class _ThreadingServer(WSGIServer):
         self.setup_environ()
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            diagnostics.report(
+                "health.server_busy",
+                f"the health server is answering {self.max_threads} requests already; "
+                "closed a new connection",
+            )
+            self.shutdown_request(request)
+            return
         thread = threading.Thread(
             target=self._handle, args=(request, client_address), name="obskit-health-http"
         )
@@ -245,13 +309,28 @@ class _ThreadingServer(WSGIServer):
     def _handle(self, request: Any, client_address: Any) -> None:
         try:
             self.finish_request(request, client_address)
+        except TimeoutError:
+            pass  # an idle or slow client, dropped after the handler's read timeout
         except Exception:
             self.handle_error(request, client_address)
         finally:
             self.shutdown_request(request)
+            self._slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         diagnostics.report("health.server", "the health server failed to answer a request")
+
+
+def _without_server_banner(app: WSGIApp) -> WSGIApp:
+    """wsgiref adds ``Server: WSGIServer/0.2 CPython/3.x`` unless the app sent one."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        def start(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+            return start_response(status, [*headers, ("Server", "obskit")], *rest)
+
+        return app(environ, start)
+
+    return wrapped
 
 
 class _ThreadingServer6(_ThreadingServer):
@@ -275,11 +354,18 @@ class HealthServer:
     """
 
     def __init__(
-        self, registry: HealthRegistry, host: str = "127.0.0.1", port: int = 0, *, verbose: Verbose
+        self,
+        registry: HealthRegistry,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        verbose: Verbose = None,
+        token: str | None = None,
     ) -> None:
         server_class = _ThreadingServer6 if ":" in host else _ThreadingServer
         self._server = server_class((host, port), _QuietHandler)
-        self._server.set_app(make_wsgi_app(registry, verbose=verbose))
+        app = make_wsgi_app(registry, verbose=verbose, token=token)
+        self._server.set_app(_without_server_banner(app))
         self.host: str = host
         self.port: int = int(self._server.server_address[1])
         registry.start()

@@ -266,22 +266,31 @@ class HealthRegistry:
 
     # -- endpoints (see obskit.health.http) ------------------------------------------------
 
-    def asgi_app(self, *, verbose: Verbose = True) -> ASGIApp:
-        """An ASGI app answering ``/health``, ``/health/live``, ``/health/ready``, ..."""
+    def asgi_app(self, *, verbose: Verbose = None, token: str | None = None) -> ASGIApp:
+        """An ASGI app answering ``/health``, ``/health/live``, ``/health/ready``, ...
+
+        Details go to loopback clients and to ``Authorization: Bearer <token>`` by default
+        (see :mod:`obskit.health.http`); everyone else sees the status.
+        """
         from obskit.health.http import make_asgi_app
 
         self._loop.ensure_started()
-        return make_asgi_app(self, verbose=verbose)
+        return make_asgi_app(self, verbose=verbose, token=token)
 
-    def wsgi_app(self, *, verbose: Verbose = True) -> WSGIApp:
+    def wsgi_app(self, *, verbose: Verbose = None, token: str | None = None) -> WSGIApp:
         """A WSGI app answering ``/health``, ``/health/live``, ``/health/ready``, ..."""
         from obskit.health.http import make_wsgi_app
 
         self._loop.ensure_started()
-        return make_wsgi_app(self, verbose=verbose)
+        return make_wsgi_app(self, verbose=verbose, token=token)
 
     def serve(
-        self, host: str = "127.0.0.1", port: int = 0, *, verbose: Verbose = True
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        verbose: Verbose = None,
+        token: str | None = None,
     ) -> HealthServer:
         """Serve the endpoints from a standard-library server in a daemon thread.
 
@@ -290,7 +299,7 @@ class HealthRegistry:
         """
         from obskit.health.http import HealthServer
 
-        return HealthServer(self, host, port, verbose=verbose)
+        return HealthServer(self, host, port, verbose=verbose, token=token)
 
     # -- lifecycle -------------------------------------------------------------------------
 

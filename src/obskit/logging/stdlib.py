@@ -13,11 +13,11 @@ multi-line traceback on stderr.
 from __future__ import annotations
 
 import logging
-import threading
 
 from obskit import _runtime, contextstack, diagnostics
 from obskit.levels import LEVEL_NUMBERS, level_name
 from obskit.logging.processors import make_record
+from obskit.processor import on_export_thread
 
 __all__ = ["CapturedExceptionFilter", "ObskitHandler", "install", "uninstall"]
 
@@ -56,7 +56,7 @@ class ObskitHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         # Records logged by obskit's own worker threads (an exporter's HTTP client, say)
         # would loop back into the queue they came from.
-        if threading.current_thread().name.startswith("obskit-"):
+        if on_export_thread():
             return
         try:
             fields = dict(contextstack.get_fields())
