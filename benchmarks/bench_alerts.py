@@ -11,7 +11,8 @@ Run: ``python benchmarks/bench_alerts.py`` (peer from the ``bench`` extra: prome
 * one full ``evaluate()`` of 1,000 rules over 10,000 series (windows filled with 10 points per
   series), in two layouts: 1,000 metrics of 10 series with one rule each (10,000 rule-series
   pairs), and 100 metrics of 100 series with 10 rules each (100,000 pairs); with cheap
-  aggregations (avg, max, rate, count, last) and with p95 everywhere. Best of 5.
+  aggregations (avg, max, rate, count, last), with p95 everywhere, and with ratio rules
+  aggregated by route (each reads its metric and a denominator metric). Best of 5.
 """
 
 from __future__ import annotations
@@ -85,10 +86,22 @@ def build(
     engine = AlertEngine(clock=lambda: now[0], series_ttl_s=None)
     for m in range(metric_count):
         for r in range(rules_each):
+            aggregation = aggregations[(m + r) % len(aggregations)]
+            if aggregation == "ratio":  # metric_m / metric_m+1 per route, across instances
+                engine.add_rule(
+                    name=f"rule_{m}_{r}",
+                    metric=f"metric_{m}",
+                    denominator=f"metric_{(m + 1) % metric_count}",
+                    aggregation="sum",
+                    aggregate_by=["route"],
+                    window_s=300,
+                    threshold=1.9 + r * 0.01,
+                )
+                continue
             engine.add_rule(
                 name=f"rule_{m}_{r}",
                 metric=f"metric_{m}",
-                aggregation=aggregations[(m + r) % len(aggregations)],
+                aggregation=aggregation,
                 window_s=300,
                 op=">",
                 threshold=99.0 + r * 0.1,  # a few alerts fire: the steady state of a real set
@@ -109,6 +122,7 @@ def bench_evaluate() -> list[tuple[str, str, float, int]]:
         for label, aggregations in (
             ("avg/max/rate/count/last", ["avg", "max", "rate", "count", "last"]),
             ("p95", ["p95"]),
+            ("ratio (denominator) by route", ["ratio"]),
         ):
             engine, now = build(metric_count, series_count, rules_each, aggregations)
             engine.evaluate()

@@ -106,13 +106,28 @@ def _add_export_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
         sub.add_argument(
             "--strict", action="store_true", help="exit 1 if anything has no equivalent"
         )
+        sub.add_argument(
+            "--import",
+            dest="modules",
+            action="append",
+            default=[],
+            metavar="MODULE",
+            help="import this module first (where the app declares its metrics); repeatable",
+        )
 
 
 def _run_export(args: argparse.Namespace) -> int:
+    import importlib
+
     from obskit.alerts import source_engine
     from obskit.diagnostics import ConfigError
 
     try:
+        for module in args.modules:
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise ConfigError(f"--import {module}: {exc}") from None
         engine = source_engine(args.source)
         try:
             if args.what == "prometheus-rules":

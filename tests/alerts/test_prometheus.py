@@ -196,6 +196,13 @@ def test_a_detector_rule_reads_the_published_anomaly_score(
     (rule,) = group["rules"]
     assert rule["expr"] == "requests_anomaly_score > 0.9"  # not increase(requests_total) > 0.9
     assert rule["annotations"] == {"summary": "score {{ $value }}"}
+    observed = engine.export_prometheus_rules(
+        kinds={**KINDS, "requests.anomaly_score": "histogram"}
+    )
+    (group,) = yaml.safe_load(observed.text)["groups"]
+    assert group["rules"][0]["expr"] == (
+        "(rate(requests_anomaly_score_sum[1m]) / rate(requests_anomaly_score_count[1m])) > 0.9"
+    )
 
 
 def test_label_names_are_sanitised_and_promtool_accepts_the_file(
@@ -242,29 +249,32 @@ def test_label_names_are_sanitised_and_promtool_accepts_the_file(
 
 
 def test_the_cli_writes_the_rule_file_and_reports_what_it_skipped(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     need("promtool")
     rules = tmp_path / "rules.yaml"
     rules.write_text(
         "rules:\n"
-        "  - {name: busy, metric: requests, aggregation: rate, threshold: 5, channels: [pager]}\n"
-        "  - {name: hot, metric: temp, threshold: 100, resolve_threshold: 90}\n"
+        "  - {name: busy, metric: cli.requests, aggregation: rate, threshold: 5,\n"
+        "     channels: [pager]}\n"
+        "  - {name: hot, metric: cli.temp, threshold: 100, resolve_threshold: 90}\n"
     )
-    app = tmp_path / "alerting.py"
-    app.write_text(
-        "import obskit.alerts\n"
-        "engine = obskit.alerts.AlertEngine()\n"
-        f"engine.load_rules({str(rules)!r}, check_channels=False)\n"
-        "_export = engine.export_prometheus_rules\n"
-        "engine.export_prometheus_rules = lambda **o: _export(kinds="
-        "{'requests': 'counter', 'temp': 'gauge'}, **o)\n"
+    (tmp_path / "cli_app_metrics.py").write_text(
+        "import obskit.metrics\n"
+        "obskit.metrics.counter('cli.requests')\n"
+        "obskit.metrics.gauge('cli.temp', unit='Cel')\n"
     )
+    monkeypatch.syspath_prepend(str(tmp_path))
     out = tmp_path / "prometheus-rules.yml"
-    assert main(["export", "prometheus-rules", str(app), "-o", str(out)]) == 0
+    command = ["export", "prometheus-rules", str(rules), "--import", "cli_app_metrics"]
+    assert main([*command, "-o", str(out)]) == 0
     assert run("promtool", "check", "rules", str(out))[0] == 0
+    (group,) = yaml.safe_load(out.read_text())["groups"]
+    assert [r["expr"] for r in group["rules"]] == ["rate(cli_requests_total[1m]) > 5"]
     assert "skipped rule 'hot'" in capsys.readouterr().err
-    assert main(["export", "prometheus-rules", str(app), "--strict"]) == 1
+    assert main([*command, "--strict"]) == 1
+    assert "resolve_threshold" in capsys.readouterr().err
+    assert main(["export", "prometheus-rules", str(rules), "--import", "no_such_module"]) == 1
 
 
 class _Detector:

@@ -15,14 +15,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
+import obskit.metrics
 from obskit.alerts import AlertEngine
 from obskit.alerts.prometheus import prometheus_duration
 from obskit.alerts.rules import parse_duration
+from obskit.metrics import prometheus_name
 
 from .promstack import need, run
 
@@ -40,12 +41,14 @@ class Scenario:
     gauges: dict[str, list[float]] = field(default_factory=dict)
     histograms: dict[str, list[list[float]]] = field(default_factory=dict)
 
-    def kinds(self) -> dict[str, str]:
-        return {
-            **{name: "counter" for name in self.counters},
-            **{name: "gauge" for name in self.gauges},
-            **{name: "histogram" for name in self.histograms},
-        }
+    def declare(self) -> None:
+        """Declare the metrics, as the application does (what both exports and windows read)."""
+        for name in self.counters:
+            obskit.metrics.counter(name)
+        for name in self.gauges:
+            obskit.metrics.gauge(name)
+        for name in self.histograms:
+            obskit.metrics.histogram(name, buckets=BOUNDS)
 
     def feed(self, engine: AlertEngine, step: int, now: float) -> None:
         for name, increments in self.counters.items():
@@ -65,10 +68,12 @@ class Scenario:
             for amount in increments:
                 total += amount
                 values.append(_number(total))
-            out.append({"series": f"{name}_total", "values": " ".join(values)})
+            out.append({"series": prometheus_name(name, "counter"), "values": " ".join(values)})
         for name, gauge in self.gauges.items():
-            out.append({"series": name, "values": " ".join(_number(v) for v in gauge)})
-        for name, batches in self.histograms.items():
+            values = " ".join(_number(v) for v in gauge)
+            out.append({"series": prometheus_name(name, "gauge"), "values": values})
+        for metric, batches in self.histograms.items():
+            name = prometheus_name(metric, "histogram")
             cumulative = [0] * (len(BOUNDS) + 1)
             total = count = 0.0
             buckets: list[list[str]] = [[] for _ in cumulative]
@@ -105,7 +110,6 @@ def compare(
     tmp_path: Path,
     scenario: Scenario,
     setup: Callable[[AlertEngine], None],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> dict[str, list[float]]:
     """Run both engines; return obskit's state-change times per alert (and assert agreement)."""
     need("promtool")
@@ -115,7 +119,7 @@ def compare(
         window_resolution_s=STEP,
         external_labels={"service": "", "instance": ""},
     )
-    _declare_histograms(monkeypatch, scenario)
+    scenario.declare()
     setup(engine)
     firing_at: list[set[tuple[str, tuple[tuple[str, str], ...]]]] = []
     for step in range(STEPS):
@@ -130,7 +134,7 @@ def compare(
             }
         )
     engine.close()
-    export = engine.export_prometheus_rules(kinds=scenario.kinds())
+    export = engine.export_prometheus_rules()
     assert not export.skipped, export.report()
     rule_file = yaml.safe_load(export.text)
     for rule in rule_file["groups"][0]["rules"]:
@@ -183,28 +187,11 @@ def compare(
     return changes
 
 
-def _declare_histograms(monkeypatch: pytest.MonkeyPatch, scenario: Scenario) -> None:
-    """The histograms' buckets, as obskit.metrics declares them (what both engines read)."""
-    from obskit.alerts import declared
-    from obskit.alerts.prometheus import MetricKind
-
-    real = declared.declared_metrics
-
-    def with_buckets(overrides: Any = None) -> dict[str, MetricKind]:
-        out = real(overrides)
-        for name in scenario.histograms:
-            out[name] = MetricKind("histogram", name, BOUNDS)
-        return out
-
-    monkeypatch.setattr(declared, "declared_metrics", with_buckets)
-    monkeypatch.setattr("obskit.alerts.engine.declared_metrics", with_buckets)
-
-
-GAUGE = Scenario(gauges={"temp": [in_trouble(s, 60 + (s - 24) * 5, 20) for s in range(STEPS)]})
-COUNTER = Scenario(counters={"requests": [in_trouble(s, 60, 15) for s in range(STEPS)]})
+GAUGE = Scenario(gauges={"eq.temp": [in_trouble(s, 60 + (s - 24) * 5, 20) for s in range(STEPS)]})
+COUNTER = Scenario(counters={"eq.requests": [in_trouble(s, 60, 15) for s in range(STEPS)]})
 HISTOGRAM = Scenario(
     histograms={
-        "latency": [
+        "eq.latency": [
             ([0.05] * 10 + [0.8] * (15 + s % 3)) if s in BAD else [0.05] * 18 + [0.3] * 2
             for s in range(STEPS)
         ]
@@ -212,8 +199,8 @@ HISTOGRAM = Scenario(
 )
 RATIO = Scenario(
     counters={
-        "requests": [20.0] * STEPS,
-        "errors": [in_trouble(s, 6, 0) for s in range(STEPS)],
+        "eq.requests": [20.0] * STEPS,
+        "eq.errors": [in_trouble(s, 6, 0) for s in range(STEPS)],
     }
 )
 
@@ -221,38 +208,32 @@ RATIO = Scenario(
 @pytest.mark.parametrize(
     ("aggregation", "threshold"), [("avg", 70), ("min", 50), ("max", 100), ("last", 120)]
 )
-def test_gauge_aggregations_agree(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aggregation: str, threshold: float
-) -> None:
+def test_gauge_aggregations_agree(tmp_path: Path, aggregation: str, threshold: float) -> None:
     compare(
         tmp_path,
         GAUGE,
         lambda e: e.add_rule(
             name=f"temp_{aggregation}",
-            metric="temp",
+            metric="eq.temp",
             aggregation=aggregation,
             window_s="1m",
             threshold=threshold,
         ),
-        monkeypatch,
     )
 
 
 @pytest.mark.parametrize(("aggregation", "threshold"), [("rate", 2), ("sum", 150)])
-def test_counter_aggregations_agree(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aggregation: str, threshold: float
-) -> None:
+def test_counter_aggregations_agree(tmp_path: Path, aggregation: str, threshold: float) -> None:
     compare(
         tmp_path,
         COUNTER,
         lambda e: e.add_rule(
             name=f"requests_{aggregation}",
-            metric="requests",
+            metric="eq.requests",
             aggregation=aggregation,
             window_s="1m",
             threshold=threshold,
         ),
-        monkeypatch,
     )
 
 
@@ -269,53 +250,48 @@ def test_counter_aggregations_agree(
         ("p99", 0.6),
     ],
 )
-def test_histogram_aggregations_agree(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aggregation: str, threshold: float
-) -> None:
+def test_histogram_aggregations_agree(tmp_path: Path, aggregation: str, threshold: float) -> None:
     compare(
         tmp_path,
         HISTOGRAM,
         lambda e: e.add_rule(
             name=f"latency_{aggregation}",
-            metric="latency",
+            metric="eq.latency",
             aggregation=aggregation,
             window_s="1m",
             threshold=threshold,
         ),
-        monkeypatch,
     )
 
 
-def test_ratio_agrees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ratio_agrees(tmp_path: Path) -> None:
     compare(
         tmp_path,
         RATIO,
         lambda e: e.add_rule(
             name="error_ratio",
-            metric="errors",
-            denominator="requests",
+            metric="eq.errors",
+            denominator="eq.requests",
             aggregation="rate",
             window_s="2m",
             threshold=0.1,
         ),
-        monkeypatch,
     )
 
 
-def test_slo_burn_rate_agrees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_slo_burn_rate_agrees(tmp_path: Path) -> None:
     good = Scenario(
         counters={
-            "requests": [20.0] * STEPS,
-            "good": [in_trouble(s, 10, 20) for s in range(STEPS)],
+            "eq.requests": [20.0] * STEPS,
+            "eq.good": [in_trouble(s, 10, 20) for s in range(STEPS)],
         }
     )
     changes = compare(
         tmp_path,
         good,
         lambda e: e.add_slo(
-            name="checkout", good="good", total="requests", objective=0.99, window_s="1d"
+            name="checkout", good="eq.good", total="eq.requests", objective=0.99, window_s="1d"
         ),
-        monkeypatch,
     )
     fired, resolved = changes["checkout_burn_rate_page"][:2]
     assert BAD.start * STEP < fired < BAD.stop * STEP < resolved

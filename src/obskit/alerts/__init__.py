@@ -12,13 +12,21 @@ is imported and evaluating every 15 seconds once it has a rule::
     import obskit
     obskit.alerts.add_channel("pager", obskit.alerts.PagerDutyChannel(routing_key=KEY))
     obskit.alerts.add_rule(name="high_error_rate", metric="http.server.request.duration",
-                           matchers=['error.type=~".+"'], aggregation="rate", window_s=300,
-                           op=">", threshold=0.5, for_s=60, severity="critical",
-                           channels=["pager"])
+                           matchers=['error.type=~".+"'], aggregation="count", window_s=300,
+                           op=">", threshold=150, for_s=60, severity="critical",
+                           channels=["pager"])   # more than 0.5 failed requests a second
+
+(``rate`` of a histogram is the sum of its values per second, ``rate(m_sum[w])``: seconds
+of latency per second for a duration; count the requests with ``count``.)
 
 ``AlertEngine(...)`` makes an independent engine (its own series, rules and channels, fed by
 ``engine.observe``, or by ``obskit.metrics`` after ``obskit.metrics.add_sink(engine.store)``).
 ``configure(**options)`` replaces the default engine with one built from ``options``.
+
+Past one process, the same rules and routing move to Prometheus and Alertmanager:
+``export_prometheus_rules()`` and ``export_alertmanager_config()`` (``obskit export
+prometheus-rules`` / ``alertmanager-config``), ratio rules and ``slo(...)`` burn-rate alerts
+included; ``AlertmanagerChannel`` sends a process's alerts to Alertmanager as Prometheus does.
 """
 
 from __future__ import annotations

@@ -44,6 +44,7 @@ from obskit.alerts.export import Export, yaml_text
 from obskit.alerts.rules import AlertRule, Template
 from obskit.alerts.slo import BURN_RATES, SLO
 from obskit.alerts.window import PERCENTILES
+from obskit.metrics import label_name as metrics_label_name
 
 __all__ = [
     "MetricKind",
@@ -70,16 +71,13 @@ class Skip(Exception):
 
 
 def label_name(name: str) -> str:
-    """A label name Prometheus and Alertmanager accept, as OpenTelemetry translates them:
-    other characters become ``_``, a leading digit gets ``_``.
+    """A label name Prometheus and Alertmanager accept (``obskit.metrics.label_name``: as
+    OpenTelemetry translates them).
 
     >>> label_name("team.name"), label_name("http.route"), label_name("2xx")
     ('team_name', 'http_route', '_2xx')
     """
-    sanitised = _INVALID_LABEL.sub("_", name)
-    if sanitised[:1].isdigit():
-        sanitised = "_" + sanitised
-    return sanitised or "_"
+    return metrics_label_name(name)
 
 
 def label_names(labels: Mapping[str, str]) -> dict[str, str]:
@@ -268,7 +266,17 @@ class _Writer:
                 f"no published anomaly score series {score_metric!r} to compare with the "
                 "threshold (the detector runs in-process only)"
             )
-        expr = f"{_selector(rule, declared.prometheus_name)} {rule.op} {_number(rule.threshold)}"
+        name, window = declared.prometheus_name, prometheus_duration(rule.window_s)
+        if declared.kind == "gauge":
+            score = _selector(rule, name)
+        elif declared.kind == "histogram":  # scores recorded as observations: their mean
+            score = (
+                f"(rate({_selector(rule, name + '_sum')}[{window}]) / "
+                f"rate({_selector(rule, name + '_count')}[{window}]))"
+            )
+        else:
+            raise Skip(f"the anomaly score {score_metric!r} is a {declared.kind}")
+        expr = f"{score} {rule.op} {_number(rule.threshold)}"
         return self._alert(rule, expr, score="{{ $value }}")
 
     def _alert(self, rule: AlertRule, expr: str, *, score: str | None = None) -> dict[str, Any]:
