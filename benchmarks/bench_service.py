@@ -131,7 +131,7 @@ def build_app(variant: str, workdir: Path) -> Any:
     return app
 
 
-def serve(variant: str, workdir: Path, timeout_s: float) -> None:
+def serve(variant: str, workdir: Path, timeout_s: float, keep_alive_s: float) -> None:
     """Run ``variant``'s service on a free loopback port; print the port; stop on SIGTERM."""
     import uvicorn
 
@@ -139,7 +139,14 @@ def serve(variant: str, workdir: Path, timeout_s: float) -> None:
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_level="error", access_log=False, lifespan="off", backlog=2048)
+    config = uvicorn.Config(
+        app,
+        log_level="error",
+        access_log=False,
+        lifespan="off",
+        backlog=2048,
+        timeout_keep_alive=keep_alive_s,
+    )
     server = uvicorn.Server(config)
     signal.signal(signal.SIGALRM, lambda *_: setattr(server, "should_exit", True))
     signal.alarm(int(timeout_s))  # stops by itself whatever happens to the driver
@@ -228,7 +235,9 @@ async def dropped(port: int, clients: int, per_client: int) -> int:
     return lost
 
 
-def start(variant: str, workdir: Path, timeout_s: float) -> tuple[subprocess.Popen[str], int]:
+def start(
+    variant: str, workdir: Path, timeout_s: float, keep_alive_s: float = 5.0
+) -> tuple[subprocess.Popen[str], int]:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -239,6 +248,8 @@ def start(variant: str, workdir: Path, timeout_s: float) -> tuple[subprocess.Pop
             str(workdir),
             "--timeout-s",
             str(timeout_s),
+            "--keep-alive-s",
+            str(keep_alive_s),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -255,7 +266,7 @@ def drive(args: argparse.Namespace) -> None:
     from _harness import print_table
 
     workdir = Path(tempfile.mkdtemp(prefix="obskit-bench-service-"))
-    servers = {v: start(v, workdir, args.timeout_s) for v in VARIANTS}
+    servers = {v: start(v, workdir, args.timeout_s, args.keep_alive_s) for v in VARIANTS}
     try:
         ports = {v: port for v, (_, port) in servers.items()}
         asyncio.run(_warm(ports, args))
@@ -314,11 +325,14 @@ def main() -> None:
     parser.add_argument("--keepalive-clients", type=int, default=1000)
     parser.add_argument("--keepalive-requests", type=int, default=12)
     parser.add_argument("--timeout-s", type=float, default=900.0)
+    parser.add_argument(
+        "--keep-alive-s", type=float, default=5.0, help="uvicorn's timeout_keep_alive"
+    )
     parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.workdir, args.timeout_s)
+        serve(args.serve, args.workdir, args.timeout_s, args.keep_alive_s)
         return
     os.environ.pop("OBSKIT_EXPORTERS", None)
     drive(args)

@@ -18,7 +18,15 @@ from typing import Any
 
 from obskit.metrics.query import histogram_quantile, percentile
 
-__all__ = ["HistogramSummary", "MetricRollup", "histogram", "metric_names", "rollups", "timeseries"]
+__all__ = [
+    "HistogramSummary",
+    "MetricRollup",
+    "histogram",
+    "merge_rollups",
+    "metric_names",
+    "rollups",
+    "timeseries",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,10 +174,11 @@ def histogram(
     """Every matching sample of ``name`` in ``[since, until)``, merged by bucket bound."""
     rows = rollups(conn, name=name, since=since, until=until, matchers=matchers,
                    buckets=True, limit=None)  # fmt: skip
-    return _merge(rows)
+    return merge_rollups(rows)
 
 
-def _merge(rows: list[MetricRollup]) -> HistogramSummary:
+def merge_rollups(rows: list[MetricRollup]) -> HistogramSummary:
+    """Histogram rollups (with their buckets) merged into one summary."""
     merged: dict[float, int] = {}
     for row in rows:
         for bound in row.bounds:
@@ -209,7 +218,7 @@ def timeseries(
 def _fold(rows: list[MetricRollup], aggregation: str) -> float | None:
     q = percentile(aggregation)
     if q is not None:
-        return _merge(rows).quantile(q)
+        return merge_rollups(rows).quantile(q)
     kind = rows[0].metric_type
     if aggregation == "sum":
         return sum(r.sum for r in rows) if kind != "gauge" else sum(r.last or 0 for r in rows)
@@ -219,7 +228,7 @@ def _fold(rows: list[MetricRollup], aggregation: str) -> float | None:
         return float(sum(r.count for r in rows) if kind == "histogram" else len(rows))
     if aggregation == "avg":
         if kind == "histogram":
-            return _merge(rows).mean
+            return merge_rollups(rows).mean
         points = sum(r.points for r in rows)
         return sum(r.sum for r in rows) / points if points else None
     if aggregation == "min":

@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from typing import Any, TextIO
 
+from obskit._store_metrics import merge_rollups
 from obskit.exporters._render import json_line
 from obskit.levels import LEVELS
 from obskit.store import Store
@@ -33,7 +34,7 @@ def print_report(store: Store, out: TextIO, *, since: float | None = None) -> No
     _error_groups(store, out, limit=10, total_events=counts.get("errors", 0))
     _health(store, out)
     _alerts(store, out)
-    _requests(store, out)
+    _requests(store, out, since)
     _recent_problems(store, out, since)
 
 
@@ -145,7 +146,36 @@ def _alerts(store: Store, out: TextIO) -> None:
         )
 
 
-def _requests(store: Store, out: TextIO) -> None:
+#: The request-duration histograms, and the label(s) naming a request in each.
+_REQUEST_HISTOGRAMS = (
+    ("http.server.request.duration", ("http.request.method", "http.route")),
+    ("obskit.request.duration", ("name",)),
+)
+
+
+def _requests(store: Store, out: TextIO, since: float | None) -> None:
+    """Per request name: count, p50/p95 from the duration histograms' stored buckets."""
+    groups: dict[str, list[Any]] = {}
+    for metric, keys in _REQUEST_HISTOGRAMS:
+        for rollup in store.metrics(name=metric, since=since, buckets=True, limit=None):
+            name = " ".join(str(rollup.labels.get(k, "")) for k in keys).strip() or metric
+            groups.setdefault(name, []).append(rollup)
+    if not groups:
+        _requests_from_spans(store, out)
+        return
+    out.write("\nRequests (duration histograms; percentiles from their buckets):\n")
+    out.write(f"  {'name':<24}{'count':>7}{'p50 ms':>10}{'p95 ms':>10}{'errors':>8}\n")
+    for name, rows in sorted(groups.items()):
+        merged = merge_rollups(rows)
+        errors = sum(r.count for r in rows if r.labels.get("error.type"))
+        p50, p95 = (merged.quantile(q) or 0.0 for q in (0.5, 0.95))
+        out.write(
+            f"  {_short(name, 23):<24}{merged.count:>7}{p50 * 1000:>10.2f}"
+            f"{p95 * 1000:>10.2f}{errors:>8}\n"
+        )
+
+
+def _requests_from_spans(store: Store, out: TextIO) -> None:
     roots: dict[str, list[tuple[float, str]]] = {}
     for span in store.spans(limit=20_000):
         if span.parent_span_id is None:

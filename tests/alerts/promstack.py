@@ -139,9 +139,11 @@ def alertmanager(config: str) -> Iterator[str]:
 
 
 @contextmanager
-def prometheus(config: str, files: dict[str, str] | None = None) -> Iterator[str]:
+def prometheus(
+    config: str, files: dict[str, str] | None = None, args: tuple[str, ...] = ()
+) -> Iterator[str]:
     """Prometheus with ``config`` (YAML) and extra ``files`` (rule files, by name) beside it,
-    on a free loopback port; yields its base URL."""
+    and extra command-line ``args``, on a free loopback port; yields its base URL."""
     binary = need("prometheus")
     with tempfile.TemporaryDirectory(prefix="obskit-prom-") as tmp:
         workdir = Path(tmp)
@@ -156,6 +158,7 @@ def prometheus(config: str, files: dict[str, str] | None = None) -> Iterator[str
             f"--storage.tsdb.path={workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--log.level=warn",
+            *args,
         ]
         with _server(argv, url + "/-/ready", workdir):
             yield url

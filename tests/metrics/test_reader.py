@@ -82,3 +82,17 @@ def test_runtime_metrics_are_on_by_default_and_can_be_turned_off() -> None:
     assert {"process.cpu.time", "process.memory.usage", "cpython.gc.collections"} <= names
     obskit.init(exporters=[], runtime_metrics=False)
     assert not any(n.startswith(("process.", "cpython.")) for n in metrics.snapshot())
+
+
+def test_the_pipeline_reports_itself_as_series() -> None:
+    from obskit.exporters import InMemoryExporter
+
+    obskit.init(exporters=[InMemoryExporter()], runtime_metrics=False)
+    obskit.get_logger("shop").info("one")
+    obskit.flush()
+    metrics.counter("r.neg").add(-1)  # a problem, counted
+    found = metrics.snapshot()
+    (exported,) = found["obskit.pipeline.exported"].series
+    assert exported.labels == {"exporter": "InMemoryExporter"} and exported.value >= 1
+    problems = {s.labels["kind"]: s.value for s in found["obskit.problems"].series}
+    assert problems["metrics.bad_value"] == 1

@@ -270,6 +270,7 @@ def configure(settings: Settings) -> None:
     runtime.set_enabled(settings.runtime_metrics)
     if settings.runtime_metrics:
         runtime.install(STORE)
+    runtime.install_self_metrics(STORE)
     _configure_multiprocess(settings.metrics_multiprocess_dir)
     _listen_to_logs(True)
 

@@ -10,7 +10,10 @@ OpenTelemetry Collector's Prometheus exporter applies them:
 * the unit, spelled out (``s`` -> ``seconds``, ``By`` -> ``bytes``, ``ms`` ->
   ``milliseconds``, ``1`` -> ``ratio`` for gauges, ``{request}`` annotations dropped, ``m/s``
   -> ``meters_per_second``), is appended unless the name already ends with it;
-* monotonic counters end in ``_total``.
+* monotonic counters end in ``_total``;
+* a metric that is not a histogram never ends in a suffix Prometheus reserves for histogram
+  series (promtool flags it): ``process.thread.count`` -> ``process_threads``, a trailing
+  ``_count`` read as a plural; a trailing ``_sum`` or ``_bucket`` gains ``_value``.
 
 >>> prometheus_name("http.server.request.duration", "histogram", "s")
 'http_server_request_duration_seconds'
@@ -18,6 +21,8 @@ OpenTelemetry Collector's Prometheus exporter applies them:
 'orders_total'
 >>> prometheus_name("process.memory.usage", "up_down_counter", "By")
 'process_memory_usage_bytes'
+>>> prometheus_name("process.open_file_descriptor.count", "up_down_counter", "{file_descriptor}")
+'process_open_file_descriptors'
 >>> label_name("http.route")
 'http_route'
 """
@@ -88,7 +93,19 @@ def prometheus_name(name: str, kind: str, unit: str = "") -> str:
     suffix = unit_suffix(unit, kind)
     if suffix and not base.endswith("_" + suffix) and base != suffix:
         base = f"{base}_{suffix}"
+    if kind not in ("histogram", "counter"):  # a counter's _total ends it anyway
+        base = _unreserved(base)
     return base + "_total" if monotonic else base
+
+
+def _unreserved(base: str) -> str:
+    """``base`` without a histogram series suffix at its end."""
+    if base.endswith("_count") and len(base) > len("_count"):
+        stem = base[: -len("_count")]
+        return stem if stem.endswith("s") else stem + "s"
+    if base.endswith(("_sum", "_bucket")):
+        return base + "_value"
+    return base
 
 
 def label_name(name: str) -> str:

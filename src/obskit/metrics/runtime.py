@@ -17,6 +17,11 @@ name                                   kind, unit      labels
 ``cpython.gc.collected_objects``       counter         ``cpython.gc.generation``
 =====================================  ==============  =========================================
 
+obskit's own pipeline is read the same way (always on): ``obskit.pipeline.exported``,
+``obskit.pipeline.dropped``, ``obskit.pipeline.failed``, ``obskit.pipeline.retried`` (counters)
+and ``obskit.pipeline.queued`` (up-down) labelled ``exporter``, and ``obskit.problems``
+{``kind``}, the count of each internal problem (``obskit.pipeline_stats()`` as series).
+
 Memory and descriptors come from ``/proc/self`` where it exists (Linux); elsewhere memory
 falls back to the peak resident size of ``resource`` and descriptors are left out.
 """
@@ -32,7 +37,7 @@ from typing import Any
 from obskit.metrics.instruments import Observation
 from obskit.metrics.store import MetricsStore
 
-__all__ = ["install", "set_enabled"]
+__all__ = ["install", "install_self_metrics", "set_enabled"]
 
 _enabled = True
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -139,3 +144,37 @@ def install(store: MetricsStore) -> None:
     declare("counter", "cpython.gc.collected_objects", unit="{object}",
             description="objects collected by the garbage collector",
             callback=_when_enabled(lambda: _gc("collected")))  # fmt: skip
+
+
+def _pipeline(field: str) -> Any:
+    def callback() -> list[Observation]:
+        from obskit import _runtime
+
+        runtime = _runtime.peek()
+        if runtime is None:
+            return []
+        return [
+            Observation(stats[field], {"exporter": name})
+            for name, stats in runtime.pipeline.stats().items()
+        ]
+
+    return callback
+
+
+def _problems() -> list[Observation]:
+    from obskit import diagnostics
+
+    return [Observation(n, {"kind": kind}) for kind, n in diagnostics.problem_counts().items()]
+
+
+def install_self_metrics(store: MetricsStore) -> None:
+    """Declare obskit's own pipeline series in ``store`` (idempotent)."""
+    for field in ("exported", "dropped", "failed", "retried"):
+        store.declare("counter", f"obskit.pipeline.{field}", unit="{signal}",
+                      description=f"signals {field} per exporter",
+                      callback=_pipeline(field))  # fmt: skip
+    store.declare("up_down_counter", "obskit.pipeline.queued", unit="{signal}",
+                  description="signals waiting per exporter",
+                  callback=_pipeline("queued"))  # fmt: skip
+    store.declare("counter", "obskit.problems", unit="{problem}",
+                  description="obskit's own problems, by kind", callback=_problems)  # fmt: skip

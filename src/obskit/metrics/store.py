@@ -202,12 +202,13 @@ class MetricsStore:
         return found
 
     def reset(self) -> None:
-        """Forget every series, the history and the instruments the shortcuts declared (they
-        are looked up by name on each call), back to default limits; declared instruments
-        stay (tests)."""
+        """For tests: forget every series, the history, and the instruments declared outside
+        obskit (by the shortcuts, or by the test itself), back to default limits; obskit's
+        own built-in instruments stay declared (modules hold them)."""
+        package = os.path.dirname(_HERE) + os.sep
         with self._lock:
             for name, instrument in list(self.instruments.items()):
-                if instrument.implicit:
+                if instrument.implicit or not instrument.declared_at.startswith(package):
                     del self.instruments[name]
                 instrument.reset()
             self.history.clear()
@@ -243,12 +244,14 @@ def _check_buckets(name: str, buckets: Sequence[float]) -> tuple[float, ...]:
 
 
 def _caller() -> str:
-    """``file:line`` of the first frame outside ``obskit.metrics`` (the declaring call site)."""
+    """``file:line`` of the declaring call site: the first frame outside ``obskit.metrics``, or
+    a module body inside it (its own built-in series)."""
     frame: Any = sys._getframe(1)
     package = _HERE
     while frame is not None:
-        filename = frame.f_code.co_filename
-        if not os.path.abspath(filename).startswith(package + os.sep):
-            return f"{filename}:{frame.f_lineno}"
+        code = frame.f_code
+        inside = os.path.abspath(code.co_filename).startswith(package + os.sep)
+        if not inside or code.co_name == "<module>":
+            return f"{code.co_filename}:{frame.f_lineno}"
         frame = frame.f_back
     return "obskit"
