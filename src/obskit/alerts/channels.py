@@ -104,6 +104,7 @@ class LogChannel:
             group=notification.group_labels,
             alerts=alerts,
             annotations=notification.common_annotations,
+            context=notification.context_lines(),
         )
 
 
@@ -225,6 +226,10 @@ class SlackChannel:
         if len(notification.alerts) > 45:
             more = f"... and {len(notification.alerts) - 45} more"
             blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
+        lines = notification.context_lines()
+        if lines:  # actions, release, error groups, traces: one context block (10 elements)
+            elements = [{"type": "mrkdwn", "text": _cut(line, 2000)} for line in lines[:10]]
+            blocks.append({"type": "context", "elements": elements})
         message: dict[str, Any] = {"text": text, "blocks": blocks}
         if self.username:
             message["username"] = self.username
@@ -292,8 +297,9 @@ class PagerDutyChannel:
         self.timeout_s = timeout_s
         self.send_resolved = send_resolved
 
-    def event(self, alert: Alert, action: str) -> dict[str, Any]:
-        """The Events API v2 body for ``alert`` and ``action`` (trigger, acknowledge, resolve)."""
+    def event(self, alert: Alert, action: str, context: Sequence[str] = ()) -> dict[str, Any]:
+        """The Events API v2 body for ``alert`` and ``action`` (trigger, acknowledge, resolve);
+        ``context`` (the notification's context lines) goes in ``custom_details``."""
         body: dict[str, Any] = {
             "routing_key": self.routing_key,
             "event_action": action,
@@ -317,6 +323,8 @@ class PagerDutyChannel:
                     "annotations": alert.annotations,
                 },
             }
+            if context:
+                body["payload"]["custom_details"]["context"] = list(context)
             body["client"] = "obskit"
         return body
 
@@ -327,7 +335,8 @@ class PagerDutyChannel:
                 action = "acknowledge"
             else:
                 action = "trigger" if alert.state == "firing" else "resolve"
-            body = json.dumps(self.event(alert, action), default=str).encode()
+            event = self.event(alert, action, notification.context_lines())
+            body = json.dumps(event, default=str).encode()
             post_json(self.url, body, {}, self.timeout_s)
 
     def __repr__(self) -> str:
@@ -382,6 +391,7 @@ class EmailChannel:
         for alert in notification.alerts:
             lines.append(_slack_line(alert).replace("*", "").replace("_", "").replace("`", ""))
             lines.append("")
+        lines.extend(notification.context_lines())
         message.set_content("\n".join(lines))
         return message
 

@@ -33,6 +33,7 @@ from obskit.alerts.declared import declared_metrics
 from obskit.alerts.export import Export
 from obskit.alerts.history import History
 from obskit.alerts.loading import RuleSet, describe_errors, parse_rules, read_rule_file
+from obskit.alerts.manual import ManualAlerts
 from obskit.alerts.notify import Channel, Dispatcher, Notification
 from obskit.alerts.policies import EscalationPolicy, InhibitRule, Silence
 from obskit.alerts.publish import Publisher, snapshot
@@ -131,6 +132,7 @@ class AlertEngine:
             on_failure=self._delivery_failed,
         )
         self._rules: dict[str, RuleState] = {}
+        self._manual = ManualAlerts()
         self._slos: dict[str, tuple[SLO, RuleState]] = {}
         if external_labels is not None and not all(
             isinstance(k, str) and isinstance(v, str) for k, v in external_labels.items()
@@ -436,6 +438,9 @@ class AlertEngine:
                         continue
                     for instance in changed:
                         changes.append(self._transition(instance, now))
+                for instance in self._manual.expired(now):
+                    self._manual.resolve(instance, now, by="obskit", comment="resolve_after_s")
+                    changes.append(self._transition(instance, now))
                 notifications = self.router.tick(now)
                 self._housekeeping(now)
             self._send(notifications)
@@ -485,11 +490,7 @@ class AlertEngine:
         """Every pending and firing alert, as Alerts (``details["muted_by"]`` when muted)."""
         with self._lock:
             now = self.clock()
-            return [
-                self._snapshot(instance, now)
-                for state in self._rules.values()
-                for instance in state.instances.values()
-            ]
+            return [self._snapshot(instance, now) for instance in self._instances()]
 
     def silence(
         self,
@@ -564,7 +565,10 @@ class AlertEngine:
                 if instance is not None:
                     break
             else:
-                return None
+                instance = self._manual.instances.get(fingerprint)
+                if instance is None:
+                    return None
+                self._manual.resolve(instance, now, by, comment)
             self.router.resolve_now(instance, now)
             resolved = self._transition(instance, now, route=False)
             self._history.amend_last(by=by, comment=comment)
@@ -578,7 +582,111 @@ class AlertEngine:
             instance = state.instances.get(fingerprint)
             if instance is not None:
                 return instance
-        return None
+        return self._manual.instances.get(fingerprint)
+
+    def _instances(self) -> list[AlertInstance]:
+        """Every pending and firing instance: the rules', then those raised by hand."""
+        out = [i for state in self._rules.values() for i in state.instances.values()]
+        out.extend(self._manual.instances.values())
+        return out
+
+    # -- alerts raised by hand (see obskit.alerts.manual) --------------------------------------
+
+    def trigger(
+        self,
+        name: str,
+        /,
+        *,
+        severity: str = "warning",
+        summary: str = "",
+        labels: Mapping[str, Any] | None = None,
+        annotations: Mapping[str, Any] | None = None,
+        dedup_key: str | None = None,
+        channels: Iterable[str] = (),
+        group_by: Iterable[str] = ("alertname",),
+        escalation: str | None = None,
+        resolve_after_s: float | None = None,
+    ) -> Alert:
+        """Raise an alert by hand (or update the open one with this ``dedup_key``, or these
+        labels); it is routed like a rule's alert. Mistakes raise ``ConfigError``."""
+        for what, names in (("channels", channels), ("group_by", group_by)):
+            if isinstance(names, str):
+                raise ConfigError(f"trigger {name!r}: {what} is a list of names, e.g. [{names!r}]")
+        channels, group_by = tuple(channels), tuple(group_by)
+        self._check_routing_names(f"trigger {name!r}", channels, escalation)
+        with self._lock:
+            now = self.clock()
+            self._refresh_identity()
+            instance, change = self._manual.trigger(
+                name,
+                severity=severity,
+                summary=summary,
+                labels=labels,
+                annotations=annotations,
+                dedup_key=dedup_key,
+                channels=channels,
+                group_by=group_by,
+                escalation=escalation,
+                resolve_after_s=resolve_after_s,
+                external_labels=self._external,
+                now=now,
+            )
+            if change == "new":
+                alert = self._transition(instance, now)
+            else:
+                if change == "rerouted":  # news for its (maybe new) groups
+                    self.router.forget(instance.fingerprint)
+                    self.router.update(instance, channels or self.default_channels, now)
+                alert = self._snapshot(instance, now)
+                self._history.alert("retriggered", alert, now)
+            notifications = self.router.tick(now)
+        self._send(notifications)
+        if change == "new":
+            self._publisher.publish([alert])
+        self.start()  # group flushes and resolve_after_s need the evaluator
+        return alert
+
+    def resolve_manual(
+        self,
+        key: str,
+        /,
+        *,
+        labels: Mapping[str, Any] | None = None,
+        by: str = "",
+        comment: str = "",
+    ) -> list[Alert]:
+        """Resolve the manual alert with dedup key (or fingerprint) ``key``, or every one
+        named ``key`` (with ``labels`` among its labels); the resolutions."""
+        with self._lock:
+            now = self.clock()
+            resolved = []
+            for instance in self._manual.find(key, labels):
+                self._manual.resolve(instance, now, by, comment)
+                resolved.append(self._transition(instance, now))
+            notifications = self.router.tick(now)
+        self._send(notifications)
+        self._publisher.publish(resolved)
+        return resolved
+
+    def _check_routing_names(
+        self, what: str, channels: tuple[str, ...], escalation: str | None
+    ) -> None:
+        for name in channels:
+            if name not in self.channels:
+                known = ", ".join(sorted(self.channels)) or "none yet"
+                raise ConfigError(
+                    f"{what}: no channel called {name!r}; add_channel({name!r}, ...) first "
+                    f"(known: {known})"
+                )
+        if escalation is not None and escalation not in self.router.policies:
+            known = ", ".join(sorted(self.router.policies)) or "none yet"
+            raise ConfigError(
+                f"{what}: no escalation policy called {escalation!r} (known: {known})"
+            )
+        if not channels and set(self.default_channels) - set(self.channels):
+            raise ConfigError(
+                f"{what}: default_channels name channels no add_channel registered; add them"
+            )
 
     def history(self, limit: int | None = None) -> list[dict[str, Any]]:
         """The latest events (state changes, notifications, acknowledgements, silences)."""
@@ -590,7 +698,7 @@ class AlertEngine:
         with self._lock:
             return {
                 "rules": len(self._rules),
-                "active": sum(len(s.instances) for s in self._rules.values()),
+                "active": len(self._instances()),
                 **self._history.summary(),
                 "notifications": {
                     name: dataclasses.asdict(stats) for name, stats in self.dispatcher.stats.items()

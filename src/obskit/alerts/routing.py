@@ -214,6 +214,17 @@ class Router:
         for channel in sorted(self.notified.pop(fingerprint, set())):
             if self.sends_resolved(channel):
                 self._direct.append(self._single(channel, "resolved", instance, now))
+        self._leave_groups(fingerprint)
+
+    def forget(self, fingerprint: str) -> None:
+        """Take an alert out of its groups and push lists without telling anyone, so that its
+        next update is news (a manual alert whose labels or severity changed)."""
+        self._leave_groups(fingerprint)
+        for pushed in self.pushed.values():
+            pushed.pop(fingerprint, None)
+
+    def _leave_groups(self, fingerprint: str) -> None:
+        """Out of every group and its notification log (empty groups go)."""
         for key, group in list(self.groups.items()):
             if group.alerts.pop(fingerprint, None) is None:
                 continue

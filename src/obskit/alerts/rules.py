@@ -18,6 +18,7 @@ import importlib
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import (
@@ -39,6 +40,7 @@ __all__ = [
     "AlertRule",
     "Detector",
     "DetectorResult",
+    "ManualRule",
     "RuleError",
     "Template",
     "format_value",
@@ -364,6 +366,20 @@ class AlertRule(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         """The rule as plain data (what a rule file holds)."""
         return self.model_dump(mode="json", exclude={"detector"}, exclude_defaults=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ManualRule:
+    """What routing needs to know of an alert raised by hand (``obskit.alerts.trigger``): the
+    same names as :class:`AlertRule` (``name``, ``severity``, ``group_by``, ``channels``,
+    ``escalation``), and the ``dedup_key`` that identifies the alert."""
+
+    name: str
+    severity: str
+    dedup_key: str
+    group_by: tuple[str, ...] = ("alertname",)
+    channels: tuple[str, ...] = ()
+    escalation: str | None = None
 
 
 def _import(path: str) -> Any:
