@@ -5,9 +5,10 @@ actions: remediation steps (restart a worker, flush a cache, open a circuit). Ea
 on a daemon thread of its own, so the evaluating thread and the notifications never wait for
 it longer than its ``timeout_s``; a run still going at its deadline is recorded as
 ``timed_out`` (Python cannot stop a thread: the function keeps running, and its late end is
-ignored). ``min_interval_s`` is the action's rate limit: a run asked for sooner than that after
-the previous one is not started and is recorded as ``rate_limited``. At most
-``max_running`` runs of one runner are in flight; past that, runs are refused the same way.
+ignored), whether the injected clock or real time reaches the deadline first.
+``min_interval_s`` is the action's rate limit: a run asked for sooner than that after the
+previous one is not started and is recorded as ``rate_limited``. At most ``max_running`` runs
+of one runner are in flight; past that, runs are refused the same way.
 
 Every outcome is an :class:`ActionRun` (``ok``, ``error`` with the exception's message,
 ``timed_out``, ``rate_limited``), told to the runner's ``on_outcome`` callback once. Time (the
@@ -263,10 +264,15 @@ class ActionRunner:
             name=f"obskit-{self.name}-{action.name}"[:60],
             daemon=True,
         )
+        # The deadline in real time, whatever the clock says; expire(now) applies the clock's.
+        watchdog = threading.Timer(action.timeout_s, run.time_out)
+        watchdog.daemon = True
         try:
             thread.start()
+            watchdog.start()
         except RuntimeError as exc:  # no more threads (interpreter exiting)
             run.finish("error", f"could not start: {exc}", at=now)
+        run.when_done(lambda _: watchdog.cancel())
         return run
 
     def expire(self, now: float | None = None) -> list[ActionRun]:

@@ -46,12 +46,21 @@ def _notification() -> Notification:
         release="1.4.2",
         error_groups=[
             ErrorGroupRise(
-                "9f2c41d0aa", "KeyError: 'sku'", 12, 1, "https://ops.example/obskit/errors/9f2c41d0aa"
+                "9f2c41d0aa",
+                "KeyError: 'sku'",
+                12,
+                1,
+                "https://ops.example/obskit/errors/9f2c41d0aa",
             )
         ],
         exemplars=[
-            TraceExemplar("a3261ac32bbcbeda", "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7",
-                          2.5, 99.0)  # fmt: skip
+            TraceExemplar(
+                "a3261ac32bbcbeda",
+                "4bf92f3577b34da6a3ce929d0e0e4736",
+                "00f067aa0ba902b7",
+                2.5,
+                99.0,
+            )
         ],
     )
 

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from obskit import _runtime, metrics
+from obskit._actions import Action, ActionRun
 from obskit.alerts.alertmanager import AlertmanagerChannel
 from obskit.alerts.channels import (
     EmailChannel,
@@ -58,6 +59,8 @@ from obskit.signals import Alert
 
 __all__ = [
     "SLO",
+    "Action",
+    "ActionRun",
     "Alert",
     "AlertEngine",
     "AlertRule",

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from obskit import _runtime, diagnostics
 from obskit._numbers import finite_number, refuse
+from obskit.alerts.actions import AlertActions
 from obskit.alerts.declared import declared_metrics
 from obskit.alerts.export import Export
 from obskit.alerts.history import History
@@ -143,6 +144,7 @@ class AlertEngine:
         self._external: dict[str, str] = {}
         self._lock = threading.RLock()
         self._history = History(history_size)
+        self.actions = AlertActions(clock, self._history)
         self._publisher = Publisher()
         self._next_expiry = -float("inf")
         self._stop = threading.Event()
@@ -441,7 +443,8 @@ class AlertEngine:
                 for instance in self._manual.expired(now):
                     self._manual.resolve(instance, now, by="obskit", comment="resolve_after_s")
                     changes.append(self._transition(instance, now))
-                notifications = self.router.tick(now)
+                self.actions.expire(now)
+                notifications = self._tick(now)
                 self._housekeeping(now)
             self._send(notifications)
             self._publisher.publish(changes)
@@ -454,6 +457,7 @@ class AlertEngine:
         rule = instance.rule
         alert = self._snapshot(instance, now)
         self._history.alert(alert.state, alert, now)
+        self.actions.transition(instance, alert)
         if route:
             self.router.update(instance, rule.channels or self.default_channels, now)
         return alert
@@ -465,9 +469,19 @@ class AlertEngine:
         for silence_id, silence in list(self.router.silences.items()):
             if silence.ends_at < now - 86400.0:  # forget silences a day after they ended
                 del self.router.silences[silence_id]
-        if self.series_ttl_s is not None and now >= self._next_expiry:
-            self._next_expiry = now + min(60.0, self.series_ttl_s / 10)  # a scan of every series
-            self.store.expire(now, self.series_ttl_s)
+        if now >= self._next_expiry:  # scans of every series and every alert: not too often
+            self._next_expiry = now + min(60.0, (self.series_ttl_s or 600.0) / 10)
+            if self.series_ttl_s is not None:
+                self.store.expire(now, self.series_ttl_s)
+            grouped = {f for group in self.router.groups.values() for f in group.alerts}
+            self.actions.forget(grouped | {i.fingerprint for i in self._instances()})
+
+    def _tick(self, now: float) -> list[Notification]:
+        """The notifications due at ``now``, with their alerts' action outcomes."""
+        notifications = self.router.tick(now)
+        for notification in notifications:
+            self.actions.attach(notification)
+        return notifications
 
     def _send(self, notifications: list[Notification]) -> None:
         for notification in notifications:
@@ -549,7 +563,7 @@ class AlertEngine:
             self.router.acknowledge(instance, now)
             taken = dataclasses.replace(self._snapshot(instance, now), state="acknowledged")
             self._history.alert("acknowledged", taken, now, by=by, comment=comment)
-            notifications = self.router.tick(now)
+            notifications = self._tick(now)
         self._send(notifications)
         self._publisher.publish([taken])
         return taken
@@ -572,7 +586,7 @@ class AlertEngine:
             self.router.resolve_now(instance, now)
             resolved = self._transition(instance, now, route=False)
             self._history.amend_last(by=by, comment=comment)
-            notifications = self.router.tick(now)
+            notifications = self._tick(now)
         self._send(notifications)
         self._publisher.publish([resolved])
         return resolved
@@ -639,7 +653,7 @@ class AlertEngine:
                     self.router.update(instance, channels or self.default_channels, now)
                 alert = self._snapshot(instance, now)
                 self._history.alert("retriggered", alert, now)
-            notifications = self.router.tick(now)
+            notifications = self._tick(now)
         self._send(notifications)
         if change == "new":
             self._publisher.publish([alert])
@@ -663,7 +677,7 @@ class AlertEngine:
             for instance in self._manual.find(key, labels):
                 self._manual.resolve(instance, now, by, comment)
                 resolved.append(self._transition(instance, now))
-            notifications = self.router.tick(now)
+            notifications = self._tick(now)
         self._send(notifications)
         self._publisher.publish(resolved)
         return resolved
@@ -746,6 +760,7 @@ class AlertEngine:
         self._thread = None
         self.store.after_fork_in_child()
         self.dispatcher.after_fork_in_child()
+        self.actions.after_fork_in_child()
         self._history.after_fork_in_child()
         if evaluating:
             self.start()

@@ -32,6 +32,7 @@ from pydantic import (
     field_validator,
 )
 
+from obskit._actions import Action, as_action
 from obskit.alerts.matchers import Matcher, parse_matchers
 from obskit.alerts.window import AGGREGATIONS
 from obskit.diagnostics import ConfigError
@@ -250,6 +251,11 @@ class AlertRule(BaseModel):
     channels: tuple[str, ...] = ()
     escalation: str | None = None
     no_data: NoDataPolicy = "ok"
+    #: Actions (:class:`obskit.alerts.Action`, a function, or an import path
+    #: "package.module:function"), called with the :class:`~obskit.signals.Alert` on a worker
+    #: thread when one of the rule's alerts starts firing / resolves (see docs/alerts.md).
+    on_fire: Any = None
+    on_resolve: Any = None
 
     @field_validator("resolution_s")
     @classmethod
@@ -288,12 +294,19 @@ class AlertRule(BaseModel):
     @classmethod
     def _detector(cls, value: Any) -> Any:
         if isinstance(value, str):
-            value = _import(value)
+            value = _import(value, "detector")
         if value is not None and not (callable(value) or hasattr(value, "update")):
             raise ValueError(
                 "a detector is an object with update(value, timestamp), or a factory of one"
             )
         return value
+
+    @field_validator("on_fire", "on_resolve")
+    @classmethod
+    def _action(cls, value: Any, info: ValidationInfo) -> Action | None:
+        if isinstance(value, str):
+            value = _import(value, "action")
+        return as_action(value, str(info.field_name))
 
     @field_validator("threshold")
     @classmethod
@@ -365,7 +378,9 @@ class AlertRule(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         """The rule as plain data (what a rule file holds)."""
-        return self.model_dump(mode="json", exclude={"detector"}, exclude_defaults=True)
+        return self.model_dump(
+            mode="json", exclude={"detector", "on_fire", "on_resolve"}, exclude_defaults=True
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,14 +397,14 @@ class ManualRule:
     escalation: str | None = None
 
 
-def _import(path: str) -> Any:
+def _import(path: str, what: str) -> Any:
     module_name, _, attribute = path.replace(":", ".").rpartition(".")
     if not module_name:
         raise ValueError(f"{path!r} is not an import path like 'package.module:Name'")
     try:
         return getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as exc:
-        raise ValueError(f"cannot import detector {path!r}: {exc}") from None
+        raise ValueError(f"cannot import {what} {path!r}: {exc}") from None
 
 
 def compare(op: str, value: float, threshold: float) -> bool:
