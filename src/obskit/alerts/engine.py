@@ -473,6 +473,7 @@ class AlertEngine:
             self._next_expiry = now + min(60.0, (self.series_ttl_s or 600.0) / 10)
             if self.series_ttl_s is not None:
                 self.store.expire(now, self.series_ttl_s)
+            self.router.forget_recurrences(now)
             grouped = {f for group in self.router.groups.values() for f in group.alerts}
             self.actions.forget(grouped | {i.fingerprint for i in self._instances()})
 
@@ -650,7 +651,9 @@ class AlertEngine:
             else:
                 if change == "rerouted":  # news for its (maybe new) groups
                     self.router.forget(instance.fingerprint)
-                    self.router.update(instance, channels or self.default_channels, now)
+                    self.router.update(
+                        instance, channels or self.default_channels, now, fresh=False
+                    )
                 alert = self._snapshot(instance, now)
                 self._history.alert("retriggered", alert, now)
             notifications = self._tick(now)

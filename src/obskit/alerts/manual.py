@@ -79,6 +79,8 @@ class ManualAlerts:
             self.instances[fingerprint] = instance
             change = "new"
         else:
+            if instance.severity is not None:  # raised by escalation: it stays raised
+                alert_labels["severity"] = instance.severity
             rerouted = instance.labels != alert_labels or instance.rule != rule
             instance.rule, instance.labels, instance.annotations = rule, alert_labels, notes
             change = "rerouted" if rerouted else "updated"

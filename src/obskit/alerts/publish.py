@@ -43,13 +43,15 @@ def snapshot(instance: AlertInstance, now: float, muted_by: str | None = None) -
         )
     if instance.resolved_by or instance.resolved_comment:
         details.update(resolved_by=instance.resolved_by, comment=instance.resolved_comment)
+    if instance.escalated:
+        details["escalated"] = instance.escalated
     if muted_by is not None:
         details["muted_by"] = muted_by
     return Alert(
         timestamp=now,
         rule=rule.name,
         state=instance.state,
-        severity=rule.severity,
+        severity=instance.severity or rule.severity,
         value=instance.value,
         labels=dict(instance.labels),
         annotations=dict(instance.annotations),

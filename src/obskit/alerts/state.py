@@ -78,6 +78,9 @@ class AlertInstance:
     acknowledged_comment: str = ""
     resolved_by: str = ""
     resolved_comment: str = ""
+    #: Set by escalation: the severity it was raised to, and why it was escalated.
+    severity: str | None = None
+    escalated: str = ""
 
 
 class RuleState:
