@@ -31,6 +31,7 @@ from obskit import _runtime, diagnostics
 from obskit._numbers import finite_number, refuse
 from obskit.alerts.actions import AlertActions
 from obskit.alerts.declared import declared_metrics
+from obskit.alerts.enrich import enrich
 from obskit.alerts.export import Export
 from obskit.alerts.history import History
 from obskit.alerts.loading import RuleSet, describe_errors, parse_rules, read_rule_file
@@ -478,10 +479,13 @@ class AlertEngine:
             self.actions.forget(grouped | {i.fingerprint for i in self._instances()})
 
     def _tick(self, now: float) -> list[Notification]:
-        """The notifications due at ``now``, with their alerts' action outcomes."""
+        """The notifications due at ``now``, with their alerts' action outcomes and what else
+        was going on (release, rising error groups, exemplar traces)."""
         notifications = self.router.tick(now)
+        rules = {name: state.rule for name, state in self._rules.items()}
         for notification in notifications:
             self.actions.attach(notification)
+            enrich(notification, rules, now)
         return notifications
 
     def _send(self, notifications: list[Notification]) -> None:
