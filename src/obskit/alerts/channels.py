@@ -205,7 +205,7 @@ class SlackChannel:
             blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
         lines = notification.context_lines()
         if lines:  # actions, release, error groups, traces: one context block (10 elements)
-            elements = [{"type": "mrkdwn", "text": _cut(line, 2000)} for line in lines[:10]]
+            elements = [{"type": "mrkdwn", "text": cut(line, 2000)} for line in lines[:10]]
             blocks.append({"type": "context", "elements": elements})
         message: dict[str, Any] = {"text": text, "blocks": blocks}
         if self.username:
