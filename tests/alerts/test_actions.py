@@ -212,3 +212,14 @@ def test_action_limits_are_checked_when_made(options: dict[str, Any], message: s
 def test_an_action_is_a_callable() -> None:
     with pytest.raises(ConfigError, match="an action is a function"):
         Action("restart")  # type: ignore[arg-type]
+
+
+def test_the_rule_exports_to_prometheus_with_a_note_that_its_actions_stay(
+    make_engine: Callable[..., AlertEngine], clock: Clock
+) -> None:
+    engine, _ = _engine(make_engine, clock, on_fire=noop_action)
+    export = engine.export_prometheus_rules(kinds={"latency": "gauge"})
+    assert "alert: slow" in export.text
+    assert export.skipped == []
+    assert [note.split(" run ")[0] for note in export.notes] == ["rule 'slow': on_fire"]
+    assert engine.export_prometheus_rules(kinds={"latency": "gauge"}, strict=True).notes
