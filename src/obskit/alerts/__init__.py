@@ -3,8 +3,8 @@
 The same semantics as Prometheus alerting rules plus Alertmanager, with no server: rules over
 sliding windows of ``obskit.metrics`` series, the pending/firing/resolved state machine with
 ``for`` and ``keep_firing_for``, grouping, repeat, silences, inhibition, escalation and
-acknowledgement, and channels (log, webhook, Slack, PagerDuty, email, Alertmanager). See
-``docs/alerts.md``.
+acknowledgement, and channels (log, webhook, Slack, PagerDuty, email, Alertmanager, Microsoft
+Teams). See ``docs/alerts.md``.
 
 The module-level functions use a default engine, wired to ``obskit.metrics`` when this module
 is imported and evaluating every 15 seconds once it has a rule::
@@ -53,6 +53,7 @@ from obskit.alerts.policies import EscalationLevel, EscalationPolicy, InhibitRul
 from obskit.alerts.rules import AlertRule, Detector, DetectorResult, RuleError
 from obskit.alerts.sketch import QuantileSketch
 from obskit.alerts.slo import SLO
+from obskit.alerts.teams import TeamsChannel
 from obskit.diagnostics import ConfigError
 from obskit.signals import Alert
 
@@ -79,6 +80,7 @@ __all__ = [
     "RuleError",
     "Silence",
     "SlackChannel",
+    "TeamsChannel",
     "WebhookChannel",
     "acknowledge",
     "active",
