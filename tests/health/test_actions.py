@@ -41,16 +41,16 @@ def test_on_status_change_hears_each_change_with_the_previous_status(
 
     def failover(result: CheckResult, previous: Status | None) -> None:
         heard.append((result.status, previous))
-        done.release()
 
     registry = HealthRegistry(clock=clock, cache_ttl_s=0)
     registry.register(
         "db", lambda: next(answers), on_status_change=Action(failover, min_interval_s=0)
     )
+    registry._actions.on_outcome = _then(registry._actions.on_outcome, done.release)
     for _ in range(4):
         registry.run()
         clock.advance(10)
-    assert done.acquire(timeout=30) and done.acquire(timeout=30)
+    assert done.acquire(timeout=30) and done.acquire(timeout=30)  # both outcomes logged
     # The first pass is no change; pass -> fail and fail -> pass are.
     assert heard == [(Status.FAIL, Status.PASS), (Status.PASS, Status.FAIL)]
     assert [entry[:3] for entry in _action_logs(memory)] == [
@@ -87,7 +87,7 @@ def test_a_failing_action_is_logged_with_its_message(memory: InMemoryExporter, c
     registry = HealthRegistry(clock=clock, cache_ttl_s=0)
     ended = threading.Event()
     registry.register("cache", lambda: False, critical=False, on_status_change=page)
-    registry._actions.on_outcome = _chain(registry._actions.on_outcome, ended)
+    registry._actions.on_outcome = _then(registry._actions.on_outcome, ended.set)
     registry.run()
     assert ended.wait(30)
     assert _action_logs(memory) == [
@@ -95,10 +95,12 @@ def test_a_failing_action_is_logged_with_its_message(memory: InMemoryExporter, c
     ]
 
 
-def _chain(first: Any, event: threading.Event) -> Any:
+def _then(record: Any, signal: Any) -> Any:
+    """The registry's outcome logger, then ``signal()``: a test waits for the log line."""
+
     def both(run: Any) -> None:
-        first(run)
-        event.set()
+        record(run)
+        signal()
 
     return both
 
