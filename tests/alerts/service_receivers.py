@@ -152,6 +152,8 @@ class Twilio:
     account_sid: str
     secrets: dict[str, str]  # username (account SID or API key SID) -> token or key secret
     messages: list[dict[str, str]] = field(default_factory=list)
+    #: valid-looking numbers no carrier takes (Twilio's test number +15005550001 is one)
+    invalid: set[str] = field(default_factory=lambda: {"+15005550001"})
 
     def __call__(self, received: Received) -> Answer:
         match = TWILIO_PATH.fullmatch(urlsplit(received.path).path)
@@ -170,7 +172,7 @@ class Twilio:
         to, body = params.get("To", ""), params.get("Body", "")
         if not to:
             return _twilio_error(400, 21604, "A 'To' phone number is required.")
-        if not E164.fullmatch(to):
+        if not E164.fullmatch(to) or to in self.invalid:
             return _twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
         if not params.get("From") and not params.get("MessagingServiceSid"):
             return _twilio_error(400, 21603, "A 'From' phone number is required.")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 
-from obskit.alerts.notify import ChannelError
+from obskit.alerts.notify import ChannelError, Notification
 
-__all__ = ["post", "post_json"]
+__all__ = ["Parts", "post", "post_json"]
 
 #: How much of an error answer is read to explain it.
 ANSWER_BYTES = 4096
@@ -60,3 +61,45 @@ def post_json(
 ) -> tuple[int, bytes]:
     """POST ``body`` as JSON (see :func:`post`)."""
     return post(url, body, headers, timeout_s)
+
+
+class Parts:
+    """Sends a notification as several requests (one per recipient, one per alert), each once.
+
+    A failure that may pass makes the dispatcher retry the whole notification; the parts that
+    already got through are remembered (the last few thousand) and not sent again, so nobody
+    is texted twice. Every part is tried even when one fails; the error lists the failures.
+    Used from the dispatcher's one worker thread.
+    """
+
+    def __init__(self, noun: str, remembered: int = 4096) -> None:
+        self.noun = noun
+        self.remembered = remembered
+        self._done: OrderedDict[tuple[object, ...], None] = OrderedDict()
+
+    def send(
+        self, notification: Notification, parts: Sequence[tuple[str, Callable[[], object]]]
+    ) -> None:
+        """Call each part's sender unless it already succeeded for this notification."""
+        failures: list[tuple[str, ChannelError]] = []
+        for label, sender in parts:
+            key = (notification.group_key, notification.reason, notification.timestamp, label)
+            if key in self._done:
+                continue
+            try:
+                sender()
+            except ChannelError as exc:
+                failures.append((label, exc))
+                continue
+            except OSError as exc:  # refused, unreachable, timed out: may pass later
+                failures.append((label, ChannelError(f"{type(exc).__name__}: {exc}")))
+                continue
+            self._done[key] = None
+            while len(self._done) > self.remembered:
+                self._done.popitem(last=False)
+        if failures:
+            told = "; ".join(f"{label}: {exc}" for label, exc in failures)
+            raise ChannelError(
+                f"{len(failures)} of {len(parts)} {self.noun} not sent: {told}",
+                retryable=any(exc.retryable for _, exc in failures),
+            )
