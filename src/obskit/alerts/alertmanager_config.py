@@ -46,10 +46,11 @@ from obskit.alerts.matchers import Matcher
 from obskit.alerts.notify import Channel
 from obskit.alerts.opsgenie import OPSGENIE_URLS, OpsgenieChannel
 from obskit.alerts.policies import EscalationPolicy, InhibitRule, Silence
-from obskit.alerts.prometheus import label_name, prometheus_duration
+from obskit.alerts.prometheus import prometheus_duration
 from obskit.alerts.rules import AlertRule
 from obskit.alerts.teams import TeamsChannel
 from obskit.alerts.twilio import TwilioSMSChannel
+from obskit.metrics import label_name
 
 __all__ = ["NO_RECEIVER", "alertmanager_config"]
 
