@@ -113,16 +113,20 @@ class OpsgenieChannel:
     def api_key(self) -> str:
         return self._api_key
 
-    def create(self, alert: Alert) -> dict[str, Any]:
-        """The create-alert body for a firing ``alert``."""
+    def create(
+        self, alert: Alert, context: Sequence[str] = (), release: str | None = None
+    ) -> dict[str, Any]:
+        """The create-alert body for a firing ``alert``. ``context``, the notification's
+        context lines (action outcomes, release, error groups, traces), ends the description;
+        ``release`` is also a detail."""
         text = summary(alert)
         message = text if text.startswith(alert.rule) else f"{alert.rule}: {text}"
         body: dict[str, Any] = {
             "message": cut(" ".join(message.split()) or alert.rule, 130),
             "alias": alias(alert),
-            "description": cut(_description(alert), 15000),
+            "description": cut("\n\n".join([_description(alert), *context]).strip(), 15000),
             "tags": [*self.tags, cut(alert.severity, 50)] if alert.severity else self.tags,
-            "details": _details(alert),
+            "details": _details(alert, release),
             "entity": cut(alert.service or alert.labels.get("service", ""), 512),
             "source": self.source,
             "priority": self.priorities.get(alert.severity, "P3"),
@@ -134,6 +138,8 @@ class OpsgenieChannel:
     def requests(self, notification: Notification) -> list[tuple[str, dict[str, Any]]]:
         """(path, body) of each request ``notification`` makes."""
         out = []
+        context = notification.context_lines()
+        outcomes = "; ".join(run.describe() for run in notification.actions)
         for alert in notification.alerts:
             path = f"/v2/alerts/{urllib.parse.quote(alias(alert), safe='')}"
             if notification.status == "acknowledged":
@@ -141,12 +147,14 @@ class OpsgenieChannel:
                 note = str(alert.details.get("comment") or "")
                 out.append((f"{path}/acknowledge?identifierType=alias", self._action(by, note)))
             elif alert.state == "firing":
-                out.append(("/v2/alerts", self.create(alert)))
+                out.append(("/v2/alerts", self.create(alert, context, notification.release)))
             else:
                 by = str(alert.details.get("resolved_by") or "")
                 note = f"resolved at {iso_time(alert.resolved_at or alert.timestamp)}"
                 if by and alert.details.get("comment"):  # resolved by hand, with a why
                     note = str(alert.details["comment"])
+                if outcomes:  # what on_resolve did
+                    note += f"; {outcomes}"
                 out.append((f"{path}/close?identifierType=alias", self._action(by, note)))
         return out
 
@@ -188,9 +196,10 @@ def _description(alert: Alert) -> str:
     return "\n".join(lines).strip()
 
 
-def _details(alert: Alert) -> dict[str, str]:
-    """Labels, value and runbook as string pairs, cut to Opsgenie's 8,000 characters."""
-    pairs = {str(k): str(v) for k, v in alert.labels.items()}
+def _details(alert: Alert, release: str | None = None) -> dict[str, str]:
+    """Release, labels, value and runbook as string pairs, cut to Opsgenie's 8,000 characters."""
+    pairs = {"release": release} if release else {}
+    pairs.update((str(k), str(v)) for k, v in alert.labels.items())
     if alert.value is not None:
         pairs["value"] = f"{alert.value:.6g}"
     if runbook_url(alert):
