@@ -3,9 +3,11 @@
 A firing alert creates (``POST /v2/alerts``) with ``alias`` ``obskit-<fingerprint>``, so
 Opsgenie keeps one alert per alert instance and counts repeats; an acknowledgement
 acknowledges and a resolution closes it (``POST /v2/alerts/<alias>/acknowledge`` or
-``/close?identifierType=alias``). Opsgenie answers 202 with a ``requestId`` (the request is
-processed later); an error answer's JSON ``message`` (and its per-field ``errors``) is what a
-failure says. ``Authorization: GenieKey <key>`` carries the API integration's key.
+``/close?identifierType=alias``); an escalation that raised the severity updates the priority
+(``PUT /v2/alerts/<alias>/priority``), which a repeated create would not. Opsgenie answers
+202 with a ``requestId`` (the request is processed later); an error answer's JSON ``message``
+(and its per-field ``errors``) is what a failure says. ``Authorization: GenieKey <key>``
+carries the API integration's key.
 
 Fields stay within Opsgenie's limits: ``message`` 130 characters, ``alias`` 512,
 ``description`` 15,000, ``entity`` 512, ``source`` 100, at most 20 tags of 50 characters,
@@ -136,7 +138,7 @@ class OpsgenieChannel:
         return {k: v for k, v in body.items() if v not in ("", [])}
 
     def requests(self, notification: Notification) -> list[tuple[str, dict[str, Any]]]:
-        """(path, body) of each request ``notification`` makes."""
+        """(path, body) of each request ``notification`` makes (``PUT <path>`` for a PUT)."""
         out = []
         context = notification.context_lines()
         outcomes = "; ".join(run.describe() for run in notification.actions)
@@ -148,6 +150,9 @@ class OpsgenieChannel:
                 out.append((f"{path}/acknowledge?identifierType=alias", self._action(by, note)))
             elif alert.state == "firing":
                 out.append(("/v2/alerts", self.create(alert, context, notification.release)))
+                if notification.reason == "escalation":  # a repeated create keeps the priority
+                    priority = {"priority": self.priorities.get(alert.severity, "P3")}
+                    out.append((f"PUT {path}/priority?identifierType=alias", priority))
             else:
                 by = str(alert.details.get("resolved_by") or "")
                 note = f"resolved at {iso_time(alert.resolved_at or alert.timestamp)}"
@@ -173,8 +178,14 @@ class OpsgenieChannel:
 
     def _sender(self, path: str, body: dict[str, Any]) -> Callable[[], object]:
         data = json.dumps(body, default=str).encode()
+        method, _, path = path.rpartition(" ")
         return lambda: post(
-            self.url + path, data, self._headers, self.timeout_s, explain=_opsgenie_message
+            self.url + path,
+            data,
+            self._headers,
+            self.timeout_s,
+            explain=_opsgenie_message,
+            method=method or "POST",
         )
 
     def __repr__(self) -> str:
