@@ -11,8 +11,9 @@ import pytest
 
 import obskit
 from obskit import logging as obskit_logging
-from obskit import metrics
 from obskit.exporters import InMemoryExporter
+
+from ..conftest import RecordingSink
 
 
 def setup(**settings: Any) -> InMemoryExporter:
@@ -111,24 +112,10 @@ def test_records_bridged_from_stdlib_logging_are_sampled_and_counted_the_same_wa
     assert "error" not in after and "warning" not in after
 
 
-def test_sampled_out_records_are_a_metric_too() -> None:
-    seen: list[tuple[str, dict[str, Any]]] = []
-
-    class Sink:
-        def observe(self, *args: Any) -> None:
-            pass
-
-        def increment(self, name: str, value: float, labels: dict[str, Any], ts: Any) -> None:
-            seen.append((name, labels))
-
-    sink = Sink()
+def test_sampled_out_records_are_a_metric_too(sink: RecordingSink) -> None:
     setup(log_sample_rate={"info": 0.0})
-    metrics.add_sink(sink)
-    try:
-        obskit.get_logger().info("gone")
-    finally:
-        metrics.remove_sink(sink)
-    assert ("obskit.log.sampled_out", {"level": "info"}) in seen
+    obskit.get_logger().info("gone")
+    assert ("increment", "obskit.log.sampled_out", 1, {"level": "info"}) in sink.points
 
 
 def test_sampling_is_statistically_the_rate() -> None:
