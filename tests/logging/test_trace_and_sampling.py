@@ -27,13 +27,13 @@ def test_trace_records_only_at_level_trace() -> None:
     memory = setup(level="debug")
     log.trace("frame bytes", size=3)
     log.debug("decoded")
-    obskit.flush(5)
+    obskit.flush(30)
     assert [r.level for r in memory.logs] == ["debug"]
     memory = setup(level="trace")
     log.trace("frame bytes", size=3)
     log.log("trace", "by name")
     log.log(5, "by number")
-    obskit.flush(5)
+    obskit.flush(30)
     assert [(r.level, r.event) for r in memory.logs] == [
         ("trace", "frame bytes"),
         ("trace", "by name"),
@@ -45,7 +45,7 @@ def test_trace_records_only_at_level_trace() -> None:
 def test_stdlib_records_below_debug_are_trace() -> None:
     memory = setup(level="trace", capture_stdlib_logging=True)
     logging.getLogger("lib").log(5, "very low")
-    obskit.flush(5)
+    obskit.flush(30)
     assert [(r.level, r.event) for r in memory.logs] == [("trace", "very low")]
     obskit.shutdown()
 
@@ -65,7 +65,7 @@ def test_sampling_keeps_a_share_per_level_and_counts_the_rest(
     for _ in range(3):
         log.warning("odd")  # not sampled: no draw
         log.error("bad")  # never sampled
-    obskit.flush(5)
+    obskit.flush(30)
     counts = {
         level: sum(1 for r in memory.logs if r.level == level)
         for level in ("debug", "info", "warning", "error")
