@@ -73,8 +73,8 @@ class TeamsChannel:
         if not isinstance(webhook_url, str) or not webhook_url.startswith(("https://", "http://")):
             raise ConfigError(
                 "TeamsChannel: webhook_url must be the https:// URL of the Teams Workflows flow "
-                "('Post to a channel when a webhook request is received'), not "
-                f"{type(webhook_url).__name__}"
+                "('Post to a channel when a webhook request is received'); the value given "
+                "does not start with https:// (it is not shown: the URL is a secret)"
             )
         require_number("TeamsChannel", "timeout_s", timeout_s)
         require_number("TeamsChannel", "max_alerts", max_alerts, integer=True)
