@@ -89,12 +89,15 @@ class TeamsChannel:
 
     def payload(self, notification: Notification) -> dict[str, Any]:
         """The message: one Adaptive Card attachment, at most 28 KB once encoded."""
-        shown = min(len(notification.alerts), self.max_alerts)
+        shown, limit = min(len(notification.alerts), self.max_alerts), 1000
         while True:
-            message = _message(_card(notification, shown))
-            if shown <= 1 or len(_encode(message)) <= MAX_MESSAGE_BYTES:
+            message = _message(_card(notification, shown, limit))
+            if len(_encode(message)) <= MAX_MESSAGE_BYTES or limit < 20:
                 return message
-            shown = max(1, shown * 3 // 4)
+            if shown > 1:  # fewer alerts first, then shorter texts
+                shown = max(1, shown * 3 // 4)
+            else:
+                limit //= 4
 
     def send(self, notification: Notification) -> None:
         post(self._url, _encode(self.payload(notification)), {}, self.timeout_s)
@@ -120,11 +123,12 @@ def _message(card: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _card(notification: Notification, shown: int) -> dict[str, Any]:
+def _card(notification: Notification, shown: int, limit: int) -> dict[str, Any]:
+    """The card with the first ``shown`` alerts, texts cut to about ``limit`` characters."""
     body: list[dict[str, Any]] = [
         {
             "type": "TextBlock",
-            "text": cut(notification.title, 400),
+            "text": cut(notification.title, min(limit, 400)),
             "weight": "Bolder",
             "size": "Medium",
             "color": _COLORS.get(notification.status, "Default"),
@@ -132,14 +136,14 @@ def _card(notification: Notification, shown: int) -> dict[str, Any]:
         }
     ]
     alerts = notification.alerts
-    body.extend(_alert_block(alert) for alert in alerts[:shown])
+    body.extend(_alert_block(alert, limit) for alert in alerts[:shown])
     if len(alerts) > shown:
         body.append(
             {"type": "TextBlock", "text": f"... and {len(alerts) - shown} more", "isSubtle": True}
         )
     context = notification.context_lines()[:MAX_CONTEXT_LINES]
     if context:  # action outcomes, release, error groups, traces
-        lines = [{"type": "TextBlock", "text": cut(line, 1000), "wrap": True} for line in context]
+        lines = [{"type": "TextBlock", "text": cut(line, limit), "wrap": True} for line in context]
         body.append({"type": "Container", "separator": True, "items": lines})
     card: dict[str, Any] = {
         "type": "AdaptiveCard",
@@ -148,7 +152,7 @@ def _card(notification: Notification, shown: int) -> dict[str, Any]:
         "body": body,
         "msteams": {"width": "Full"},
     }
-    links = runbook_urls(alerts[:shown])[:3]
+    links = [url for url in runbook_urls(alerts[:shown]) if len(url) <= limit][:3]
     if links:
         card["actions"] = [
             {
@@ -161,17 +165,17 @@ def _card(notification: Notification, shown: int) -> dict[str, Any]:
     return card
 
 
-def _alert_block(alert: Alert) -> dict[str, Any]:
+def _alert_block(alert: Alert, limit: int) -> dict[str, Any]:
     items: list[dict[str, Any]] = [
         {
             "type": "TextBlock",
-            "text": cut(f"**{alert.rule}** is **{alert.state}** ({alert.severity})", 400),
+            "text": cut(f"**{alert.rule}** is **{alert.state}** ({alert.severity})", limit),
             "wrap": True,
         },
-        {"type": "TextBlock", "text": cut(summary(alert), 2000), "wrap": True},
+        {"type": "TextBlock", "text": cut(summary(alert), 2 * limit), "wrap": True},
     ]
     shown = [
-        {"title": title, "value": _link(text) if title == "Runbook" else cut(text, 1000)}
+        {"title": title, "value": _link(text, limit) if title == "Runbook" else cut(text, limit)}
         for title, text in facts(alert)
     ]
     if shown:
@@ -179,8 +183,8 @@ def _alert_block(alert: Alert) -> dict[str, Any]:
     return {"type": "Container", "separator": True, "items": items}
 
 
-def _link(url: str) -> str:
+def _link(url: str, limit: int) -> str:
     """A runbook as a markdown link when it is a web link (cut, it would be a broken one)."""
-    if is_link(url) and len(url) <= 1000:
+    if is_link(url) and 2 * len(url) + 4 <= limit:
         return f"[{url}]({url})"
-    return cut(url, 1000)
+    return cut(url, limit)
