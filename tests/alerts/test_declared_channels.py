@@ -127,3 +127,24 @@ def test_an_export_reads_the_rules_without_the_channels_secrets() -> None:
     assert [rule.name for rule in parsed.rules] == ["r"] and parsed.channels == {}
     with pytest.raises(RuleError, match="'NOT_SET_IN_CI' is not set"):
         parse_rules(data, channels=())
+
+
+def test_a_rule_file_with_its_channels_exports_their_receivers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import obskit.alerts
+
+    monkeypatch.setenv("OPSGENIE_API_KEY", KEY)
+    path = tmp_path / "alerting.yaml"
+    path.write_text(
+        "channels:\n"
+        "  pager: {type: opsgenie, api_key_env: OPSGENIE_API_KEY, region: eu}\n"
+        "rules:\n"
+        "  - {name: disk_full, metric: disk.used, threshold: 0.9, channels: [pager]}\n"
+    )
+    engine = obskit.alerts.source_engine(path)  # what `obskit export` reads
+    try:
+        config = engine.export_alertmanager_config().text
+    finally:
+        engine.close()
+    assert "opsgenie_configs" in config and "https://api.eu.opsgenie.com/" in config
