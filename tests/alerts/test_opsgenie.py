@@ -5,7 +5,7 @@ responders, priority) and answers 202 with a requestId, or its error JSON."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import given
@@ -35,11 +35,6 @@ def receiver(genie: Opsgenie) -> Iterator[HttpReceiver]:
     with http_receiver() as running:
         running.handlers["/v2/alerts"] = genie
         yield running
-
-
-@pytest.fixture
-def engine(make_engine: Callable[..., AlertEngine]) -> AlertEngine:
-    return make_engine(max_attempts=3, retry_initial_backoff_s=0.01, retry_max_backoff_s=0.05)
 
 
 def channel(receiver: HttpReceiver, key: str = KEY, **options: object) -> OpsgenieChannel:
