@@ -257,14 +257,15 @@ _KIND_NAMES = {kind: kind.name.lower() for kind in SpanKind}
 def _attributes_of(span: Any) -> dict[str, Any]:
     """A plain copy of a finished span's attributes.
 
-    The SDK's ``BoundedAttributes`` takes its lock once per key when copied item by item; its
-    inner dict (stable since SDK 1.0) is copied in one step, the mapping protocol otherwise.
+    The SDK's ``BoundedAttributes`` takes its lock once per key when copied item by item, and
+    a ``ReadableSpan`` hands them out wrapped in a ``MappingProxyType``: its private
+    ``_attributes`` (their inner dict, stable since SDK 1.0; immutable once the span ended) is
+    copied in one step, the mapping protocol otherwise.
     """
-    attributes = span.attributes
-    inner = getattr(attributes, "_dict", None)
+    inner = getattr(getattr(span, "_attributes", None), "_dict", None)
     if type(inner) is dict:
         return inner.copy()
-    return dict(attributes or {})
+    return dict(span.attributes or {})
 
 
 def _event_dict(event: Any) -> dict[str, Any]:
