@@ -38,11 +38,14 @@ import obskit
 from obskit.exporters import JsonLinesExporter, OTLPExporter, SQLiteExporter
 
 
-def receive(ready: Any, grpc_count: Any, http_count: Any) -> None:
-    """The OTLP receiver process: counts log records arriving over gRPC and HTTP."""
+def receive(ready: Any, grpc_count: Any, http_count: Any, ports: tuple[int, int] = (0, 0)) -> None:
+    """The OTLP receiver process: counts log records arriving over gRPC and HTTP (on ``ports``,
+    or on free ones); accepts metrics (obskit's own, at shutdown) without counting them."""
     import grpc
     from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as pb
     from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc as pb_grpc
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metrics_pb
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as metrics_grpc
 
     def count(request: Any) -> int:
         return sum(len(s.log_records) for r in request.resource_logs for s in r.scope_logs)
@@ -53,9 +56,14 @@ def receive(ready: Any, grpc_count: Any, http_count: Any) -> None:
                 grpc_count.value += count(request)
             return pb.ExportLogsServiceResponse()
 
+    class Metrics(metrics_grpc.MetricsServiceServicer):
+        def Export(self, request: Any, context: Any) -> Any:
+            return metrics_pb.ExportMetricsServiceResponse()
+
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     pb_grpc.add_LogsServiceServicer_to_server(Logs(), server)
-    grpc_port = server.add_insecure_port("127.0.0.1:0")
+    metrics_grpc.add_MetricsServiceServicer_to_server(Metrics(), server)
+    grpc_port = server.add_insecure_port(f"127.0.0.1:{ports[0]}")
     server.start()
 
     class Handler(BaseHTTPRequestHandler):
@@ -63,9 +71,10 @@ def receive(ready: Any, grpc_count: Any, http_count: Any) -> None:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            with http_count.get_lock():
-                http_count.value += count(pb.ExportLogsServiceRequest.FromString(body))
-            payload = pb.ExportLogsServiceResponse().SerializeToString()
+            if self.path == "/v1/logs":
+                with http_count.get_lock():
+                    http_count.value += count(pb.ExportLogsServiceRequest.FromString(body))
+            payload = b""  # an empty Export*ServiceResponse: all accepted
             self.send_response(200)
             self.send_header("Content-Type", "application/x-protobuf")
             self.send_header("Content-Length", str(len(payload)))
@@ -75,7 +84,7 @@ def receive(ready: Any, grpc_count: Any, http_count: Any) -> None:
         def log_message(self, format: str, *args: Any) -> None:
             return None
 
-    http_server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    http_server = ThreadingHTTPServer(("127.0.0.1", ports[1]), Handler)
     ready.put((grpc_port, http_server.server_address[1]))
     http_server.serve_forever()
 

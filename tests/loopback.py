@@ -12,10 +12,12 @@ import uvicorn
 
 
 @contextmanager
-def uvicorn_server(app: Any) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free loopback port, in a thread; yield its base URL."""
+def uvicorn_server(app: Any, *, lifespan: str = "on") -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port, in a thread; yield its base URL.
+
+    ``lifespan="off"`` for apps without the lifespan protocol (Django's ASGI handler)."""
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_level="critical", lifespan="on", access_log=False
+        app, host="127.0.0.1", port=0, log_level="critical", lifespan=lifespan, access_log=False
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -130,7 +130,7 @@ def test_a_bad_environment_value_without_init_warns_and_logs_still_flow(
     monkeypatch.setenv("OBSKIT_LEVEL", "loud")
     monkeypatch.setenv("OBSKIT_SCHEDULE_DELAY_S", "inf")
     obskit.get_logger("app").info("still here")
-    assert obskit.flush(timeout_s=5)
+    assert obskit.flush(timeout_s=30)
     out, err = capfd.readouterr()
     assert '"event":"still here"' in out
     assert "OBSKIT_LEVEL" in err and "'loud'" in err

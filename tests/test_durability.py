@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import collections
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from obskit import _codec
 from obskit.exporters import InMemoryExporter
 from obskit.exporting import ExportResult
 from obskit.processor import BatchProcessor
@@ -163,3 +168,45 @@ def test_a_full_spool_keeps_signals_in_memory_instead(tmp_path: Path) -> None:
     assert processor.force_flush(timeout_s=10)
     assert sorted(down.numbers()) == list(range(100))
     processor.shutdown(1)
+
+
+def test_a_segment_sent_to_the_back_is_never_on_disk_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed at any step of a requeue must not leave a copy behind (CI once saw a
+    SIGKILL between writing the moved copy and deleting the original deliver it twice)."""
+    spool = Spool(tmp_path)
+    for n in range(3):
+        assert spool.write([record(2 * n), record(2 * n + 1)])
+
+    def on_disk() -> collections.Counter[int]:
+        numbers: collections.Counter[int] = collections.Counter()
+        for path in tmp_path.iterdir():
+            if path.name.endswith((".seg", ".claimed")):
+                for line in path.read_text("utf-8").splitlines():
+                    numbers[_codec.decode(_codec.loads(line)).fields["n"]] += 1
+        return numbers
+
+    snapshots: list[collections.Counter[int]] = []
+
+    def watched(call: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+        def step(source: Any, target: Any) -> None:  # the state after every atomic step
+            call(source, target)
+            snapshots.append(on_disk())
+
+        return step
+
+    monkeypatch.setattr(os, "rename", watched(os.rename))
+    monkeypatch.setattr(os, "replace", watched(os.replace))
+    claim = spool.claim()
+    assert claim is not None and [s.fields["n"] for s in claim[1]] == [0, 1]
+    assert spool.requeue(claim[0])  # refused whole: to the back as it is
+    claim = spool.claim()
+    assert claim is not None and [s.fields["n"] for s in claim[1]] == [2, 3]
+    assert spool.requeue(claim[0], [claim[1][1]])  # 2 delivered: 3 goes to the back
+    assert snapshots and all(max(seen.values()) == 1 for seen in snapshots)
+    order = []
+    while (claim := spool.claim()) is not None:
+        order += [s.fields["n"] for s in claim[1]]
+        spool.release(claim[0])
+    assert order == [4, 5, 0, 1, 3]

@@ -374,9 +374,8 @@ class BatchProcessor:
                 return True
             rest = self._undelivered(batch)
             delivered = len(rest) < len(batch)
-            if (delivered or rotate) and spool.write(rest):
+            if (delivered or rotate) and spool.requeue(path, rest if delivered else None):
                 # the rest (or the whole refused segment) goes to the back, as a new segment
-                spool.release(path)
                 first = first or spool.newest_name()
                 if delivered:
                     self._spool_delay = self.retry_initial_backoff_s

@@ -10,9 +10,10 @@ Layout: one directory per exporter; one segment file per batch, JSON lines of
 :func:`obskit._codec.encode`. A segment is written as ``*.tmp`` and renamed to ``*.seg`` when
 complete, so a reader never sees half a segment. A process delivering a segment first renames
 it to ``*.seg.<pid>-<token>.claimed`` (atomic, so two processes sharing the directory never
-send the same segment); claims left by a dead process are released at start. Delivery is at
-least once: a process killed between the backend's answer and the file's deletion sends that
-segment again.
+send the same segment); claims left by a dead process are released at start. A segment sent
+back to the end of the spool (refused, or partly delivered) is moved by renames, so it is never
+on disk twice. Delivery is at least once: a process killed between the backend's answer and the
+file's deletion sends that segment again.
 
 Files are flushed but not fsynced: they survive the process being killed, not the machine
 losing power.
@@ -64,13 +65,7 @@ class Spool:
         """Persist ``batch`` as one segment; ``False`` if the spool is full or unwritable."""
         if not batch:
             return True
-        lines = []
-        for signal in batch:
-            try:
-                lines.append(_codec.dumps(_codec.encode(signal)))
-            except Exception as exc:  # not a dataclass signal: it cannot be spooled
-                diagnostics.report("spool.unencodable", f"spool: cannot encode {signal!r}: {exc}")
-        data = ("\n".join(lines) + "\n").encode("utf-8")
+        data = self._encode(batch)
         if self._bytes + len(data) > self.max_bytes:
             self._bytes = self._measure()
             if self._bytes + len(data) > self.max_bytes:
@@ -80,9 +75,7 @@ class Spool:
                     "keeping signals in memory until the queue fills",
                 )
                 return False
-        with self._lock:
-            name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._counter):06d}.seg"
-        final = self.directory / name
+        final = self._new_segment()
         temporary = final.with_suffix(".tmp")
         try:
             with open(temporary, "wb") as file:
@@ -94,6 +87,46 @@ class Spool:
             return False
         self._bytes += len(data)
         return True
+
+    def requeue(self, claimed: Path, rest: list[Signal] | None = None) -> bool:
+        """Move a claimed segment to the back of the spool, keeping only ``rest`` if given.
+
+        Each step is one rename, so a process killed at any point leaves the segment once
+        (old content or ``rest``), never twice; ``False`` (the claim kept) if the disk refuses.
+        """
+        if rest == []:
+            self.release(claimed)
+            return True
+        final = self._new_segment()
+        try:
+            if rest is not None:
+                temporary = final.with_suffix(".tmp")
+                data = self._encode(rest)
+                old = claimed.stat().st_size
+                with open(temporary, "wb") as file:
+                    file.write(data)
+                os.replace(temporary, claimed)  # the claim now holds only what is left
+                self._bytes = max(0, self._bytes + len(data) - old)
+            os.rename(claimed, final)
+        except OSError as exc:
+            diagnostics.report("spool.write", f"spool: cannot requeue in {self.directory}: {exc}")
+            return False
+        return True
+
+    def _encode(self, batch: list[Signal]) -> bytes:
+        lines = []
+        for signal in batch:
+            try:
+                lines.append(_codec.dumps(_codec.encode(signal)))
+            except Exception as exc:  # not a dataclass signal: it cannot be spooled
+                diagnostics.report("spool.unencodable", f"spool: cannot encode {signal!r}: {exc}")
+        return ("\n".join(lines) + "\n").encode("utf-8")
+
+    def _new_segment(self) -> Path:
+        """A path for a new segment, after every existing one written by this process."""
+        with self._lock:
+            name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._counter):06d}.seg"
+        return self.directory / name
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -56,6 +56,32 @@ def _fresh_default_engine() -> Iterator[None]:
     obskit.alerts.reset()
 
 
+def fire_and_resolve(engine: AlertEngine, clock: Clock, channel: str, **rule: Any) -> None:
+    """One alert fires (then is flushed), and resolves (then is flushed)."""
+    rule.setdefault("annotations", {"summary": "{{ labels.name }} fails: {{ value }}"})
+    engine.add_rule(
+        name="high_error_rate",
+        metric="errors",
+        aggregation="last",
+        threshold=1,
+        severity="critical",
+        channels=[channel],
+        **rule,
+    )
+    engine.observe("errors", 5.0, name="POST /checkout")
+    engine.evaluate()
+    assert engine.flush(10)
+    clock.advance(60)
+    engine.observe("errors", 0.0, name="POST /checkout")
+    engine.evaluate()
+    assert engine.flush(10)
+
+
+def sent(engine: AlertEngine, channel: str) -> dict[str, int]:
+    """A channel's delivery counts: sent, failed, retried, dropped."""
+    return dict(engine.stats()["notifications"][channel])
+
+
 class Recorder:
     """A channel that keeps what it was sent."""
 

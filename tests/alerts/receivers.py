@@ -9,7 +9,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -100,6 +100,8 @@ class HttpReceiver:
     #: path -> list of status codes to answer first (then the path's normal answer)
     scripted: dict[str, list[int]] = field(default_factory=dict)
     delay_s: float = 0.0
+    #: path prefix -> handler answering (status, body, content type); see service_receivers
+    handlers: dict[str, Callable[[Received], tuple[int, bytes, str]]] = field(default_factory=dict)
 
     def bodies(self, path: str) -> list[Any]:
         return [r.body for r in self.received if r.path == path]
@@ -125,8 +127,14 @@ def http_receiver() -> Iterator[HttpReceiver]:
             if receiver.delay_s:
                 time.sleep(receiver.delay_s)
             script = receiver.scripted.get(self.path)
+            handler = next(
+                (h for prefix, h in receiver.handlers.items() if self.path.startswith(prefix)),
+                None,
+            )
             if script:
                 self._answer(script.pop(0), b"scripted")
+            elif handler is not None:
+                self._answer(*handler(receiver.received[-1]))
             elif self.path == "/slack":
                 errors = slack_errors(body)
                 self._answer(400 if errors else 200, (errors[0] if errors else "ok").encode())
@@ -151,8 +159,9 @@ def http_receiver() -> Iterator[HttpReceiver]:
             else:
                 self._answer(200, b"ok")
 
-        def _answer(self, status: int, data: bytes) -> None:
+        def _answer(self, status: int, data: bytes, content_type: str = "text/plain") -> None:
             self.send_response(status)
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

@@ -34,7 +34,10 @@ def replica(make_engine: Callable[..., AlertEngine], name: str, channel: Any) ->
         threshold=0.05,
         severity="critical",
         channels=["am"],
-        annotations={"summary": "{{ labels.instance }} fails {{ value }}"},
+        annotations={
+            "summary": "{{ labels.instance }} fails {{ value }}",
+            "runbook_url": "https://wiki.shop.test/runbooks/high_error_ratio",
+        },
     )
     return engine
 
@@ -99,7 +102,10 @@ def test_posted_alerts_carry_times_and_generator_url(
         )
         ends = parse_time(alert["endsAt"])
         assert before + 4 * 30 - 1 <= ends <= time.time() + 4 * 30 + 1
-        assert alert["annotations"] == {"summary": "a fails 1"}
+        assert alert["annotations"] == {  # the runbook reaches Alertmanager's receivers
+            "summary": "a fails 1",
+            "runbook_url": "https://wiki.shop.test/runbooks/high_error_ratio",
+        }
 
 
 def test_firing_alerts_are_resent_every_resend_interval_with_ends_at_ahead(

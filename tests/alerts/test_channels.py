@@ -4,6 +4,8 @@ signatures, SMTP delivery, and failures retried, counted and never raised."""
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import hashlib
 import hmac
 import shutil
@@ -27,7 +29,7 @@ from obskit.alerts import (
 from obskit.alerts.notify import ZERO_TIME
 from obskit.exporters import InMemoryExporter
 
-from .conftest import Clock
+from .conftest import Clock, fire_and_resolve, sent
 from .receivers import HttpReceiver, free_port, http_receiver
 
 ROUTING_KEY = "0123456789abcdef0123456789abcdef"
@@ -44,31 +46,6 @@ def engine(make_engine: Callable[..., AlertEngine]) -> AlertEngine:
     return make_engine(
         group_wait_s=0, max_attempts=3, retry_initial_backoff_s=0.01, retry_max_backoff_s=0.05
     )
-
-
-def fire_and_resolve(engine: AlertEngine, clock: Clock, channel: str, **rule: Any) -> None:
-    """One alert fires (then is flushed), and resolves (then is flushed)."""
-    engine.add_rule(
-        name="high_error_rate",
-        metric="errors",
-        aggregation="last",
-        threshold=1,
-        severity="critical",
-        channels=[channel],
-        annotations={"summary": "{{ labels.name }} fails: {{ value }}"},
-        **rule,
-    )
-    engine.observe("errors", 5.0, name="POST /checkout")
-    engine.evaluate()
-    assert engine.flush(5)
-    clock.advance(60)
-    engine.observe("errors", 0.0, name="POST /checkout")
-    engine.evaluate()
-    assert engine.flush(5)
-
-
-def sent(engine: AlertEngine, channel: str) -> dict[str, int]:
-    return dict(engine.stats()["notifications"][channel])
 
 
 def test_slack_messages_follow_the_incoming_webhook_format(
@@ -113,6 +90,39 @@ def test_pagerduty_events_trigger_acknowledge_and_resolve_one_incident(
     assert (trigger["severity"], trigger["summary"]) == ("critical", "high_error_rate: 5")
     assert trigger["custom_details"]["labels"]["name"] == "POST /checkout"
     assert sent(engine, "pager") == {"sent": 3, "failed": 0, "retried": 0, "dropped": 0}
+
+
+RUNBOOK = "https://wiki.shop.test/runbooks/high_error_rate?section=a&b"
+WITH_RUNBOOK = {"summary": "{{ labels.name }} fails: {{ value }}", "runbook_url": RUNBOOK}
+
+
+def test_slack_pagerduty_and_webhooks_show_the_runbook(
+    engine: AlertEngine, clock: Clock, receiver: HttpReceiver
+) -> None:
+    engine.add_channel("slack", SlackChannel(webhook_url=receiver.url + "/slack"))
+    engine.add_channel(
+        "pager", PagerDutyChannel(routing_key=ROUTING_KEY, url=receiver.url + "/pagerduty")
+    )
+    engine.add_channel("hook", WebhookChannel(receiver.url + "/hook"))
+    engine.add_rule(
+        name="high_error_rate",
+        metric="errors",
+        aggregation="last",
+        threshold=1,
+        channels=["slack", "pager", "hook"],
+        annotations=WITH_RUNBOOK,
+    )
+    engine.observe("errors", 5.0, name="POST /checkout")
+    engine.evaluate()
+    assert engine.flush(10)
+    (slack,) = receiver.bodies("/slack")
+    escaped = RUNBOOK.replace("&", "&amp;")
+    assert slack["blocks"][1]["text"]["text"].endswith(f"<{escaped}|Runbook>")
+    (event,) = receiver.bodies("/pagerduty")
+    assert event["links"] == [{"href": RUNBOOK, "text": "Runbook"}]
+    (hook,) = receiver.bodies("/hook")
+    assert hook["commonAnnotations"]["runbook_url"] == RUNBOOK
+    assert hook["alerts"][0]["annotations"]["runbook_url"] == RUNBOOK
 
 
 def test_pagerduty_needs_a_real_looking_routing_key() -> None:
@@ -194,15 +204,16 @@ def test_the_log_channel_logs_through_obskit(
     engine: AlertEngine, clock: Clock, memory: InMemoryExporter
 ) -> None:
     engine.add_channel("log", LogChannel())
-    fire_and_resolve(engine, clock, "log")
+    fire_and_resolve(engine, clock, "log", annotations=WITH_RUNBOOK)
     import obskit
 
     obskit.flush()
-    lines = [(r.level, r.event) for r in memory.logs if "channel" in r.fields]
-    assert lines == [
+    records = [r for r in memory.logs if "channel" in r.fields]
+    assert [(r.level, r.event) for r in records] == [
         ("critical", "[FIRING:1] high_error_rate"),
         ("info", "[RESOLVED:1] high_error_rate"),
     ]
+    assert records[0].fields["alerts"][0]["runbook_url"] == RUNBOOK
 
 
 # -- email -------------------------------------------------------------------------------------
@@ -275,13 +286,16 @@ def test_email_is_sent_over_smtp_with_login(
             starttls=False,
         ),
     )
-    fire_and_resolve(engine, clock, "mail")
+    fire_and_resolve(engine, clock, "mail", annotations=WITH_RUNBOOK)
     assert sent(engine, "mail") == {"sent": 2, "failed": 0, "retried": 0, "dropped": 0}
     firing = inbox.messages[0]
     assert firing.rcpt_tos == ["oncall@shop.test"]
-    text = firing.content.decode()
-    assert "Subject: [FIRING:1] high_error_rate" in text
+    message = email.message_from_bytes(firing.content, policy=email.policy.default)
+    assert message["Subject"] == "[FIRING:1] high_error_rate"
+    text = message.get_content()  # type: ignore[attr-defined]
+    assert "high_error_rate is firing (critical)" in text  # names keep their underscores
     assert "POST /checkout fails: 5" in text
+    assert f"Runbook: {RUNBOOK}" in text
 
 
 def test_email_uses_starttls_before_login(

@@ -1,7 +1,8 @@
 """The collector goes away mid-stream: nothing is lost, nothing is sent twice, the app never waits.
 
 Both fault tests use real receivers on loopback and real processes where the issue asks for
-them. Latency is compared inside one test, healthy run first, so both runs see the same machine.
+them. They assert behaviour, not speed: how much an outage costs a log call is measured in
+``benchmarks/bench_outage.py`` (healthy and faulty runs alternated).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -21,10 +23,10 @@ from otlp_receiver import Receiver, attributes_of, make_receiver
 
 import obskit
 from obskit.exporters import OTLPExporter
+from obskit.exporting import ExportResult
+from obskit.signals import Signal
 
-RECORDS = 20_000
-RATE = 4_000  # log calls per second: the run lasts about 5 s
-OUTAGE = (1.5, 4.5)  # seconds into the run when the receiver stops, and comes back
+PART = 2_000  # records logged before, during and after the outage
 
 
 def numbers_received(receiver: Receiver) -> collections.Counter[int]:
@@ -32,78 +34,68 @@ def numbers_received(receiver: Receiver) -> collections.Counter[int]:
     return collections.Counter(n for r in records if (n := attributes_of(r).get("n")) is not None)
 
 
-def log_paced(receiver: Receiver, *, outage: bool) -> list[int]:
-    """Log RECORDS records at RATE per second; returns each call's latency in nanoseconds."""
-    log = obskit.get_logger("load")
-    latencies = [0] * RECORDS
-    clock = time.perf_counter_ns
-    timers: list[threading.Timer] = []
-    if outage:
-        timers = [
-            threading.Timer(OUTAGE[0], receiver.stop),
-            threading.Timer(OUTAGE[1], receiver.start),
-        ]
-        for timer in timers:
-            timer.start()
-    start = time.perf_counter()
-    for n in range(RECORDS):
-        if n % 100 == 0:
-            time.sleep(max(0.0, start + n / RATE - time.perf_counter()))
-        before = clock()
-        log.info("order event", n=n, order_id=f"o-{n}", amount=n * 0.01)
-        latencies[n] = clock() - before
-    for timer in timers:
-        timer.join()
-    return latencies
+class WatchedOTLPExporter(OTLPExporter):
+    """Remembers which threads ran an export: the application's thread must never be one."""
+
+    exporting_threads: set[int]
+
+    def export(self, batch: Sequence[Signal]) -> ExportResult:
+        self.exporting_threads.add(threading.get_ident())
+        return super().export(batch)
 
 
-def p99(values: list[int]) -> float:
-    ordered = sorted(values)
-    return ordered[int(0.99 * (len(ordered) - 1))] / 1000.0  # microseconds
-
-
-def run_once(protocol: str, *, outage: bool) -> float:
-    """One run of RECORDS log calls; checks delivery, returns the log-call p99 in us."""
-    receiver = make_receiver(protocol)
-    receiver.start()
-    obskit.init(
-        exporters=[OTLPExporter(receiver.endpoint, protocol=protocol, timeout_s=2)],
-        max_queue_size=RECORDS + 10_000,  # large enough to hold the whole outage
-        schedule_delay_s=0.1,
-    )
-    warm_up = obskit.get_logger("warm-up")
-    for _ in range(1000):  # first calls pay one-time costs; neither run should measure them
-        warm_up.info("warm-up")
-    latencies = log_paced(receiver, outage=outage)
-    assert obskit.flush(timeout_s=60)
-    assert receiver.received.wait_for(lambda r: len(r.logs) >= RECORDS + 1000, timeout_s=30)
-    counts = numbers_received(receiver)
-    stats = obskit.pipeline_stats()["exporters"]["OTLPExporter"]
-    obskit.shutdown()
-    receiver.stop()
-    assert sorted(counts) == list(range(RECORDS)), "every record arrives"
-    assert max(counts.values()) == 1, "no record arrives twice"
-    assert stats["dropped"] == stats["failed"] == 0
-    assert (stats["retried"] > 0) is outage
-    return p99(latencies)
+def wait_until(condition: Callable[[], bool], timeout_s: float = 60) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
-def test_collector_down_mid_stream_loses_nothing_duplicates_nothing_and_never_slows_the_app(
+def test_collector_down_mid_stream_loses_nothing_duplicates_nothing_and_never_blocks_the_app(
     protocol: str,
 ) -> None:
-    """20,000 records, the receiver stopped for 3 s in the middle: all arrive once, and the
-    log-call p99 stays within 2x of a healthy run measured just before in the same test. The
-    machine is shared, so a pair that misses the bound is measured once more before failing.
+    """6,000 records, the receiver stopped for the middle 2,000: the app logs all of them while
+    the collector is down (no call waits for it: every export runs on the exporter's thread),
+    and once it is back every record arrives exactly once.
     """
-    pairs = []
-    for _ in range(2):
-        pairs.append((run_once(protocol, outage=False), run_once(protocol, outage=True)))
-        healthy, faulty = pairs[-1]
-        print(f"\n{protocol}: log call p99 healthy {healthy:.1f} us, with outage {faulty:.1f} us")
-        if faulty <= 2 * healthy:
-            break
-    assert faulty <= 2 * healthy, f"p99 (healthy, with outage) in us: {pairs}"
+    receiver = make_receiver(protocol)
+    receiver.start()
+    exporter = WatchedOTLPExporter(receiver.endpoint, protocol=protocol, timeout_s=2)
+    exporter.exporting_threads = set()
+    obskit.init(exporters=[exporter], max_queue_size=4 * PART, schedule_delay_s=0.1)
+    log = obskit.get_logger("load")
+
+    def log_part(part: int) -> None:
+        for n in range(part * PART, (part + 1) * PART):
+            log.info("order event", n=n, order_id=f"o-{n}", amount=n * 0.01)
+
+    def stats() -> dict[str, int]:
+        return obskit.pipeline_stats()["exporters"]["WatchedOTLPExporter"]
+
+    try:
+        log_part(0)
+        # acknowledged, not only received: a batch cut off by the stop would be retried, and
+        # OTLP delivers at least once, so it could then arrive twice
+        assert obskit.flush(timeout_s=60)
+        receiver.stop()
+        log_part(1)  # returns while the collector is down: nothing here waits for it
+        assert wait_until(lambda: stats()["retried"] > 0), "the exporter met the outage"
+        receiver.start()
+        log_part(2)
+        assert obskit.flush(timeout_s=60)
+        assert receiver.received.wait_for(lambda r: len(r.logs) >= 3 * PART, timeout_s=60)
+        final = stats()
+    finally:
+        obskit.shutdown()
+        receiver.stop()
+    counts = numbers_received(receiver)
+    assert sorted(counts) == list(range(3 * PART)), "every record arrives"
+    assert max(counts.values()) == 1, "no record arrives twice"
+    assert final["dropped"] == final["failed"] == 0
+    assert exporter.exporting_threads and threading.get_ident() not in exporter.exporting_threads
 
 
 SPOOLING_APP = """

@@ -110,9 +110,9 @@ def test_other_4xx_drop_the_batch_and_warn_once_without_the_secret_path(
     log = obskit.get_logger("t")
     for text in ("lost", "lost too"):
         log.info(text)
-        obskit.flush(timeout_s=5)
+        obskit.flush(timeout_s=30)
     log.info("delivered")
-    obskit.flush(timeout_s=5)
+    obskit.flush(timeout_s=30)
     assert [s["event"] for s in hook.signals()] == ["delivered"]
     stats = obskit.pipeline_stats()["exporters"]["WebhookExporter"]
     assert (stats["failed"], stats["retried"], stats["exported"]) == (2, 0, 1)
@@ -125,7 +125,7 @@ def test_an_unreachable_url_is_retryable_and_never_raises() -> None:
     assert exporter.export([]) is ExportResult.SUCCESS
     obskit.init(exporters=[exporter], retry_max_elapsed_s=0.2)
     obskit.get_logger("t").info("nowhere")
-    obskit.flush(timeout_s=2)
+    obskit.flush(timeout_s=30)
     stats = obskit.pipeline_stats()
     assert stats["exporters"]["WebhookExporter"]["failed"] == 1
     assert "webhook.unreachable" in stats["problems"]

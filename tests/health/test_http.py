@@ -351,12 +351,12 @@ def test_idle_sockets_time_out_and_connections_past_the_thread_bound_are_closed(
         handler.timeout = 2.0  # type: ignore[attr-defined]
         idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(bound + 8)]
         try:
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 60
             while diagnostics.problem_counts().get("health.server_busy", 0) < 8:
                 assert time.monotonic() < deadline, diagnostics.problem_counts()
                 time.sleep(0.05)
             # the idle clients are dropped after the read timeout: the server answers again
-            deadline = time.monotonic() + 15
+            deadline = time.monotonic() + 60
             while True:
                 try:
                     if get(f"{server.url}/health")[0] == 200:

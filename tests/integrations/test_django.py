@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -17,24 +18,38 @@ from typing import Any
 import httpx
 import pytest
 
+import obskit
 from obskit.exporters import InMemoryExporter
 
-from .conftest import flushed
+from .conftest import flushed, settled, uvicorn_server
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parents[1] / "src"
 
 
 @pytest.fixture(scope="module")
-def client() -> Any:
+def django_site() -> None:
+    """The test project (django_site/) set up in this process."""
     if str(HERE) not in sys.path:
         sys.path.insert(0, str(HERE))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_site.settings")
     import django
-    from django.test import Client
 
     django.setup()
+
+
+@pytest.fixture(scope="module")
+def client(django_site: None) -> Any:
+    from django.test import Client
+
     return Client(raise_request_exception=False)
+
+
+@pytest.fixture(scope="module")
+def async_client(django_site: None) -> Any:
+    from django.test import AsyncClient
+
+    return AsyncClient(raise_request_exception=False)
 
 
 def server_spans(memory: InMemoryExporter) -> list[Any]:
@@ -89,6 +104,101 @@ def test_5xx_response_is_grouped_by_route_with_the_view_as_culprit(
     assert [e.title for e in events] == ["HTTP 503 GET /unavailable/"] * 2
     assert events[0].fingerprint == events[1].fingerprint
     assert events[0].culprit.endswith("views in unavailable")
+
+
+# -- async: the middleware in Django's async chain (AsyncClient, uvicorn) ----------------------
+
+
+def test_the_middleware_is_a_coroutine_in_an_async_chain_and_a_function_in_a_sync_one(
+    django_site: None,
+) -> None:
+    from asgiref.sync import iscoroutinefunction
+
+    from obskit.integrations.django import ObskitDjangoMiddleware
+
+    async def async_view(request: Any) -> Any:
+        return None
+
+    assert ObskitDjangoMiddleware.sync_capable and ObskitDjangoMiddleware.async_capable
+    assert iscoroutinefunction(ObskitDjangoMiddleware(async_view))
+    assert not iscoroutinefunction(ObskitDjangoMiddleware(lambda request: None))
+
+
+async def test_an_async_view_is_named_by_its_pattern_and_its_logs_carry_the_route(
+    async_client: Any, quiet_memory: InMemoryExporter
+) -> None:
+    from django_site import views
+
+    views.async_view_threads.clear()
+    response = await async_client.get("/async/users/7/", headers={"X-Request-ID": "req-async"})
+    assert response.status_code == 200 and response["X-Request-ID"] == "req-async"
+    assert views.async_view_threads == [threading.get_ident()]  # on the event loop's thread
+    [span] = server_spans(quiet_memory)
+    assert span.name == "GET /async/users/<int:user_id>/"
+    assert span.attributes["http.route"] == "/async/users/<int:user_id>/"
+    assert span.attributes["request.id"] == "req-async"
+    [log] = quiet_memory.logs
+    assert log.event == "async user loaded"
+    assert log.fields["http.route"] == "/async/users/<int:user_id>/"
+    assert log.fields["request_id"] == "req-async"
+
+
+async def test_an_async_views_exception_is_captured_with_the_view_as_culprit(
+    async_client: Any, quiet_memory: InMemoryExporter
+) -> None:
+    assert (await async_client.get("/async/boom/")).status_code == 500
+    [event] = flushed(quiet_memory).errors
+    assert event.title == "RuntimeError: async kaboom"
+    assert event.culprit.endswith("views in async_boom")
+    assert event.context["http"]["route"] == "/async/boom/"
+    [span] = server_spans(quiet_memory)
+    assert span.name == "GET /async/boom/" and span.status == "error"
+
+
+async def test_an_async_streaming_response_ends_the_request_when_django_closes_it(
+    async_client: Any, quiet_memory: InMemoryExporter
+) -> None:
+    response = await async_client.get("/async/stream/")
+    assert server_spans(quiet_memory) == []  # still streaming: the request is not over
+    body = b"".join([part async for part in response.streaming_content])
+    assert body == b"part 0\npart 1\npart 2\n"
+    [span] = server_spans(quiet_memory)
+    assert span.name == "GET /async/stream/"
+    parts = [r for r in quiet_memory.logs if r.event == "part sent"]
+    assert [r.fields["http.route"] for r in parts] == ["/async/stream/"] * 3
+    assert {r.fields["request_id"] for r in parts} == {span.attributes["request.id"]}
+    assert "http_finish" not in str(obskit.pipeline_stats()["problems"])
+
+
+def test_django_asgi_under_uvicorn_on_loopback(
+    django_site: None, quiet_memory: InMemoryExporter
+) -> None:
+    from django.core.asgi import get_asgi_application
+
+    with uvicorn_server(get_asgi_application(), lifespan="off") as url:
+        user = httpx.get(f"{url}/async/users/5/", timeout=30)
+        assert user.status_code == 200 and user.headers["x-request-id"]
+        assert httpx.get(f"{url}/async/boom/", timeout=30).status_code == 500
+        assert httpx.get(f"{url}/users/6/", timeout=30).status_code == 200  # a sync view
+        assert httpx.get(f"{url}/async/stream/", timeout=30).text.count("part") == 3
+        assert httpx.get(f"{url}/health/", timeout=30).status_code == 200  # excluded
+        settled(quiet_memory, spans=4)
+    names = sorted(s.name for s in server_spans(quiet_memory))
+    assert names == [
+        "GET /async/boom/",
+        "GET /async/stream/",
+        "GET /async/users/<int:user_id>/",
+        "GET /users/<int:user_id>/",
+    ]
+    [error] = quiet_memory.errors
+    assert error.title == "RuntimeError: async kaboom"
+    assert error.culprit.endswith("views in async_boom")
+    routes = {r.event: r.fields.get("http.route") for r in quiet_memory.logs}
+    assert routes["async user loaded"] == "/async/users/<int:user_id>/"
+    assert routes["user loaded"] == "/users/<int:user_id>/"
+    assert routes["part sent"] == "/async/stream/"
+    [loaded] = [r for r in quiet_memory.logs if r.event == "async user loaded"]
+    assert loaded.fields["request_id"] == user.headers["x-request-id"]
 
 
 def free_port() -> int:

@@ -76,6 +76,41 @@ def test_sampling_keeps_a_share_per_level_and_counts_the_rest(
     assert "error" not in after and "warning" not in after
 
 
+def test_records_bridged_from_stdlib_logging_are_sampled_and_counted_the_same_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    draws = iter([0.05, 0.5, 0.95, 0.2] * 50)
+    monkeypatch.setattr(obskit_logging.random, "random", lambda: next(draws))
+    before = dict(obskit.pipeline_stats()["logs"]["sampled_out"])
+    memory = setup(
+        level="debug",
+        capture_stdlib_logging=True,
+        log_sample_rate={"debug": 0.1, "info": 0.5},
+    )
+    library = logging.getLogger("some.library")
+    for _ in range(4):
+        library.debug("row")  # kept only when the draw is below 0.1: once in four
+    for _ in range(4):
+        library.info("step")  # kept below 0.5: twice in four
+    for _ in range(3):
+        library.warning("odd")  # not sampled: no draw
+        library.error("bad")  # never sampled
+    try:
+        raise OSError("reset by peer")
+    except OSError:
+        library.exception("failed")  # an error with its exception: never sampled either
+    obskit.flush(30)
+    counts = {
+        level: sum(1 for r in memory.logs if r.level == level and r.logger == "some.library")
+        for level in ("debug", "info", "warning", "error")
+    }
+    assert counts == {"debug": 1, "info": 2, "warning": 3, "error": 4}
+    after = obskit.pipeline_stats()["logs"]["sampled_out"]
+    assert after["debug"] - before.get("debug", 0) == 3
+    assert after["info"] - before.get("info", 0) == 2
+    assert "error" not in after and "warning" not in after
+
+
 def test_sampled_out_records_are_a_metric_too() -> None:
     seen: list[tuple[str, dict[str, Any]]] = []
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from ..alerts.promstack import free_port, wait_for
 
 APP = """
 import os
+import time
 import obskit
 from obskit import metrics
 from obskit.integrations.wsgi import ObskitWSGIMiddleware
@@ -31,6 +33,7 @@ exposition = metrics.prometheus_app()
 
 def shop(environ, start_response):
     orders.add(shop="eu")
+    time.sleep(0.02)  # busy for a moment: concurrent requests need several workers
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [str(os.getpid()).encode()]
 
@@ -80,7 +83,10 @@ def test_gunicorn_with_four_sync_workers_one_scrape_counts_every_request(tmp_pat
 
         wait_for(up, 60, "gunicorn to answer")
         sent = 200
-        pids = {get("/order") for _ in range(sent)}
+        # Concurrent clients: a sync worker serves one request at a time, so while one sleeps
+        # the others must answer (sequential requests may all go to the same worker).
+        with ThreadPoolExecutor(8) as clients:
+            pids = set(clients.map(lambda _: get("/order"), range(sent)))
 
         def scraped() -> str | None:
             text = get("/metrics")  # any worker answers: each scrape is the whole service's

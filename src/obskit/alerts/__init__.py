@@ -3,8 +3,8 @@
 The same semantics as Prometheus alerting rules plus Alertmanager, with no server: rules over
 sliding windows of ``obskit.metrics`` series, the pending/firing/resolved state machine with
 ``for`` and ``keep_firing_for``, grouping, repeat, silences, inhibition, escalation and
-acknowledgement, and channels (log, webhook, Slack, PagerDuty, email, Alertmanager). See
-``docs/alerts.md``.
+acknowledgement, and channels (log, webhook, Slack, PagerDuty, email, Alertmanager, Microsoft
+Teams, SMS through Twilio, Opsgenie). See ``docs/alerts.md``.
 
 The module-level functions use a default engine, wired to ``obskit.metrics`` when this module
 is imported and evaluating every 15 seconds once it has a rule::
@@ -49,10 +49,13 @@ from obskit.alerts.engine import _live as _live_engines
 from obskit.alerts.export import Export
 from obskit.alerts.matchers import Matcher, parse_matchers
 from obskit.alerts.notify import Channel, ChannelError, Notification
+from obskit.alerts.opsgenie import OpsgenieChannel
 from obskit.alerts.policies import EscalationLevel, EscalationPolicy, InhibitRule, Silence
 from obskit.alerts.rules import AlertRule, Detector, DetectorResult, RuleError
 from obskit.alerts.sketch import QuantileSketch
 from obskit.alerts.slo import SLO
+from obskit.alerts.teams import TeamsChannel
+from obskit.alerts.twilio import TwilioSMSChannel
 from obskit.diagnostics import ConfigError
 from obskit.signals import Alert
 
@@ -74,11 +77,14 @@ __all__ = [
     "LogChannel",
     "Matcher",
     "Notification",
+    "OpsgenieChannel",
     "PagerDutyChannel",
     "QuantileSketch",
     "RuleError",
     "Silence",
     "SlackChannel",
+    "TeamsChannel",
+    "TwilioSMSChannel",
     "WebhookChannel",
     "acknowledge",
     "active",

@@ -21,7 +21,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from obskit.alerts.channels import post_json
+from obskit.alerts._http import post_json
 from obskit.alerts.notify import ChannelError, Notification
 from obskit.alerts.prometheus import label_names
 from obskit.diagnostics import ConfigError

@@ -3,7 +3,8 @@
 They run on the dispatcher's worker thread (:mod:`obskit.alerts.notify`), which retries what
 may pass and counts what fails; a channel only has to raise. HTTP channels use the standard
 library (``urllib``) with a timeout, so a slow receiver holds the worker for ``timeout_s`` at
-most.
+most. Every channel shows an alert's ``runbook_url`` annotation (a link where the format has
+links). Microsoft Teams, Twilio SMS and Opsgenie have modules of their own.
 
 * :class:`LogChannel`: a log record through obskit's logger.
 * :class:`WebhookChannel`: Alertmanager's webhook JSON, optionally signed with HMAC-SHA256.
@@ -20,13 +21,14 @@ import json
 import smtplib
 import socket
 import ssl
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
 from typing import Any
 
+from obskit.alerts._http import post_json
+from obskit.alerts._render import cut, facts, is_link, label_text, runbook_url, summary
 from obskit.alerts.notify import ChannelError, Notification
+from obskit.diagnostics import ConfigError
 from obskit.signals import Alert, iso_time
 
 __all__ = [
@@ -39,32 +41,6 @@ __all__ = [
 ]
 
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
-
-
-def post_json(
-    url: str, body: bytes, headers: Mapping[str, str], timeout_s: float
-) -> tuple[int, bytes]:
-    """POST ``body`` as JSON; the status and response body.
-
-    An HTTP error becomes a :class:`ChannelError` carrying the receiver's own message (the
-    start of its answer), retryable for 429 and 5xx. The URL stays out of the message: a Slack
-    or PagerDuty URL is a secret.
-    """
-    request = urllib.request.Request(url, data=body, method="POST")
-    request.add_header("Content-Type", "application/json")
-    request.add_header("User-Agent", "obskit-alerts")
-    for name, value in headers.items():
-        request.add_header(name, value)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        try:
-            answer = exc.read(2048).decode("utf-8", "replace").strip()
-        except Exception:
-            answer = ""
-        message = f"HTTP {exc.code} {exc.reason}" + (f": {answer}" if answer else "")
-        raise ChannelError(message, retryable=exc.code == 429 or exc.code >= 500) from None
 
 
 class LogChannel:
@@ -94,6 +70,7 @@ class LogChannel:
         level, message = self.describe(notification)
         alerts = [
             {"rule": a.rule, "state": a.state, "value": a.value, "labels": a.labels}
+            | ({"runbook_url": url} if (url := runbook_url(a)) else {})
             for a in notification.alerts
         ]
         self.log.log(
@@ -142,9 +119,9 @@ class WebhookChannel:
         max_alerts: int = 0,
     ) -> None:
         if not url.startswith(("http://", "https://")):
-            raise ValueError(f"webhook url must start with http:// or https://, not {url!r}")
+            raise ConfigError(f"webhook url must start with http:// or https://, not {url!r}")
         if max_alerts < 0:
-            raise ValueError("max_alerts must be >= 0 (0: send every alert)")
+            raise ConfigError("max_alerts must be >= 0 (0: send every alert)")
         self.url = url
         self.external_url = external_url
         self.max_alerts = max_alerts
@@ -200,7 +177,7 @@ class SlackChannel:
         send_resolved: bool = True,
     ) -> None:
         if not webhook_url.startswith(("http://", "https://")):
-            raise ValueError("webhook_url must be the https URL Slack gave for the webhook")
+            raise ConfigError("webhook_url must be the https URL Slack gave for the webhook")
         self.webhook_url = webhook_url
         self.username = username
         self.icon_emoji = icon_emoji
@@ -213,13 +190,13 @@ class SlackChannel:
         )
         text = f"{icon} {notification.title}"
         blocks: list[dict[str, Any]] = [
-            {"type": "header", "text": {"type": "plain_text", "text": _cut(text, 150)}}
+            {"type": "header", "text": {"type": "plain_text", "text": cut(text, 150)}}
         ]
         for alert in notification.alerts[:45]:  # Slack allows 50 blocks a message
             blocks.append(
                 {
                     "type": "section",
-                    "text": {"type": "mrkdwn", "text": _cut(_slack_line(alert), 3000)},
+                    "text": {"type": "mrkdwn", "text": cut(_slack_line(alert), 3000)},
                 }
             )
         if len(notification.alerts) > 45:
@@ -241,23 +218,29 @@ class SlackChannel:
 
 
 def _slack_line(alert: Alert) -> str:
-    summary = alert.annotations.get("summary") or alert.annotations.get("description") or ""
-    labels = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()) if k != "alertname")
+    text = alert.annotations.get("summary") or alert.annotations.get("description") or ""
+    labels = label_text(alert)
     parts = [f"*{alert.rule}* is *{alert.state}* ({alert.severity})"]
     if alert.value is not None:
         parts.append(f"value: `{alert.value:.6g}`")
-    if summary:
-        parts.append(summary)
+    if text:
+        parts.append(_slack_escape(text))
     if labels:
-        parts.append(f"_{labels}_")
+        parts.append(f"_{_slack_escape(labels)}_")
     by = alert.details.get("acknowledged_by")
     if by:
         parts.append(f"acknowledged by {by}: {alert.details.get('comment', '')}")
+    url = runbook_url(alert)
+    if is_link(url):
+        parts.append(f"<{_slack_escape(url)}|Runbook>")
+    elif url:
+        parts.append(f"Runbook: {_slack_escape(url)}")
     return "\n".join(parts)
 
 
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+def _slack_escape(text: str) -> str:
+    """Slack's three control characters, escaped as its mrkdwn wants them."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class PagerDutyChannel:
@@ -285,7 +268,7 @@ class PagerDutyChannel:
         send_resolved: bool = True,
     ) -> None:
         if len(routing_key) != 32:
-            raise ValueError("routing_key must be the 32-character Events API v2 integration key")
+            raise ConfigError("routing_key must be the 32-character Events API v2 integration key")
         self.routing_key = routing_key
         self.url = url
         self.source = source or socket.gethostname()
@@ -300,11 +283,8 @@ class PagerDutyChannel:
             "dedup_key": f"obskit-{alert.fingerprint}",
         }
         if action == "trigger":
-            summary = alert.annotations.get("summary") or (
-                f"{alert.rule}: {alert.value:.6g}" if alert.value is not None else alert.rule
-            )
             body["payload"] = {
-                "summary": _cut(summary, 1024),
+                "summary": cut(summary(alert), 1024),
                 "source": alert.service or self.source,
                 "severity": alert.severity,
                 "timestamp": iso_time(alert.fired_at or alert.timestamp),
@@ -318,6 +298,11 @@ class PagerDutyChannel:
                 },
             }
             body["client"] = "obskit"
+            url = runbook_url(alert)
+            if is_link(url):
+                body["links"] = [{"href": url, "text": "Runbook"}]
+            elif url:
+                body["payload"]["custom_details"]["runbook"] = url
         return body
 
     def send(self, notification: Notification) -> None:
@@ -357,9 +342,9 @@ class EmailChannel:
         send_resolved: bool = True,
     ) -> None:
         if not recipients:
-            raise ValueError("an EmailChannel needs at least one recipient")
+            raise ConfigError("an EmailChannel needs at least one recipient")
         if starttls and use_ssl:
-            raise ValueError("choose starttls (port 587) or use_ssl (port 465), not both")
+            raise ConfigError("choose starttls (port 587) or use_ssl (port 465), not both")
         self.host, self.port = host, port
         self.sender = sender
         self.recipients = list(recipients)
@@ -380,7 +365,9 @@ class EmailChannel:
         message["To"] = ", ".join(self.recipients)
         lines = [notification.title, ""]
         for alert in notification.alerts:
-            lines.append(_slack_line(alert).replace("*", "").replace("_", "").replace("`", ""))
+            lines.append(f"{alert.rule} is {alert.state} ({alert.severity})")
+            lines.append(summary(alert))
+            lines.extend(f"{title}: {text}" for title, text in facts(alert))
             lines.append("")
         message.set_content("\n".join(lines))
         return message

@@ -20,12 +20,17 @@ the view's exception itself (Django turns it into a 500 response before any midd
 it: ``process_exception`` captures it first); the view as the culprit of a 5xx response. Each
 request runs in a copy of the context, so nothing of it stays in the server's thread. A
 streaming response ends (and is timed) when Django closes it.
+
+The middleware is sync and async capable, as Django documents for hybrid middleware: under
+ASGI with an async chain it runs as a coroutine (no thread hop for async views); under WSGI, or
+in a sync chain, as a plain function.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from obskit import diagnostics, errors
@@ -40,12 +45,16 @@ class ObskitDjangoMiddleware:
     """Django middleware: request scope, span, request id, route-named metrics, error events."""
 
     sync_capable = True
-    async_capable = False
+    async_capable = True
 
     def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        from asgiref.sync import iscoroutinefunction, markcoroutinefunction
         from django.conf import settings
 
         self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:  # Django then awaits this instance
+            markcoroutinefunction(self)
         self.options = HTTPOptions(**getattr(settings, "OBSKIT_MIDDLEWARE", {}))
         self._keys = {
             name: _UNPREFIXED.get(name) or "HTTP_" + name.upper().replace("-", "_")
@@ -53,6 +62,8 @@ class ObskitDjangoMiddleware:
         }
 
     def __call__(self, request: Any) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
         if self.options.exclude_paths and self._excluded(request):
             try:
                 return self.get_response(request)
@@ -68,6 +79,35 @@ class ObskitDjangoMiddleware:
         except BaseException as exc:
             context.run(exchange.finish, exc)
             raise
+        return self._finish(context, exchange, request, response)
+
+    async def __acall__(self, request: Any) -> Any:
+        """The async chain's call: the same, with the rest of the chain awaited."""
+        if self.options.exclude_paths and self._excluded(request):
+            try:
+                return await self.get_response(request)
+            except Exception as exc:
+                errors.capture_failure(exc)
+                raise
+        context = contextvars.copy_context()
+        exchange = context.run(self._begin, request)
+        if exchange is None:
+            return await self.get_response(request)
+        try:
+            # a task started inside the request's context runs in a copy of it: the view sees
+            # the request scope, and the scope is closed in the context that opened it
+            response = await context.run(asyncio.ensure_future, self.get_response(request))
+        except BaseException as exc:
+            context.run(exchange.finish, exc)
+            raise
+        if getattr(response, "is_async", False):  # an async streaming body, sent after this
+            response.streaming_content = _parts_in(context, response.streaming_content)
+        return self._finish(context, exchange, request, response)
+
+    def _finish(
+        self, context: contextvars.Context, exchange: Exchange, request: Any, response: Any
+    ) -> Any:
+        """Note the response; end the request now, or when Django closes a streaming one."""
         context.run(self._response, exchange, request, response)
         if getattr(response, "streaming", False) and hasattr(response, "_resource_closers"):
             response._resource_closers.append(lambda: context.run(exchange.finish, None))
@@ -126,6 +166,23 @@ class ObskitDjangoMiddleware:
                 response[name] = exchange.request_id
         except Exception as exc:
             diagnostics.report("django_response", f"could not annotate a response: {exc!r}")
+
+
+async def _parts_in(context: contextvars.Context, parts: Any) -> AsyncIterator[Any]:
+    """An async streaming body whose parts are made inside the request's context (Django's
+    handler iterates it after every middleware has returned): their records carry the route."""
+    iterator = parts.__aiter__()
+    try:
+        while True:
+            try:
+                part = await context.run(asyncio.ensure_future, iterator.__anext__())
+            except StopAsyncIteration:
+                return
+            yield part
+    finally:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def django_route(request: Any) -> str | None:

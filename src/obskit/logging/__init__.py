@@ -52,7 +52,12 @@ def set_sample_rates(rates: dict[str, float]) -> None:
     )
 
 
-def _sampled_out(level: str) -> bool:
+def sampled_out_now(level: str) -> bool:
+    """Whether ``log_sample_rate`` drops this record of ``level`` (counted if so).
+
+    One draw per record; error and critical are never sampled. obskit's logger and the stdlib
+    bridge both ask here, so a level's share and its count are the same whichever way it came.
+    """
     rate = _sample_rates.get(level)
     if rate is None or random.random() < rate:
         return False
@@ -97,7 +102,7 @@ class Logger(BoundLoggerBase):
         return self._logger.name
 
     def _emit(self, method: str, event: Any, args: tuple[Any, ...], kw: dict[str, Any]) -> None:
-        if _sample_rates and _sampled_out(method):
+        if _sample_rates and sampled_out_now(method):
             return
         try:
             if args:

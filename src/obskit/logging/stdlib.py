@@ -16,6 +16,7 @@ import logging
 
 from obskit import _runtime, contextstack, diagnostics
 from obskit.levels import LEVEL_NUMBERS, level_name
+from obskit.logging import sampled_out_now
 from obskit.logging.processors import make_record
 from obskit.processor import on_export_thread
 
@@ -59,6 +60,9 @@ class ObskitHandler(logging.Handler):
         if on_export_thread():
             return
         try:
+            level = level_name(record.levelno)
+            if sampled_out_now(level):  # log_sample_rate, as for obskit's own logger
+                return
             fields = dict(contextstack.get_fields())
             fields.update(contextstack.late_fields())
             for key, value in record.__dict__.items():
@@ -68,7 +72,6 @@ class ObskitHandler(logging.Handler):
             fields["code.line.number"] = record.lineno
             if record.exc_info and record.exc_info[0] is not None:
                 fields["exc_info"] = record.exc_info
-            level = level_name(record.levelno)
             _runtime.emit(make_record(level, _message(record), record.name, fields))
         except Exception as exc:
             diagnostics.report("stdlib_bridge", f"could not bridge a logging record: {exc!r}")

@@ -1,4 +1,5 @@
-"""URLs of the test project: plain paths, an include() with a prefix, a class-based view."""
+"""URLs of the test project: plain paths, an include() with a prefix, a class-based view,
+async views."""
 
 from __future__ import annotations
 
@@ -14,4 +15,7 @@ urlpatterns = [
     path("unavailable/", views.unavailable),
     path("health/", views.health),
     path("blog/", include(articles)),
+    path("async/users/<int:user_id>/", views.async_user),
+    path("async/boom/", views.async_boom),
+    path("async/stream/", views.async_stream),
 ]
