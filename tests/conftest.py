@@ -1,15 +1,17 @@
-"""Shared test set-up: a hypothesis profile without deadlines, and a clean obskit per test."""
+"""Shared test set-up: a hypothesis profile without deadlines, a clean obskit per test, and a
+metrics sink that records every point."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 import obskit
-from obskit import diagnostics
+from obskit import diagnostics, metrics
 from obskit.exporters import InMemoryExporter
 
 pytest_plugins = ["obskit.testing"]  # the obskit_capture fixture, as users get it
@@ -38,3 +40,35 @@ def memory() -> InMemoryExporter:
     exporter = InMemoryExporter()
     obskit.init(service="test", environment="test", level="debug", exporters=[exporter])
     return exporter
+
+
+class RecordingSink:
+    """A metrics sink keeping every point it is handed: ``(call, name, value, labels)``."""
+
+    def __init__(self) -> None:
+        self.points: list[tuple[str, str, float, dict[str, Any]]] = []
+
+    def observe(
+        self, name: str, value: float, labels: dict[str, Any], timestamp: float | None
+    ) -> None:
+        self.points.append(("observe", name, value, dict(labels)))
+
+    def increment(
+        self, name: str, amount: float, labels: dict[str, Any], timestamp: float | None
+    ) -> None:
+        self.points.append(("increment", name, amount, dict(labels)))
+
+    @property
+    def observed(self) -> list[tuple[str, float, dict[str, Any]]]:
+        """The observations only, as ``(name, value, labels)``."""
+        return [(name, value, labels) for call, name, value, labels in self.points
+                if call == "observe"]  # fmt: skip
+
+
+@pytest.fixture
+def sink() -> Iterator[RecordingSink]:
+    """A :class:`RecordingSink` hearing every metric point during the test."""
+    recording = RecordingSink()
+    metrics.add_sink(recording)
+    yield recording
+    metrics.remove_sink(recording)

@@ -21,7 +21,9 @@ def test_report_on_the_demo_database_prints_error_groups_health_and_alerts(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     assert main(["demo", "--seconds", "2", "--rps", "200", "--out", str(tmp_path)]) == 0
-    assert "obskit report --db" in capsys.readouterr().out
+    closing = capsys.readouterr().out
+    assert f"obskit report --db {tmp_path / 'demo.db'}" in closing
+    assert f"obskit dashboard --db {tmp_path / 'demo.db'}" in closing
     status, out = run(capsys, "report", "--db", str(tmp_path / "demo.db"))
     assert status == 0
     assert "demo-shop" in out and "POST /checkout" in out  # service, and requests from spans

@@ -11,31 +11,9 @@ from typing import Any
 import pytest
 
 import obskit
-from obskit import metrics
 from obskit.exporters import InMemoryExporter
 
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.points: list[tuple[str, str, float, dict[str, Any]]] = []
-
-    def observe(
-        self, name: str, value: float, labels: dict[str, Any], timestamp: float | None
-    ) -> None:
-        self.points.append(("observe", name, value, labels))
-
-    def increment(
-        self, name: str, amount: float, labels: dict[str, Any], timestamp: float | None
-    ) -> None:
-        self.points.append(("increment", name, amount, labels))
-
-
-@pytest.fixture
-def sink() -> Iterator[RecordingSink]:
-    recording = RecordingSink()
-    metrics.add_sink(recording)
-    yield recording
-    metrics.remove_sink(recording)
+from .conftest import RecordingSink
 
 
 @obskit.instrument

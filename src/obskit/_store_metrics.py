@@ -243,10 +243,17 @@ def _fold(rows: list[MetricRollup], aggregation: str) -> float | None:
 
 
 def metric_names(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
-    """(name, metric type, unit) of every metric with rollups, by name."""
-    return [
-        (n, kind, unit or "")
-        for n, kind, unit in conn.execute(
-            "SELECT DISTINCT name, metric_type, unit FROM metric_rollups ORDER BY name"
-        )
-    ]
+    """(name, metric type, unit) of every metric with rollups, by name: an index skip-scan from
+    one name to the next (a large store is not scanned whole)."""
+    names = conn.execute(
+        "WITH RECURSIVE names(name) AS (SELECT min(name) FROM metric_rollups UNION ALL "
+        "SELECT (SELECT min(name) FROM metric_rollups WHERE name > names.name) FROM names "
+        "WHERE names.name IS NOT NULL) SELECT name FROM names WHERE name IS NOT NULL"
+    ).fetchall()
+    out = []
+    for (name,) in names:
+        kind, unit = conn.execute(
+            "SELECT metric_type, unit FROM metric_rollups WHERE name = ? LIMIT 1", (name,)
+        ).fetchone()
+        out.append((name, kind or "", unit or ""))
+    return out

@@ -207,7 +207,10 @@ def _print_summary(memory: InMemoryExporter, handled: int, failures: int, jsonl_
         out.write(f"  {name:<20}{counts} {row['failed']:>7}\n")
     out.write(f"\nEvery signal is also in {jsonl_path}\n")
     db_path = jsonl_path.with_name("demo.db")
-    out.write(f"and in the SQLite store {db_path}: try `obskit report --db {db_path}`\n")
+    out.write(
+        f"and in the SQLite store {db_path}: try `obskit report --db {db_path}` for a summary,\n"
+        f"or `obskit dashboard --db {db_path}` to browse it (http://127.0.0.1:8050)\n"
+    )
 
 
 def _print_errors(out: Any, records: list[Any]) -> None:

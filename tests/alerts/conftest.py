@@ -50,6 +50,12 @@ def make_engine(clock: Clock) -> Iterator[Callable[..., AlertEngine]]:
         engine.close(timeout_s=2)
 
 
+@pytest.fixture
+def engine(make_engine: Callable[..., AlertEngine]) -> AlertEngine:
+    """An engine on the test clock whose channels retry quickly (three attempts)."""
+    return make_engine(max_attempts=3, retry_initial_backoff_s=0.01, retry_max_backoff_s=0.05)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_default_engine() -> Iterator[None]:
     yield

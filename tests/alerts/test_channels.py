@@ -41,13 +41,6 @@ def receiver() -> Iterator[HttpReceiver]:
         yield running
 
 
-@pytest.fixture
-def engine(make_engine: Callable[..., AlertEngine]) -> AlertEngine:
-    return make_engine(
-        group_wait_s=0, max_attempts=3, retry_initial_backoff_s=0.01, retry_max_backoff_s=0.05
-    )
-
-
 def test_slack_messages_follow_the_incoming_webhook_format(
     engine: AlertEngine, clock: Clock, receiver: HttpReceiver
 ) -> None:

@@ -5,10 +5,7 @@ Each test drives an engine on a test clock: observe, move the clock, evaluate.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 from obskit import diagnostics
 from obskit.alerts import AlertEngine
@@ -19,11 +16,6 @@ from .conftest import Clock
 
 def states(alerts: list[Any]) -> list[str]:
     return [a.state for a in alerts]
-
-
-@pytest.fixture
-def engine(make_engine: Callable[..., AlertEngine]) -> AlertEngine:
-    return make_engine()
 
 
 def rule(engine: AlertEngine, **fields: Any) -> None:

@@ -4,7 +4,7 @@ that validates the documented message (one card attachment, schema version, 28 K
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import given
@@ -29,11 +29,6 @@ def receiver() -> Iterator[HttpReceiver]:
     with http_receiver() as running:
         running.handlers["/teams"] = teams
         yield running
-
-
-@pytest.fixture
-def engine(make_engine: Callable[..., AlertEngine]) -> AlertEngine:
-    return make_engine(max_attempts=3, retry_initial_backoff_s=0.01, retry_max_backoff_s=0.05)
 
 
 def webhook(receiver: HttpReceiver) -> str:

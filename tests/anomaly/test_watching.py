@@ -124,6 +124,44 @@ def test_publish_score_makes_the_score_a_metric_for_alert_rules(stop_watches: An
     assert len(scores) == 61
     assert scores[-1][0] == "queue.depth.anomaly_score" and scores[-1][2] == {"queue": "mail"}
     assert scores[-1][1] > 0.9 > max(score for _, score, _ in scores[:-1])
+    # a score is a level, not a distribution: a gauge holding the latest score per series
+    score = metrics.instruments()["queue.depth.anomaly_score"]
+    assert (score.kind, score.prometheus_name) == ("gauge", "queue_depth_anomaly_score")
+    [series] = metrics.snapshot()["queue.depth.anomaly_score"].series
+    assert series.value == scores[-1][1]
+
+
+def test_an_alert_rule_on_the_published_score_fires_on_the_anomaly(stop_watches: Any) -> None:
+    from obskit.alerts import AlertEngine
+
+    start = 1_000_000.0
+    engine = AlertEngine(clock=lambda: start + 61, group_wait_s=0)
+    engine.stop()  # evaluated by the test
+    metrics.add_sink(engine.store)
+    try:
+        stop_watches(anomaly.watch("queue.depth", anomaly.EWMA(warmup=10), publish_score=True))
+        engine.add_rule(
+            name="queue_anomaly",
+            metric="queue.depth.anomaly_score",
+            aggregation="max",
+            window_s=300,
+            op=">=",
+            threshold=0.9,
+        )
+        _steady("queue.depth", start=start, queue="mail")
+        assert engine.evaluate(start + 59.5) == []
+        metrics.observe("queue.depth", 95.0, timestamp=start + 60, queue="mail")
+        (alert,) = engine.evaluate(start + 61)
+    finally:
+        metrics.remove_sink(engine.store)
+        engine.close(timeout_s=2)
+    assert (alert.rule, alert.state, alert.labels["queue"]) == ("queue_anomaly", "firing", "mail")
+
+
+def test_a_published_score_clashing_with_a_declared_metric_is_a_config_error() -> None:
+    metrics.histogram("orders.rate.anomaly_score")
+    with pytest.raises(ConfigError, match=r"orders\.rate\.anomaly_score"):
+        anomaly.watch("orders.rate", publish_score=True)
 
 
 def test_a_broken_callback_is_counted_not_raised(

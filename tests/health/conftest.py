@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 import obskit
-from obskit import metrics
 
 
 @pytest.fixture(autouse=True)
@@ -35,28 +33,3 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-class RecordingSink:
-    """A metric sink keeping every observation as (name, value, labels)."""
-
-    def __init__(self) -> None:
-        self.observed: list[tuple[str, float, dict[str, Any]]] = []
-
-    def observe(
-        self, name: str, value: float, labels: dict[str, Any], timestamp: float | None
-    ) -> None:
-        self.observed.append((name, value, dict(labels)))
-
-    def increment(
-        self, name: str, amount: float, labels: dict[str, Any], timestamp: float | None
-    ) -> None:
-        pass
-
-
-@pytest.fixture
-def sink() -> Iterator[RecordingSink]:
-    recording = RecordingSink()
-    metrics.add_sink(recording)
-    yield recording
-    metrics.remove_sink(recording)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -13,30 +12,7 @@ from obskit import diagnostics, metrics
 from obskit.exporters import InMemoryExporter
 from obskit.logging import record_listeners
 
-
-class RecordingSink:
-    """Keeps every point it is handed."""
-
-    def __init__(self) -> None:
-        self.points: list[tuple[str, str, float, dict[str, Any]]] = []
-
-    def observe(
-        self, name: str, value: float, labels: dict[str, Any], timestamp: float | None
-    ) -> None:
-        self.points.append(("observe", name, value, labels))
-
-    def increment(
-        self, name: str, amount: float, labels: dict[str, Any], timestamp: float | None
-    ) -> None:
-        self.points.append(("increment", name, amount, labels))
-
-
-@pytest.fixture
-def sink() -> Iterator[RecordingSink]:
-    recording = RecordingSink()
-    metrics.add_sink(recording)
-    yield recording
-    metrics.remove_sink(recording)
+from ..conftest import RecordingSink
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), "12", None, object()])

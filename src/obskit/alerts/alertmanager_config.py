@@ -41,8 +41,9 @@ from obskit.alerts.export import Export, yaml_text
 from obskit.alerts.matchers import Matcher
 from obskit.alerts.notify import Channel
 from obskit.alerts.policies import EscalationPolicy, InhibitRule, Silence
-from obskit.alerts.prometheus import label_name, prometheus_duration
+from obskit.alerts.prometheus import prometheus_duration
 from obskit.alerts.rules import AlertRule
+from obskit.metrics import label_name
 
 __all__ = ["NO_RECEIVER", "alertmanager_config"]
 

@@ -44,17 +44,14 @@ from obskit.alerts.export import Export, yaml_text
 from obskit.alerts.rules import AlertRule, Template
 from obskit.alerts.slo import BURN_RATES, SLO
 from obskit.alerts.window import PERCENTILES
-from obskit.metrics import label_name as metrics_label_name
+from obskit.metrics import label_name
 
 __all__ = [
     "MetricKind",
-    "label_name",
     "label_names",
     "prometheus_duration",
     "prometheus_rules",
 ]
-
-_INVALID_LABEL = re.compile(r"[^a-zA-Z0-9_]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,16 +67,6 @@ class Skip(Exception):
     """This rule has no PromQL equivalent (the message says why)."""
 
 
-def label_name(name: str) -> str:
-    """A label name Prometheus and Alertmanager accept (``obskit.metrics.label_name``: as
-    OpenTelemetry translates them).
-
-    >>> label_name("team.name"), label_name("http.route"), label_name("2xx")
-    ('team_name', 'http_route', '_2xx')
-    """
-    return metrics_label_name(name)
-
-
 def label_names(labels: Mapping[str, str]) -> dict[str, str]:
     """``labels`` with sanitised names; values of names that collide are joined with ``;``
     (in the order of the original names), as OpenTelemetry's Prometheus translation does.
@@ -87,7 +74,7 @@ def label_names(labels: Mapping[str, str]) -> dict[str, str]:
     >>> label_names({"team.name": "a", "team_name": "b", "route": "/"})
     {'route': '/', 'team_name': 'a;b'}
     """
-    if all(_INVALID_LABEL.search(k) is None and not k[:1].isdigit() for k in labels):
+    if all(label_name(k) == k for k in labels):
         return dict(labels)
     out: dict[str, str] = {}
     for key in sorted(labels):
@@ -266,17 +253,9 @@ class _Writer:
                 f"no published anomaly score series {score_metric!r} to compare with the "
                 "threshold (the detector runs in-process only)"
             )
-        name, window = declared.prometheus_name, prometheus_duration(rule.window_s)
-        if declared.kind == "gauge":
-            score = _selector(rule, name)
-        elif declared.kind == "histogram":  # scores recorded as observations: their mean
-            score = (
-                f"(rate({_selector(rule, name + '_sum')}[{window}]) / "
-                f"rate({_selector(rule, name + '_count')}[{window}]))"
-            )
-        else:
-            raise Skip(f"the anomaly score {score_metric!r} is a {declared.kind}")
-        expr = f"{score} {rule.op} {_number(rule.threshold)}"
+        if declared.kind != "gauge":  # what anomaly.watch(publish_score=True) declares
+            raise Skip(f"the anomaly score {score_metric!r} is a {declared.kind}, not a gauge")
+        expr = f"{_selector(rule, declared.prometheus_name)} {rule.op} {_number(rule.threshold)}"
         return self._alert(rule, expr, score="{{ $value }}")
 
     def _alert(self, rule: AlertRule, expr: str, *, score: str | None = None) -> dict[str, Any]:

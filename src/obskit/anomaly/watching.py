@@ -37,8 +37,8 @@ def watch(
     points are first aggregated per interval, the sum for counters and the mean for observed
     values, and the detector sees one point per interval (what counters need: a rate). A
     flagged point is emitted as an :class:`~obskit.signals.Anomaly` signal and handed to
-    ``on_anomaly``; with ``publish_score`` every score is also observed as the metric
-    ``<metric>.anomaly_score``, so an alert rule can use it as its condition.
+    ``on_anomaly``; with ``publish_score`` every score is also set on the gauge
+    ``<metric>.anomaly_score`` (per series), so an alert rule can use it as its condition.
 
     >>> import obskit
     >>> from obskit import anomaly
@@ -69,6 +69,11 @@ def watch(
         factory = detector
     else:
         raise ConfigError(f"detector={detector!r}: give a detector, a factory of one, or None")
+    if publish_score:  # a score is a level at a moment: a gauge (a clash is a ConfigError)
+        metrics.gauge(
+            f"{metric}.anomaly_score",
+            description=f"anomaly score of {metric} per series (0 normal, 1 anomalous)",
+        )
     watcher = Watch(
         metric,
         factory,
