@@ -15,8 +15,11 @@ from obskit.alerts import (
     AlertmanagerChannel,
     EmailChannel,
     LogChannel,
+    OpsgenieChannel,
     PagerDutyChannel,
     SlackChannel,
+    TeamsChannel,
+    TwilioSMSChannel,
     WebhookChannel,
 )
 from obskit.cli import main
@@ -168,6 +171,45 @@ def test_what_has_no_equivalent_is_reported_and_refused_when_strict(
     assert "escalation" in skipped["escalation policy 'checkout'"]
     with pytest.raises(ConfigError, match=r"4 item\(s\) have no equivalent"):
         engine.export_alertmanager_config(strict=True)
+
+
+def test_opsgenie_exports_as_opsgenie_configs_that_amtool_accepts(
+    make_engine: Callable[..., AlertEngine], tmp_path: Path
+) -> None:
+    engine = make_engine()
+    key = "eb243592-faa2-4ba2-a551-1afdf565c889"
+    engine.add_channel(
+        "genie",
+        OpsgenieChannel(key, region="eu", responders=["team:payments"], tags=["shop", "web"]),
+    )
+    engine.add_channel("teams", TeamsChannel("https://teams.example/workflows/1"))
+    sms = TwilioSMSChannel("AC" + "0" * 32, "t", to="+14155550100", from_="+14155550199")
+    engine.add_channel("sms", sms)
+    engine.add_rule(name="r", metric="m", threshold=1, channels=["genie", "teams", "sms"])
+    export = engine.export_alertmanager_config()
+    status, output = run("amtool", "check-config", str(export.write(tmp_path / "am.yml")))
+    assert status == 0, output
+    config = yaml.safe_load(export.text)
+    (genie,) = [r for r in config["receivers"] if r["name"] == "genie"]
+    assert genie["opsgenie_configs"] == [
+        {
+            "api_key": key,
+            "api_url": "https://api.eu.opsgenie.com/",
+            "send_resolved": True,
+            "source": "obskit",
+            "priority": '{{ if eq .CommonLabels.severity "critical" }}P1'
+            '{{ else if eq .CommonLabels.severity "error" }}P2'
+            '{{ else if eq .CommonLabels.severity "warning" }}P3'
+            '{{ else if eq .CommonLabels.severity "info" }}P5{{ else }}P3{{ end }}',
+            "responders": [{"type": "team", "name": "payments"}],
+            "tags": "shop,web",
+        }
+    ]
+    (route,) = [r for r in config["route"]["routes"] if r["receiver"] == "genie"]
+    assert route["group_by"] == ["..."]  # one Opsgenie alert per alert, as obskit sends them
+    skipped = dict(export.skipped)
+    assert "0.28" in skipped["channel 'teams' (TeamsChannel)"]
+    assert "SMS" in skipped["channel 'sms' (TwilioSMSChannel)"]
 
 
 def test_the_cli_exports_from_a_python_file(

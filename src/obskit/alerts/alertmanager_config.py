@@ -7,24 +7,28 @@ What moves, and how:
   which has no integration, as they reach only obskit's pipeline and log here;
 * each rule and each of its channels -> a child route matching ``alertname`` with the rule's
   ``group_by`` and ``continue: true`` (an alert goes to every channel of its rule); a route to
-  PagerDuty groups by every label (``...``), since :class:`PagerDutyChannel` makes one incident
-  per alert;
+  PagerDuty and Opsgenie group by every label (``...``), since :class:`PagerDutyChannel` and
+  :class:`OpsgenieChannel` make one incident per alert;
 * channels -> receivers: :class:`WebhookChannel` -> ``webhook_configs`` (a ``Bearer``
   ``Authorization`` header -> ``http_config.authorization``), :class:`SlackChannel` ->
   ``slack_configs``, :class:`PagerDutyChannel` -> ``pagerduty_configs`` (Events API v2),
-  :class:`EmailChannel` -> ``email_configs``; ``send_resolved`` carried over;
+  :class:`EmailChannel` -> ``email_configs``, :class:`OpsgenieChannel` -> ``opsgenie_configs``
+  (key, region, responders, tags, the severity-to-priority map as a template);
+  ``send_resolved`` carried over;
 * inhibit rules -> ``inhibit_rules``; silences not yet over -> ``time_intervals`` (UTC, to the
   minute) muting child routes that carry the silence's matchers.
 
 What has no Alertmanager equivalent is skipped and named in the report: escalation policies,
-log channels, a webhook's HMAC signature and other headers, channels of other kinds.
+log channels, a webhook's HMAC signature and other headers, SMS (Alertmanager has no Twilio
+receiver), Teams (``msteamsv2_configs`` needs Alertmanager 0.28), channels of other kinds.
 Acknowledgement has none either (a note says so). The file holds the receivers' secrets (Slack
-URL, PagerDuty key, SMTP password): keep it as private as they are.
+URL, PagerDuty and Opsgenie keys, SMTP password): keep it as private as they are.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -40,9 +44,12 @@ from obskit.alerts.channels import (
 from obskit.alerts.export import Export, yaml_text
 from obskit.alerts.matchers import Matcher
 from obskit.alerts.notify import Channel
+from obskit.alerts.opsgenie import OPSGENIE_URLS, OpsgenieChannel
 from obskit.alerts.policies import EscalationPolicy, InhibitRule, Silence
 from obskit.alerts.prometheus import prometheus_duration
 from obskit.alerts.rules import AlertRule
+from obskit.alerts.teams import TeamsChannel
+from obskit.alerts.twilio import TwilioSMSChannel
 from obskit.metrics import label_name
 
 __all__ = ["NO_RECEIVER", "alertmanager_config"]
@@ -163,17 +170,49 @@ def _receiver(name: str, channel: Channel, skipped: list[tuple[str, str]]) -> di
             config["auth_username"] = channel.username
             config["auth_password"] = channel.password or ""
         return {"name": name, "email_configs": [config]}
+    if isinstance(channel, OpsgenieChannel):
+        return {"name": name, "opsgenie_configs": [_opsgenie(channel, resolved)]}
     if isinstance(channel, LogChannel):
         skipped.append((what, "Alertmanager has no log receiver; obskit's log keeps alerts"))
+    elif isinstance(channel, TwilioSMSChannel):
+        skipped.append((what, "Alertmanager has no SMS receiver (route SMS through Opsgenie)"))
+    elif isinstance(channel, TeamsChannel):
+        skipped.append((what, "msteamsv2_configs needs Alertmanager 0.28; add it by hand there"))
     else:
         skipped.append((what, "no Alertmanager receiver for this kind of channel"))
     return None
 
 
+def _opsgenie(channel: OpsgenieChannel, resolved: bool) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "api_key": channel.api_key,
+        "send_resolved": resolved,
+        "source": channel.source,
+        "priority": _priority_template(channel.priorities),
+    }
+    if channel.url != OPSGENIE_URLS["us"]:
+        config["api_url"] = channel.url + "/"
+    if channel.responders:
+        config["responders"] = channel.responders
+    if channel.tags:
+        config["tags"] = ",".join(channel.tags)
+    return config
+
+
+def _priority_template(priorities: Mapping[str, str]) -> str:
+    """Alertmanager template choosing the priority from the group's common severity."""
+    branches = [
+        f"{'else if' if index else 'if'} eq .CommonLabels.severity {json.dumps(severity)} }}}}"
+        + priority
+        for index, (severity, priority) in enumerate(priorities.items())
+    ]
+    return "{{ " + "{{ ".join(branches) + "{{ else }}P3{{ end }}"
+
+
 def _route(
     rule: AlertRule, name: str, channel: Channel, muting: list[tuple[str, tuple[Matcher, ...]]]
 ) -> dict[str, Any]:
-    if isinstance(channel, PagerDutyChannel):
+    if isinstance(channel, (PagerDutyChannel, OpsgenieChannel)):
         group_by = ["..."]
     else:
         group_by = [g if g == "..." else label_name(g) for g in rule.group_by]

@@ -105,8 +105,13 @@ class OpsgenieChannel:
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
         self.send_resolved = send_resolved
+        self._api_key = api_key
         self._headers = {"Authorization": f"GenieKey {api_key}"}
         self._parts = Parts("Opsgenie request(s)")
+
+    @property
+    def api_key(self) -> str:
+        return self._api_key
 
     def create(self, alert: Alert) -> dict[str, Any]:
         """The create-alert body for a firing ``alert``."""
