@@ -10,6 +10,8 @@ import obskit
 from obskit import propagation
 from obskit.exporters import InMemoryExporter
 
+from .conftest import RecordingSink
+
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN_ID = "00f067aa0ba902b7"
 VALID = f"00-{TRACE_ID}-{SPAN_ID}-01"
@@ -60,16 +62,7 @@ def test_inject_writes_the_active_span_and_keeps_a_caller_value(memory: InMemory
 
 
 def test_request_hooks_continue_kind_and_rename(memory: InMemoryExporter) -> None:
-    seen: list[tuple[str, dict[str, object]]] = []
-
-    class Sink:
-        def observe(self, name: str, value: float, labels: dict[str, object], ts: object) -> None:
-            seen.append((name, labels))
-
-        def increment(self, name: str, value: float, labels: dict[str, object], ts: object) -> None:
-            seen.append((name, labels))
-
-    sink = Sink()
+    sink = RecordingSink()
     obskit.metrics.add_sink(sink)
     try:
         req = obskit.request("GET")
@@ -83,4 +76,4 @@ def test_request_hooks_continue_kind_and_rename(memory: InMemoryExporter) -> Non
     [span] = memory.spans
     assert span.name == "GET /users/{user_id}" and span.span_kind == "server"
     assert span.trace_id == TRACE_ID and req.trace_id == TRACE_ID
-    assert {labels["name"] for _, labels in seen} == {"GET /users/{user_id}"}
+    assert {labels["name"] for _, _, _, labels in sink.points} == {"GET /users/{user_id}"}

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     #: Tags on every error event and span (``tenant``, ``region``); ``obskit.set_tags`` and
     #: ``context(tags=...)`` add scoped ones (inner wins), each call's ``tags=`` wins over all.
     tags: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    #: Where the dashboard is served (``https://ops.example.com/obskit``): alert notifications
+    #: link error groups and traces to its pages (``/errors/<fingerprint>``,
+    #: ``/traces/<trace id>``). ``None``: no links.
+    dashboard_url: str | None = None
 
     # -- logging -------------------------------------------------------------------------
     level: Level = "info"
@@ -195,6 +199,18 @@ class Settings(BaseSettings):
             if not 0 <= rate <= 1:
                 raise ValueError(f"a sample rate is between 0 and 1, got {level}={rate!r}")
         return value
+
+    @field_validator("dashboard_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")) or " " in value:
+            raise ValueError(
+                f"must be the dashboard's base URL, e.g. 'https://ops.example.com/obskit' "
+                f"(got {value!r})"
+            )
+        return value.rstrip("/")
 
     @field_validator("level", mode="before")
     @classmethod

@@ -17,7 +17,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -88,24 +88,50 @@ def wait_for(condition: Any, timeout_s: float, what: str, interval_s: float = 0.
         time.sleep(interval_s)
 
 
+class _PortTaken(Exception):
+    """The server could not bind the port it was given (taken since it was found free)."""
+
+
 @contextmanager
-def _server(argv: list[str], ready_url: str, workdir: Path) -> Iterator[None]:
+def _server(argv_for: Callable[[int], list[str]], ready_path: str, workdir: Path) -> Iterator[str]:
+    """Start ``argv_for(port)`` on a free loopback port; yield its base URL once it answers
+    ``ready_path``. A port another process took between the probe and the bind is replaced
+    (three tries)."""
+    for attempt in range(3):
+        try:
+            with _one_server(argv_for, ready_path, workdir) as url:
+                yield url
+                return
+        except _PortTaken:
+            if attempt == 2:
+                raise
+
+
+@contextmanager
+def _one_server(
+    argv_for: Callable[[int], list[str]], ready_path: str, workdir: Path
+) -> Iterator[str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = argv_for(port)
     log = (workdir / "server.log").open("wb")
     process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def ready() -> bool:
         if process.poll() is not None:
             output = (workdir / "server.log").read_text(errors="replace")
+            if "address already in use" in output:
+                raise _PortTaken(output)
             raise AssertionError(f"{argv[0]} exited with {process.returncode}:\n{output}")
         try:
-            with urllib.request.urlopen(ready_url, timeout=1) as response:
+            with urllib.request.urlopen(url + ready_path, timeout=1) as response:
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError):
             return False
 
     try:
-        wait_for(ready, 30, f"{Path(argv[0]).name} to be ready", 0.05)
-        yield
+        wait_for(ready, 60, f"{Path(argv[0]).name} to be ready", 0.05)
+        yield url
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
@@ -124,17 +150,18 @@ def alertmanager(config: str) -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="obskit-am-") as tmp:
         workdir = Path(tmp)
         (workdir / "alertmanager.yml").write_text(config)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        argv = [
-            binary,
-            f"--config.file={workdir / 'alertmanager.yml'}",
-            f"--storage.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-            "--log.level=warn",
-        ]
-        with _server(argv, url + "/-/ready", workdir):
+
+        def argv(port: int) -> list[str]:
+            return [
+                binary,
+                f"--config.file={workdir / 'alertmanager.yml'}",
+                f"--storage.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",
+                "--log.level=warn",
+            ]
+
+        with _server(argv, "/-/ready", workdir) as url:
             yield url
 
 
@@ -150,17 +177,18 @@ def prometheus(
         (workdir / "prometheus.yml").write_text(config)
         for name, text in (files or {}).items():
             (workdir / name).write_text(text)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        argv = [
-            binary,
-            f"--config.file={workdir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-            *args,
-        ]
-        with _server(argv, url + "/-/ready", workdir):
+
+        def argv(port: int) -> list[str]:
+            return [
+                binary,
+                f"--config.file={workdir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+                *args,
+            ]
+
+        with _server(argv, "/-/ready", workdir) as url:
             yield url
 
 

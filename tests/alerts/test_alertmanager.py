@@ -45,7 +45,7 @@ def replica(make_engine: Callable[..., AlertEngine], name: str, channel: Any) ->
 def step(engine: AlertEngine, value: float) -> list[str]:
     engine.observe("errors", value, route="/cart")
     states = [a.state for a in engine.evaluate()]
-    assert engine.flush(5)
+    assert engine.flush(30)
     return states
 
 
@@ -126,7 +126,7 @@ def test_firing_alerts_are_resent_every_resend_interval_with_ends_at_ahead(
             engine.observe("temp", 150.0)
             engine.evaluate()
             clock.advance(15)
-        engine.flush(5)
+        engine.flush(30)
         posts = [r for r in receiver.received if r.path == "/api/v2/alerts"]
         sent_at = [clock.now - 135 + 15 * i for i in (0, 4, 8)]
         assert len(posts) == 3
@@ -136,7 +136,7 @@ def test_firing_alerts_are_resent_every_resend_interval_with_ends_at_ahead(
             assert parse_time(alert["startsAt"]) == sent_at[0]
         engine.observe("temp", 20.0)
         engine.evaluate()
-        engine.flush(5)
+        engine.flush(30)
         (resolved,) = receiver.received[-1].body
         assert parse_time(resolved["endsAt"]) == clock.now  # endsAt = now on resolution
 
@@ -235,14 +235,14 @@ def test_resolutions_by_hand_and_removed_rules_are_posted_with_ends_at_now(
             )
         engine.observe("temp", 150.0)
         hot, _ = engine.evaluate()
-        engine.flush(5)
+        engine.flush(30)
         clock.advance(30)
         engine.resolve(hot, by="ana", comment="fixed")
-        engine.flush(5)
+        engine.flush(30)
         clock.advance(30)
         engine.remove_rule("cold")
         engine.evaluate()
-        engine.flush(5)
+        engine.flush(30)
         posts = [r.body for r in receiver.received]
         assert [len(p) for p in posts] == [2, 1, 2]
         ((by_hand,), again) = posts[1], {a["labels"]["alertname"]: a for a in posts[2]}
@@ -251,5 +251,5 @@ def test_resolutions_by_hand_and_removed_rules_are_posted_with_ends_at_now(
         # hot's condition still holds: it fires again, a new alert from now
         assert parse_time(again["hot"]["startsAt"]) == clock.now
         engine.acknowledge(hot)  # Alertmanager has no acknowledgement: nothing is posted
-        engine.flush(5)
+        engine.flush(30)
         assert len(receiver.received) == 3

@@ -43,7 +43,7 @@ class Scenario:
         for name, value in values.items():
             self.engine.observe("errors", value, name=name)
         self.engine.evaluate()
-        assert self.engine.flush(5)
+        assert self.engine.flush(30)
         return self.channel.take()
 
 

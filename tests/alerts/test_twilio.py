@@ -5,7 +5,7 @@ with Twilio's own error JSON."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import given
@@ -39,11 +39,6 @@ def receiver(twilio: Twilio) -> Iterator[HttpReceiver]:
     with http_receiver() as running:
         running.handlers["/2010-04-01/"] = twilio
         yield running
-
-
-@pytest.fixture
-def engine(make_engine: Callable[..., AlertEngine]) -> AlertEngine:
-    return make_engine(max_attempts=3, retry_initial_backoff_s=0.01, retry_max_backoff_s=0.05)
 
 
 def channel(receiver: HttpReceiver, **options: object) -> TwilioSMSChannel:

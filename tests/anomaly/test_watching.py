@@ -102,25 +102,14 @@ def test_the_injected_clock_stamps_points_without_a_timestamp(stop_watches: Any)
     assert watcher.detectors[()].last_timestamp == 1060.0
 
 
-def test_publish_score_makes_the_score_a_metric_for_alert_rules(stop_watches: Any) -> None:
-    scores: list[tuple[str, float, dict[str, Any]]] = []
-
-    class Recorder:
-        def observe(self, name: str, value: float, labels: dict[str, Any], ts: Any) -> None:
-            if name.endswith(".anomaly_score"):
-                scores.append((name, value, labels))
-
-        def increment(self, name: str, amount: float, labels: dict[str, Any], ts: Any) -> None:
-            pass
-
-    recorder = Recorder()
-    metrics.add_sink(recorder)
-    try:
-        stop_watches(anomaly.watch("queue.depth", anomaly.EWMA(warmup=10), publish_score=True))
-        _steady("queue.depth", queue="mail")
-        metrics.observe("queue.depth", 95.0, timestamp=60.0, queue="mail")
-    finally:
-        metrics.remove_sink(recorder)
+def test_publish_score_makes_the_score_a_metric_for_alert_rules(
+    stop_watches: Any,
+    sink: Any,  # the RecordingSink of tests/conftest.py
+) -> None:
+    stop_watches(anomaly.watch("queue.depth", anomaly.EWMA(warmup=10), publish_score=True))
+    _steady("queue.depth", queue="mail")
+    metrics.observe("queue.depth", 95.0, timestamp=60.0, queue="mail")
+    scores = [point for point in sink.observed if point[0].endswith(".anomaly_score")]
     assert len(scores) == 61
     assert scores[-1][0] == "queue.depth.anomaly_score" and scores[-1][2] == {"queue": "mail"}
     assert scores[-1][1] > 0.9 > max(score for _, score, _ in scores[:-1])

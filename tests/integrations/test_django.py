@@ -207,36 +207,51 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def start_runserver(env: dict[str, str]) -> tuple[subprocess.Popen[str], int]:
+    """``runserver`` on a free loopback port, once it answers (on the excluded /health/, which
+    leaves no signal); a port another process took between the probe and the bind is replaced."""
+    for attempt in range(3):
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/health/", timeout=30)
+                return server, port
+            except httpx.TransportError:
+                if server.poll() is not None:
+                    error = server.stderr.read() if server.stderr else ""
+                    if "already in use" in error and attempt < 2:
+                        break
+                    raise AssertionError(error) from None
+                if time.monotonic() > deadline:
+                    server.kill()
+                    raise AssertionError("runserver did not start") from None
+                time.sleep(0.1)
+    raise AssertionError("no free port for runserver")
+
+
 def test_real_runserver_on_loopback(tmp_path: Path) -> None:
     pytest.importorskip("django")
     out = tmp_path / "signals.jsonl"
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OBSKIT_", "OTEL_"))}
     env.update(
         DJANGO_SETTINGS_MODULE="django_site.settings",
         PYTHONPATH=os.pathsep.join([str(HERE), str(SRC), env.get("PYTHONPATH", "")]),
         OBSKIT_TEST_JSONL=str(out),
     )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server, port = start_runserver(env)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/users/5/", timeout=5)
-                break
-            except httpx.TransportError:
-                assert server.poll() is None, server.stderr.read() if server.stderr else ""
-                assert time.monotonic() < deadline, "runserver did not start"
-                time.sleep(0.1)
+        response = httpx.get(f"http://127.0.0.1:{port}/users/5/", timeout=30)
         assert response.status_code == 200 and response.headers["x-request-id"]
-        assert httpx.get(f"http://127.0.0.1:{port}/boom/", timeout=5).status_code == 500
-        assert httpx.get(f"http://127.0.0.1:{port}/health/", timeout=5).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/boom/", timeout=30).status_code == 500
+        assert httpx.get(f"http://127.0.0.1:{port}/health/", timeout=30).status_code == 200
     finally:
         server.send_signal(signal.SIGINT)
         try:

@@ -15,26 +15,13 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 import obskit
-from obskit import metrics
 from obskit.exporters import InMemoryExporter
 from obskit.integrations import ObskitASGIMiddleware
 
+from ..conftest import RecordingSink
 from .conftest import settled, uvicorn_server
 
 log = obskit.get_logger("shop")
-
-
-class Recorder:
-    """A metric sink keeping every point."""
-
-    def __init__(self) -> None:
-        self.points: list[tuple[str, float, dict[str, Any]]] = []
-
-    def observe(self, name: str, value: float, labels: dict[str, Any], timestamp: Any) -> None:
-        self.points.append((name, value, dict(labels)))
-
-    def increment(self, name: str, value: float, labels: dict[str, Any], timestamp: Any) -> None:
-        self.points.append((name, value, dict(labels)))
 
 
 async def page(request: Request) -> PlainTextResponse:
@@ -100,16 +87,8 @@ def server() -> Any:
         yield url
 
 
-@pytest.fixture
-def recorder() -> Any:
-    sink = Recorder()
-    metrics.add_sink(sink)
-    yield sink
-    metrics.remove_sink(sink)
-
-
 def test_routed_mounted_and_unmatched_paths_are_named_by_template(
-    server: str, quiet_memory: InMemoryExporter, recorder: Recorder
+    server: str, quiet_memory: InMemoryExporter, sink: RecordingSink
 ) -> None:
     for path, (status, _) in EXPECTED.items():
         assert httpx.get(server + path).status_code == status
@@ -117,7 +96,7 @@ def test_routed_mounted_and_unmatched_paths_are_named_by_template(
     servers = [s for s in spans if s.span_kind == "server"]
     assert sorted(s.name for s in servers) == sorted(name for _, name in EXPECTED.values())
     durations = [
-        labels for name, _, labels in recorder.points if name == "http.server.request.duration"
+        labels for _, name, _, labels in sink.points if name == "http.server.request.duration"
     ]
     assert sorted(d.get("http.route", "") for d in durations) == sorted(
         name.split(" ", 1)[1].replace("<unrouted>", "") for _, name in EXPECTED.values()
@@ -157,7 +136,7 @@ def test_http_route_is_on_every_log_record_inside_a_request(
 
 
 def test_excluded_paths_stay_out_of_traces_and_request_metrics(
-    server: str, quiet_memory: InMemoryExporter, recorder: Recorder
+    server: str, quiet_memory: InMemoryExporter, sink: RecordingSink
 ) -> None:
     assert httpx.get(f"{server}/health").status_code == 200
     assert httpx.get(f"{server}/metrics").status_code == 200
@@ -166,9 +145,7 @@ def test_excluded_paths_stay_out_of_traces_and_request_metrics(
     assert {s.name for s in spans if s.span_kind == "server"} == {"GET /v1/items/{item_id}"}
     assert not any("/health" in str(s.attributes.get("url.path")) for s in spans)
     request_points = [
-        labels
-        for name, _, labels in recorder.points
-        if name.startswith(("http.server", "request."))
+        labels for _, name, _, labels in sink.points if name.startswith(("http.server", "request."))
     ]
     assert all(
         "health" not in str(labels) and "metrics" not in str(labels) for labels in request_points

@@ -11,8 +11,9 @@ import pytest
 
 import obskit
 from obskit import logging as obskit_logging
-from obskit import metrics
 from obskit.exporters import InMemoryExporter
+
+from ..conftest import RecordingSink
 
 
 def setup(**settings: Any) -> InMemoryExporter:
@@ -26,13 +27,13 @@ def test_trace_records_only_at_level_trace() -> None:
     memory = setup(level="debug")
     log.trace("frame bytes", size=3)
     log.debug("decoded")
-    obskit.flush(5)
+    obskit.flush(30)
     assert [r.level for r in memory.logs] == ["debug"]
     memory = setup(level="trace")
     log.trace("frame bytes", size=3)
     log.log("trace", "by name")
     log.log(5, "by number")
-    obskit.flush(5)
+    obskit.flush(30)
     assert [(r.level, r.event) for r in memory.logs] == [
         ("trace", "frame bytes"),
         ("trace", "by name"),
@@ -44,7 +45,7 @@ def test_trace_records_only_at_level_trace() -> None:
 def test_stdlib_records_below_debug_are_trace() -> None:
     memory = setup(level="trace", capture_stdlib_logging=True)
     logging.getLogger("lib").log(5, "very low")
-    obskit.flush(5)
+    obskit.flush(30)
     assert [(r.level, r.event) for r in memory.logs] == [("trace", "very low")]
     obskit.shutdown()
 
@@ -64,7 +65,7 @@ def test_sampling_keeps_a_share_per_level_and_counts_the_rest(
     for _ in range(3):
         log.warning("odd")  # not sampled: no draw
         log.error("bad")  # never sampled
-    obskit.flush(5)
+    obskit.flush(30)
     counts = {
         level: sum(1 for r in memory.logs if r.level == level)
         for level in ("debug", "info", "warning", "error")
@@ -111,24 +112,10 @@ def test_records_bridged_from_stdlib_logging_are_sampled_and_counted_the_same_wa
     assert "error" not in after and "warning" not in after
 
 
-def test_sampled_out_records_are_a_metric_too() -> None:
-    seen: list[tuple[str, dict[str, Any]]] = []
-
-    class Sink:
-        def observe(self, *args: Any) -> None:
-            pass
-
-        def increment(self, name: str, value: float, labels: dict[str, Any], ts: Any) -> None:
-            seen.append((name, labels))
-
-    sink = Sink()
+def test_sampled_out_records_are_a_metric_too(sink: RecordingSink) -> None:
     setup(log_sample_rate={"info": 0.0})
-    metrics.add_sink(sink)
-    try:
-        obskit.get_logger().info("gone")
-    finally:
-        metrics.remove_sink(sink)
-    assert ("obskit.log.sampled_out", {"level": "info"}) in seen
+    obskit.get_logger().info("gone")
+    assert ("increment", "obskit.log.sampled_out", 1, {"level": "info"}) in sink.points
 
 
 def test_sampling_is_statistically_the_rate() -> None:

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from obskit import _runtime, metrics
+from obskit._actions import Action, ActionRun
 from obskit.alerts.alertmanager import AlertmanagerChannel
 from obskit.alerts.channels import (
     EmailChannel,
@@ -61,6 +62,8 @@ from obskit.signals import Alert
 
 __all__ = [
     "SLO",
+    "Action",
+    "ActionRun",
     "Alert",
     "AlertEngine",
     "AlertRule",
@@ -105,6 +108,7 @@ __all__ = [
     "remove_rule",
     "reset",
     "resolve",
+    "resolve_manual",
     "rules",
     "silence",
     "silences",
@@ -112,6 +116,7 @@ __all__ = [
     "slo_status",
     "source_engine",
     "stats",
+    "trigger",
 ]
 
 #: Options of the default engine (``configure`` overrides them).
@@ -237,6 +242,19 @@ def acknowledge(alert: Alert | str, *, by: str = "", comment: str = "") -> Alert
 
 def resolve(alert: Alert | str, *, by: str = "", comment: str = "") -> Alert | None:
     return default_engine().resolve(alert, by=by, comment=comment)
+
+
+def trigger(name: str, /, **options: Any) -> Alert:
+    """Raise an alert by hand on the default engine: ``trigger("payments_down",
+    severity="critical", summary="provider answers 502", labels={"provider": "acme"},
+    dedup_key="payments-acme")``. See :meth:`AlertEngine.trigger` and ``docs/alerts.md``."""
+    return default_engine().trigger(name, **options)
+
+
+def resolve_manual(key: str, /, **options: Any) -> list[Alert]:
+    """Resolve manual alerts of the default engine by dedup key, fingerprint or name. See
+    :meth:`AlertEngine.resolve_manual`."""
+    return default_engine().resolve_manual(key, **options)
 
 
 def export_prometheus_rules(**options: Any) -> Export:

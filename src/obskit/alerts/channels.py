@@ -81,6 +81,7 @@ class LogChannel:
             group=notification.group_labels,
             alerts=alerts,
             annotations=notification.common_annotations,
+            context=notification.context_lines(),
         )
 
 
@@ -202,6 +203,10 @@ class SlackChannel:
         if len(notification.alerts) > 45:
             more = f"... and {len(notification.alerts) - 45} more"
             blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
+        lines = notification.context_lines()
+        if lines:  # actions, release, error groups, traces: one context block (10 elements)
+            elements = [{"type": "mrkdwn", "text": cut(line, 2000)} for line in lines[:10]]
+            blocks.append({"type": "context", "elements": elements})
         message: dict[str, Any] = {"text": text, "blocks": blocks}
         if self.username:
             message["username"] = self.username
@@ -275,8 +280,9 @@ class PagerDutyChannel:
         self.timeout_s = timeout_s
         self.send_resolved = send_resolved
 
-    def event(self, alert: Alert, action: str) -> dict[str, Any]:
-        """The Events API v2 body for ``alert`` and ``action`` (trigger, acknowledge, resolve)."""
+    def event(self, alert: Alert, action: str, context: Sequence[str] = ()) -> dict[str, Any]:
+        """The Events API v2 body for ``alert`` and ``action`` (trigger, acknowledge, resolve);
+        ``context`` (the notification's context lines) goes in ``custom_details``."""
         body: dict[str, Any] = {
             "routing_key": self.routing_key,
             "event_action": action,
@@ -297,6 +303,8 @@ class PagerDutyChannel:
                     "annotations": alert.annotations,
                 },
             }
+            if context:
+                body["payload"]["custom_details"]["context"] = list(context)
             body["client"] = "obskit"
             url = runbook_url(alert)
             if is_link(url):
@@ -312,7 +320,8 @@ class PagerDutyChannel:
                 action = "acknowledge"
             else:
                 action = "trigger" if alert.state == "firing" else "resolve"
-            body = json.dumps(self.event(alert, action), default=str).encode()
+            event = self.event(alert, action, notification.context_lines())
+            body = json.dumps(event, default=str).encode()
             post_json(self.url, body, {}, self.timeout_s)
 
     def __repr__(self) -> str:
@@ -369,6 +378,7 @@ class EmailChannel:
             lines.append(summary(alert))
             lines.extend(f"{title}: {text}" for title, text in facts(alert))
             lines.append("")
+        lines.extend(notification.context_lines())
         message.set_content("\n".join(lines))
         return message
 

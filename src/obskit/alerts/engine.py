@@ -8,13 +8,19 @@ to the pipeline (as an :class:`~obskit.signals.Alert`) and to the log. The engin
 the windows its rules need: the metrics themselves belong to :mod:`obskit.metrics` (its store
 is exported by the runtime's reader), which tells the engine every point as a sink.
 
+The class is assembled by concept: its configuration methods (channels, rules, SLOs,
+policies, exports) are in :mod:`~obskit.alerts.setup`, those acting on live alerts (silences,
+acknowledgement, alerts raised by hand, history) in :mod:`~obskit.alerts.operations`;
+evaluation, delivery and lifecycle are here. Each transition runs the rule's actions
+(:mod:`~obskit.alerts.actions`), and each notification is enriched
+(:mod:`~obskit.alerts.enrich`) before it is queued.
+
 Every time-based decision uses ``clock`` (or the ``now`` given), so a test clock drives the
 whole engine; ``evaluation_interval_s`` starts a background thread calling ``evaluate()``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import socket
@@ -22,36 +28,29 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
-from typing import Any, cast
-
-from pydantic import ValidationError
+from typing import Any
 
 from obskit import _runtime, diagnostics
 from obskit._numbers import finite_number, refuse
-from obskit.alerts.declared import declared_metrics
-from obskit.alerts.export import Export
+from obskit.alerts.actions import AlertActions
+from obskit.alerts.enrich import enrich
 from obskit.alerts.history import History
-from obskit.alerts.loading import RuleSet, describe_errors, parse_rules, read_rule_file
+from obskit.alerts.manual import ManualAlerts
 from obskit.alerts.notify import Channel, Dispatcher, Notification
-from obskit.alerts.policies import EscalationPolicy, InhibitRule, Silence
+from obskit.alerts.operations import EngineOperations
 from obskit.alerts.publish import Publisher, snapshot
 from obskit.alerts.routing import Router, check_routing
-from obskit.alerts.rules import AlertRule, RuleError
+from obskit.alerts.setup import MAX_WINDOW_BUCKETS, EngineSetup
 from obskit.alerts.slo import SLO
 from obskit.alerts.state import AlertInstance, RuleState
-from obskit.alerts.store import MetricStore, WindowSpec
-from obskit.alerts.window import BucketSpec
+from obskit.alerts.store import MetricStore
 from obskit.diagnostics import ConfigError
 from obskit.signals import Alert
 
 __all__ = ["MAX_WINDOW_BUCKETS", "AlertEngine"]
 
-#: The most buckets a window gets by default (a 6 h window at 15 s evaluations slides by 60 s).
-MAX_WINDOW_BUCKETS = 360
 
-
-class AlertEngine:
+class AlertEngine(EngineSetup, EngineOperations):
     """Rules over metric windows, the Prometheus state machine, Alertmanager-style routing.
 
     >>> import obskit
@@ -131,6 +130,7 @@ class AlertEngine:
             on_failure=self._delivery_failed,
         )
         self._rules: dict[str, RuleState] = {}
+        self._manual = ManualAlerts()
         self._slos: dict[str, tuple[SLO, RuleState]] = {}
         if external_labels is not None and not all(
             isinstance(k, str) and isinstance(v, str) for k, v in external_labels.items()
@@ -141,218 +141,12 @@ class AlertEngine:
         self._external: dict[str, str] = {}
         self._lock = threading.RLock()
         self._history = History(history_size)
+        self.actions = AlertActions(clock, self._history)
         self._publisher = Publisher()
         self._next_expiry = -float("inf")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         _live.add(self)
-
-    # -- configuration -------------------------------------------------------------------------
-
-    def add_channel(self, name: str, channel: Channel) -> None:
-        """Register ``channel`` under ``name`` (rules and escalation levels refer to it)."""
-        if not callable(getattr(channel, "send", None)):
-            raise ConfigError(f"channel {name!r} needs a send(notification) method")
-        self.channels[name] = channel
-
-    def add_rule(
-        self, rule: AlertRule | Mapping[str, Any] | None = None, /, **fields: Any
-    ) -> AlertRule:
-        """Add a rule (an :class:`AlertRule`, a dict, or its fields as keywords)."""
-        if rule is None or isinstance(rule, Mapping):
-            data = {**(rule or {}), **fields}
-            parsed = parse_rules([data], source="add_rule", **self._known())
-        else:
-            parsed = parse_rules([rule], source="add_rule", **self._known())
-        self._install(parsed)
-        return parsed.rules[0]
-
-    def load_rules(
-        self,
-        source: str | Path | Mapping[str, Any] | list[Any],
-        *,
-        check_channels: bool = True,
-    ) -> list[AlertRule]:
-        """Add every rule (and inhibit rule, escalation policy) of a file or data; all or none.
-
-        ``check_channels=False`` accepts channel names not added yet (to export the rules)."""
-        if isinstance(source, (str, Path)):
-            data, name = read_rule_file(source), Path(source).name
-        else:
-            data, name = source, "rules"
-        known = self._known()
-        if not check_channels:
-            known["channels"] = None
-        parsed = parse_rules(data, source=name, **known)
-        self._install(parsed)
-        return parsed.rules
-
-    def remove_rule(self, name: str) -> list[Alert]:
-        """Remove a rule. Its firing alerts resolve (channels that heard of them are told at
-        their groups' next look, as Alertmanager does when a rule stops sending an alert);
-        its pending ones just go. Returns the resolutions."""
-        with self._lock:
-            state = self._rules.pop(name, None)
-            if state is None:
-                return []
-            for metric, spec in state.watches:
-                self.store.unwatch(metric, spec)
-            now = self.clock()
-            resolved = []
-            for fingerprint, instance in list(state.instances.items()):
-                if instance.state == "firing":
-                    state.resolve(fingerprint, now, by="obskit", comment="rule removed")
-                    resolved.append(self._transition(instance, now))
-            state.instances.clear()
-        self._publisher.publish(resolved)
-        return resolved
-
-    def rules(self) -> list[AlertRule]:
-        return [state.rule for state in self._rules.values()]
-
-    def add_slo(self, slo: SLO | Mapping[str, Any] | None = None, /, **fields: Any) -> SLO:
-        """Add a service level objective: its burn-rate alert rules (see
-        :mod:`obskit.alerts.slo`), and its compliance window for :meth:`slo_status`."""
-        try:
-            parsed = slo if isinstance(slo, SLO) else SLO.model_validate({**(slo or {}), **fields})
-        except ValidationError as exc:
-            lines = describe_errors("slo", str(fields.get("name", "")), None, exc, SLO)
-            raise RuleError("\n".join(lines)) from None
-        if parsed.name in self._slos:
-            raise RuleError(f"slo {parsed.name!r}: an SLO with that name already exists")
-        self._install(parse_rules(parsed.rules(), source=f"slo {parsed.name!r}", **self._known()))
-        budget = parsed.budget_rule()
-        state = RuleState(budget, self._spec(budget, budget.window_s), self.store)
-        with self._lock:
-            for metric, spec in state.watches:
-                self.store.watch(metric, spec)
-            self._slos[parsed.name] = (parsed, state)
-        return parsed
-
-    def slos(self) -> list[SLO]:
-        return [slo for slo, _ in self._slos.values()]
-
-    def slo_status(self, name: str) -> list[dict[str, Any]]:
-        """Per label set of the SLO: the good ratio over its compliance window and the error
-        budget remaining (1 untouched, 0 spent, negative overspent)."""
-        if name not in self._slos:
-            raise ConfigError(f"no SLO called {name!r} (known: {', '.join(self._slos) or 'none'})")
-        slo, state = self._slos[name]
-        values = state._values(state.spec, self.clock())
-        return [slo.status(dict(key), ratio) for key, ratio in sorted(values.items())]
-
-    def export_prometheus_rules(
-        self,
-        *,
-        kinds: Mapping[str, str] | None = None,
-        group: str = "obskit",
-        strict: bool = False,
-    ) -> Export:
-        """This engine's rules (and SLOs) as a Prometheus rule file, and what was skipped
-        (see :mod:`obskit.alerts.prometheus`); ``strict`` refuses any skipped rule.
-
-        Metric kinds are the declared ones (``obskit.metrics``), never the traffic seen;
-        ``kinds`` ({name: "counter" | "histogram" | "gauge" | "up_down_counter"}) adds or
-        overrides some."""
-        from obskit.alerts.prometheus import prometheus_rules
-
-        export = prometheus_rules(
-            self.rules(),
-            metrics=declared_metrics(kinds),
-            slos=self.slos(),
-            group=group,
-            interval_s=self.evaluation_interval_s,
-        )
-        return export.check_strict("Prometheus rules") if strict else export
-
-    def export_alertmanager_config(self, *, strict: bool = False) -> Export:
-        """This engine's routing as an Alertmanager configuration, and what could not move
-        (see :mod:`obskit.alerts.alertmanager_config`); ``strict`` refuses any such item."""
-        from obskit.alerts.alertmanager_config import alertmanager_config
-
-        with self._lock:
-            router = self.router
-            export = alertmanager_config(
-                rules=self.rules(),
-                channels=dict(self.channels),
-                default_channels=self.default_channels,
-                inhibit_rules=list(router.inhibit_rules),
-                policies=list(router.policies.values()),
-                silences=list(router.silences.values()),
-                group_wait_s=router.group_wait_s,
-                group_interval_s=router.group_interval_s,
-                repeat_interval_s=router.repeat_interval_s,
-                now=self.clock(),
-            )
-        return export.check_strict("Alertmanager configuration") if strict else export
-
-    def add_inhibit_rule(self, rule: InhibitRule | None = None, /, **fields: Any) -> InhibitRule:
-        """Mute alerts matching ``target_matchers`` while one matching ``source_matchers`` fires."""
-        self._install(parse_rules({"inhibit_rules": [rule or fields]}, source="add_inhibit_rule"))
-        return self.router.inhibit_rules[-1]
-
-    def add_escalation_policy(
-        self, policy: EscalationPolicy | None = None, /, **fields: Any
-    ) -> EscalationPolicy:
-        """Levels of channels notified while an alert fires unacknowledged."""
-        parsed = parse_rules(
-            {"escalation_policies": [policy or fields]},
-            source="add_escalation_policy",
-            **self._known(),
-        )
-        self._install(parsed)
-        return parsed.escalation_policies[0]
-
-    def _known(self) -> dict[str, Any]:
-        return {
-            "channels": self.channels,
-            "existing_rules": self._rules,
-            "existing_policies": self.router.policies,
-        }
-
-    def _install(self, parsed: RuleSet) -> None:
-        missing = sorted(set(self.default_channels) - set(self.channels))
-        if missing and any(not rule.channels for rule in parsed.rules):
-            raise RuleError(
-                f"default_channels name {', '.join(map(repr, missing))}, which no add_channel "
-                "registered; add them before rules without channels"
-            )
-        with self._lock:
-            for policy in parsed.escalation_policies:
-                self.router.policies[policy.name] = policy
-            self.router.inhibit_rules.extend(parsed.inhibit_rules)
-            for rule in parsed.rules:
-                short = None
-                if rule.short_window_s is not None:
-                    short = self._spec(rule, rule.short_window_s)
-                state = RuleState(rule, self._spec(rule, rule.window_s), self.store, short)
-                for metric, spec in state.watches:
-                    self.store.watch(metric, spec)
-                state.set_external_labels(self._external)
-                self._rules[rule.name] = state
-        if parsed.rules:
-            self.start()
-
-    def _spec(self, rule: AlertRule, window_s: float) -> WindowSpec:
-        """The window's shape: buckets of ``resolution_s`` if the rule sets it, else of at
-        most one evaluation interval (so the window slides as Prometheus' range does, within
-        one evaluation), at least ``window_buckets`` and at most ``MAX_WINDOW_BUCKETS``."""
-        if rule.resolution_s is not None and window_s == rule.window_s:
-            size = round(window_s / rule.resolution_s)
-        else:
-            size = self.window_buckets
-            step = self.window_resolution_s or self.evaluation_interval_s
-            if step:
-                size = max(size, min(MAX_WINDOW_BUCKETS, math.ceil(window_s / step - 1e-9)))
-        if not rule.is_percentile:
-            return WindowSpec(window_s / size, size)
-        bounds: tuple[float, ...] = ()
-        declared = declared_metrics().get(rule.metric)
-        if declared is not None and declared.kind == "histogram":
-            bounds = declared.bounds  # the same buckets Prometheus reads: the same answers
-        if bounds:  # the store makes rings from either shape
-            return cast(WindowSpec, BucketSpec(window_s / size, size, bounds))
-        return WindowSpec(window_s / size, size, self.relative_accuracy)
 
     @property
     def external_labels(self) -> dict[str, str]:
@@ -436,7 +230,11 @@ class AlertEngine:
                         continue
                     for instance in changed:
                         changes.append(self._transition(instance, now))
-                notifications = self.router.tick(now)
+                for instance in self._manual.expired(now):
+                    self._manual.resolve(instance, now, by="obskit", comment="resolve_after_s")
+                    changes.append(self._transition(instance, now))
+                self.actions.expire(now)
+                notifications = self._tick(now)
                 self._housekeeping(now)
             self._send(notifications)
             self._publisher.publish(changes)
@@ -449,6 +247,7 @@ class AlertEngine:
         rule = instance.rule
         alert = self._snapshot(instance, now)
         self._history.alert(alert.state, alert, now)
+        self.actions.transition(instance, alert)
         if route:
             self.router.update(instance, rule.channels or self.default_channels, now)
         return alert
@@ -460,9 +259,23 @@ class AlertEngine:
         for silence_id, silence in list(self.router.silences.items()):
             if silence.ends_at < now - 86400.0:  # forget silences a day after they ended
                 del self.router.silences[silence_id]
-        if self.series_ttl_s is not None and now >= self._next_expiry:
-            self._next_expiry = now + min(60.0, self.series_ttl_s / 10)  # a scan of every series
-            self.store.expire(now, self.series_ttl_s)
+        if now >= self._next_expiry:  # scans of every series and every alert: not too often
+            self._next_expiry = now + min(60.0, (self.series_ttl_s or 600.0) / 10)
+            if self.series_ttl_s is not None:
+                self.store.expire(now, self.series_ttl_s)
+            self.router.forget_recurrences(now)
+            grouped = {f for group in self.router.groups.values() for f in group.alerts}
+            self.actions.forget(grouped | {i.fingerprint for i in self._instances()})
+
+    def _tick(self, now: float) -> list[Notification]:
+        """The notifications due at ``now``, with their alerts' action outcomes and what else
+        was going on (release, rising error groups, exemplar traces)."""
+        notifications = self.router.tick(now)
+        rules = {name: state.rule for name, state in self._rules.items()}
+        for notification in notifications:
+            self.actions.attach(notification)
+            enrich(notification, rules, now)
+        return notifications
 
     def _send(self, notifications: list[Notification]) -> None:
         for notification in notifications:
@@ -478,125 +291,6 @@ class AlertEngine:
             error=repr(exc),
         )
         self._publisher.log_failure(notification, exc)
-
-    # -- operators: what is going on, and acting on it -----------------------------------------
-
-    def active(self) -> list[Alert]:
-        """Every pending and firing alert, as Alerts (``details["muted_by"]`` when muted)."""
-        with self._lock:
-            now = self.clock()
-            return [
-                self._snapshot(instance, now)
-                for state in self._rules.values()
-                for instance in state.instances.values()
-            ]
-
-    def silence(
-        self,
-        matchers: Any,
-        *,
-        duration_s: float | None = 3600.0,
-        starts_at: float | None = None,
-        ends_at: float | None = None,
-        comment: str = "",
-        created_by: str = "",
-    ) -> Silence:
-        """Mute notifications of alerts matching ``matchers`` for ``duration_s`` (or until
-        ``ends_at``). Alerts are still evaluated; the end of the silence notifies them."""
-        now = self.clock()
-        start = now if starts_at is None else starts_at
-        if ends_at is None:
-            if duration_s is None:
-                raise ConfigError("a silence needs duration_s or ends_at")
-            ends_at = start + duration_s
-        try:
-            silence = Silence.create(
-                matchers, starts_at=start, ends_at=ends_at, comment=comment, created_by=created_by
-            )
-        except ValueError as exc:
-            raise ConfigError(f"silence: {exc}") from None
-        with self._lock:
-            self.router.silences[silence.id] = silence
-            self._history.add("silenced", now, **silence.to_dict())
-        return silence
-
-    def expire_silence(self, silence_id: str) -> None:
-        """End a silence now."""
-        with self._lock:
-            silence = self.router.silences.get(silence_id)
-            if silence is not None:
-                silence.ends_at = min(silence.ends_at, self.clock())
-                self._history.add("unsilenced", self.clock(), id=silence_id)
-
-    def silences(self) -> list[Silence]:
-        """Silences not yet over (active or starting later)."""
-        now = self.clock()
-        with self._lock:
-            return [s for s in self.router.silences.values() if s.ends_at > now]
-
-    def acknowledge(self, alert: Alert | str, *, by: str = "", comment: str = "") -> Alert | None:
-        """Someone took ``alert`` (an Alert or fingerprint): escalation stops, channels that
-        were told it fires are told who took it; ``None`` if it is not active any more."""
-        fingerprint = alert.fingerprint if isinstance(alert, Alert) else alert
-        with self._lock:
-            now = self.clock()
-            instance = self._find(fingerprint)
-            if instance is None:
-                return None
-            instance.acknowledged_at = now
-            instance.acknowledged_by, instance.acknowledged_comment = by, comment
-            self.router.acknowledge(instance, now)
-            taken = dataclasses.replace(self._snapshot(instance, now), state="acknowledged")
-            self._history.alert("acknowledged", taken, now, by=by, comment=comment)
-            notifications = self.router.tick(now)
-        self._send(notifications)
-        self._publisher.publish([taken])
-        return taken
-
-    def resolve(self, alert: Alert | str, *, by: str = "", comment: str = "") -> Alert | None:
-        """Declare ``alert`` resolved by hand; if its condition still holds it starts again
-        (pending) at the next evaluation. ``None`` if it is not active any more."""
-        fingerprint = alert.fingerprint if isinstance(alert, Alert) else alert
-        with self._lock:
-            now = self.clock()
-            for state in self._rules.values():
-                instance = state.resolve(fingerprint, now, by=by, comment=comment)
-                if instance is not None:
-                    break
-            else:
-                return None
-            self.router.resolve_now(instance, now)
-            resolved = self._transition(instance, now, route=False)
-            self._history.amend_last(by=by, comment=comment)
-            notifications = self.router.tick(now)
-        self._send(notifications)
-        self._publisher.publish([resolved])
-        return resolved
-
-    def _find(self, fingerprint: str) -> AlertInstance | None:
-        for state in self._rules.values():
-            instance = state.instances.get(fingerprint)
-            if instance is not None:
-                return instance
-        return None
-
-    def history(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """The latest events (state changes, notifications, acknowledgements, silences)."""
-        return self._history.events(limit)
-
-    def stats(self) -> dict[str, Any]:
-        """Counts and times: alerts fired by severity, mean time to acknowledge and to resolve
-        (seconds, from firing), notifications per channel, series and guard counters."""
-        with self._lock:
-            return {
-                "rules": len(self._rules),
-                "active": sum(len(s.instances) for s in self._rules.values()),
-                **self._history.summary(),
-                "notifications": {
-                    name: dataclasses.asdict(stats) for name, stats in self.dispatcher.stats.items()
-                },
-                "store": self.store.stats(),
-            }
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -638,6 +332,7 @@ class AlertEngine:
         self._thread = None
         self.store.after_fork_in_child()
         self.dispatcher.after_fork_in_child()
+        self.actions.after_fork_in_child()
         self._history.after_fork_in_child()
         if evaluating:
             self.start()

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from obskit import _runtime, diagnostics
+from obskit._actions import ActionRun
+from obskit.alerts.context import ErrorGroupRise, TraceExemplar, context_dict, context_lines
 from obskit.signals import Alert, iso_time
 
 __all__ = [
@@ -63,6 +65,12 @@ class Notification:
     Alertmanager decides them), "escalation", "acknowledged", or for a channel that groups
     by itself (``resend_interval_s``) "update" (alerts started or resolved) and "resend"
     (firing alerts told again; ``expires_at`` says until when they hold unless told again).
+
+    Beyond the alerts (see :mod:`obskit.alerts.context`; :meth:`context_lines` renders them):
+    ``actions``, the outcomes of the alerts' ``on_fire``/``on_resolve`` actions as they stood
+    when it was sent (a notification waits for a running action at most until its timeout);
+    ``release``, the running release; ``error_groups``, the error groups whose rate rose in
+    the alerts' window; ``exemplars``, traces recorded with samples of the rules' metrics.
     """
 
     channel: str
@@ -72,6 +80,10 @@ class Notification:
     group_labels: dict[str, str] = field(default_factory=dict)
     timestamp: float = 0.0
     expires_at: float | None = None
+    actions: list[ActionRun] = field(default_factory=list)
+    release: str | None = None
+    error_groups: list[ErrorGroupRise] = field(default_factory=list)
+    exemplars: list[TraceExemplar] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -108,13 +120,19 @@ class Notification:
             f" ({scope})" if scope else ""
         )
 
+    def context_lines(self) -> list[str]:
+        """Action outcomes, release, spiking error groups and traces, one line each, as every
+        channel shows them (see :func:`obskit.alerts.context.context_lines`)."""
+        return context_lines(self)
+
     def to_dict(self, *, external_url: str = "", max_alerts: int = 0) -> dict[str, Any]:
         """The JSON body of a webhook: Alertmanager's webhook format (version 4).
 
         Every field Alertmanager sends is there with its meaning (``status`` is ``firing`` or
         ``resolved``; a firing alert's ``endsAt`` is Go's zero time), so a receiver written
         for Alertmanager reads it unchanged. What obskit knows beyond that (why it was sent,
-        acknowledgements, values, the rule's condition) is under the one key ``obskit``.
+        acknowledgements, values, the rule's condition, action outcomes, release, error groups,
+        exemplars) is under the one key ``obskit``.
         ``max_alerts`` (0: all) truncates the list, as Alertmanager's ``max_alerts`` does.
         """
         alerts = self.alerts
@@ -146,6 +164,7 @@ class Notification:
                     }
                     for a in alerts
                 ],
+                **context_dict(self),
             },
         }
 
@@ -237,10 +256,30 @@ class Dispatcher:
                     "engine closed)",
                 )
                 return False
-            heapq.heappush(self._ready, (0.0, next(self._sequence), notification, 0))
+            sequence = next(self._sequence)
+            pending = [run for run in notification.actions if not run.done]
+            # A notification whose actions still run waits for them, at most until their
+            # timeout; the last one to end releases it sooner.
+            due = max((run.monotonic_deadline for run in pending), default=0.0)
+            heapq.heappush(self._ready, (due, sequence, notification, 0))
             self._start()
             self._condition.notify()
+        for run in pending:
+            run.when_done(lambda _: self._release(sequence, pending))
         return True
+
+    def _release(self, sequence: int, runs: list[ActionRun]) -> None:
+        """Make a held notification due now, once all its ``runs`` have ended."""
+        if not all(run.done for run in runs):
+            return
+        with self._condition:
+            for index, (due, seq, notification, tries) in enumerate(self._ready):
+                if seq == sequence:
+                    if due:
+                        self._ready[index] = (0.0, seq, notification, tries)
+                        heapq.heapify(self._ready)
+                        self._condition.notify_all()
+                    return
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Wait until every queued notification was delivered or given up on."""
@@ -314,7 +353,7 @@ class Dispatcher:
             )
             return
         try:
-            channel.send(notification)
+            channel.send(settled(notification))
         except Exception as exc:
             tries += 1
             if _retryable(exc) and tries < self.max_attempts and not self._closed:
@@ -357,6 +396,26 @@ def scrubbed(notification: Notification) -> Notification:
     except Exception as exc:  # never lose a notification to the scrubber; never leak either
         diagnostics.report("alerts.scrub", f"could not scrub an alert notification: {exc!r}")
         return dataclasses.replace(notification, alerts=[], group_labels={})
+
+
+def settled(notification: Notification) -> Notification:
+    """``notification`` with its action outcomes frozen as they are now (scrubbed): a run still
+    going here is past its real-time deadline, so it is recorded as timed out."""
+    if not notification.actions:
+        return notification
+    try:
+        clean = _runtime.current().pipeline.scrubber.clean_text
+    except Exception:  # never send an unscrubbed message
+
+        def clean(text: object) -> str:
+            return "(not shown)" if text else ""
+
+    for run in notification.actions:
+        if not run.done:
+            run.time_out()
+    return dataclasses.replace(
+        notification, actions=[run.copy(error=clean(run.error)) for run in notification.actions]
+    )
 
 
 def _retryable(exc: BaseException) -> bool:

@@ -96,6 +96,7 @@ def prometheus_rules(
     from_slos = {rule.name for slo in slos for rule in slo.rules()}
     writer = _Writer(metrics)
     skipped: list[tuple[str, str]] = []
+    notes: list[str] = []
     for slo in slos:
         try:
             writer.slo(slo)
@@ -108,11 +109,18 @@ def prometheus_rules(
             writer.rule(rule)
         except Skip as why:
             skipped.append((f"rule {rule.name!r}", str(why)))
+            continue
+        hooks = [name for name in ("on_fire", "on_resolve") if getattr(rule, name) is not None]
+        if hooks:  # the rule moves; its actions cannot
+            notes.append(
+                f"rule {rule.name!r}: {' and '.join(hooks)} run in this process only; point an "
+                "Alertmanager webhook_config at code that does the same"
+            )
     group_data: dict[str, Any] = {"name": group}
     if interval_s is not None:
         group_data["interval"] = prometheus_duration(interval_s)
     group_data["rules"] = writer.records + writer.alerts
-    return Export(yaml_text({"groups": [group_data]}), skipped)
+    return Export(yaml_text({"groups": [group_data]}), skipped, notes)
 
 
 class _Writer:

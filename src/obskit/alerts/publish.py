@@ -13,6 +13,7 @@ from typing import Any
 
 from obskit import _runtime
 from obskit.alerts.notify import Notification
+from obskit.alerts.rules import ManualRule
 from obskit.alerts.state import AlertInstance
 from obskit.signals import Alert
 
@@ -20,15 +21,20 @@ __all__ = ["Publisher", "snapshot"]
 
 
 def snapshot(instance: AlertInstance, now: float, muted_by: str | None = None) -> Alert:
-    """The instance as an Alert signal at ``now``; ``details`` holds the rule's condition."""
+    """The instance as an Alert signal at ``now``; ``details`` holds the rule's condition (for
+    an alert raised by hand: ``source="manual"`` and its ``dedup_key``)."""
     rule = instance.rule
-    details: dict[str, Any] = {
-        "metric": rule.metric,
-        "aggregation": rule.aggregation,
-        "window_s": rule.window_s,
-        "op": rule.op,
-        "threshold": rule.threshold,
-    }
+    details: dict[str, Any]
+    if isinstance(rule, ManualRule):
+        details = {"source": "manual", "dedup_key": rule.dedup_key}
+    else:
+        details = {
+            "metric": rule.metric,
+            "aggregation": rule.aggregation,
+            "window_s": rule.window_s,
+            "op": rule.op,
+            "threshold": rule.threshold,
+        }
     if instance.score is not None:
         details["score"] = instance.score
     if instance.acknowledged_at is not None:
@@ -37,13 +43,15 @@ def snapshot(instance: AlertInstance, now: float, muted_by: str | None = None) -
         )
     if instance.resolved_by or instance.resolved_comment:
         details.update(resolved_by=instance.resolved_by, comment=instance.resolved_comment)
+    if instance.escalated:
+        details["escalated"] = instance.escalated
     if muted_by is not None:
         details["muted_by"] = muted_by
     return Alert(
         timestamp=now,
         rule=rule.name,
         state=instance.state,
-        severity=rule.severity,
+        severity=instance.severity or rule.severity,
         value=instance.value,
         labels=dict(instance.labels),
         annotations=dict(instance.annotations),

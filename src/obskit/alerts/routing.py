@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from obskit.alerts.notify import Notification
-from obskit.alerts.policies import EscalationPolicy, InhibitRule, Silence
+from obskit.alerts.policies import EscalationLevel, EscalationPolicy, InhibitRule, Silence
 from obskit.alerts.state import AlertInstance
 from obskit.diagnostics import ConfigError
 from obskit.signals import Alert
@@ -74,6 +74,8 @@ class _Pushed:
 class _Escalation:
     instance: AlertInstance
     policy: EscalationPolicy
+    since: float  # level delays count from here (a recurrence moves it back: all are due)
+    why: str = "unacknowledged"
     level: int = 0
 
 
@@ -156,18 +158,26 @@ class Router:
         self.firing: dict[str, AlertInstance] = {}
         self.notified: dict[str, set[str]] = {}  # fingerprint -> channels told it fires
         self._escalations: dict[str, _Escalation] = {}
+        #: fingerprint -> the last times it started firing (for recurrence escalation)
+        self.starts: dict[str, list[float]] = {}
         self._direct: list[Notification] = []
 
     # -- input: state changes ------------------------------------------------------------------
 
-    def update(self, instance: AlertInstance, channels: Sequence[str], now: float) -> None:
-        """Take a firing or resolved instance into its groups (pending ones are not routed)."""
+    def update(
+        self, instance: AlertInstance, channels: Sequence[str], now: float, *, fresh: bool = True
+    ) -> None:
+        """Take a firing or resolved instance into its groups (pending ones are not routed).
+
+        ``fresh=False``: an alert already firing was updated (its escalation goes on)."""
         fingerprint = instance.fingerprint
         if instance.state == "firing":
             self.firing[fingerprint] = instance
             policy_name = instance.rule.escalation
-            if policy_name is not None and policy_name in self.policies:
-                self._escalations[fingerprint] = _Escalation(instance, self.policies[policy_name])
+            if fresh and policy_name is not None and policy_name in self.policies:
+                self._escalations[fingerprint] = self._escalation(
+                    instance, self.policies[policy_name], now
+                )
         elif instance.state == "resolved":
             if self.firing.get(fingerprint) is instance:
                 del self.firing[fingerprint]
@@ -214,6 +224,17 @@ class Router:
         for channel in sorted(self.notified.pop(fingerprint, set())):
             if self.sends_resolved(channel):
                 self._direct.append(self._single(channel, "resolved", instance, now))
+        self._leave_groups(fingerprint)
+
+    def forget(self, fingerprint: str) -> None:
+        """Take an alert out of its groups and push lists without telling anyone, so that its
+        next update is news (a manual alert whose labels or severity changed)."""
+        self._leave_groups(fingerprint)
+        for pushed in self.pushed.values():
+            pushed.pop(fingerprint, None)
+
+    def _leave_groups(self, fingerprint: str) -> None:
+        """Out of every group and its notification log (empty groups go)."""
         for key, group in list(self.groups.items()):
             if group.alerts.pop(fingerprint, None) is None:
                 continue
@@ -318,6 +339,28 @@ class Router:
             out.append(notification)
         return out
 
+    def _escalation(
+        self, instance: AlertInstance, policy: EscalationPolicy, now: float
+    ) -> _Escalation:
+        """The escalation of an alert that starts firing: from when it fired, or, when it
+        recurs ``recurrence_count`` times within ``recurrence_window_s``, every level now."""
+        since = instance.fired_at if instance.fired_at is not None else now
+        if policy.recurrence_count is None or policy.recurrence_window_s is None:
+            return _Escalation(instance, policy, since)
+        window = policy.recurrence_window_s
+        starts = [t for t in self.starts.get(instance.fingerprint, ()) if now - t < window]
+        starts.append(now)
+        self.starts[instance.fingerprint] = starts[-policy.recurrence_count :]
+        if len(starts) < policy.recurrence_count:
+            return _Escalation(instance, policy, since)
+        why = f"fired {len(starts)} times within {window:g} s"
+        return _Escalation(instance, policy, now - policy.last_delay_s, why)
+
+    def forget_recurrences(self, now: float) -> None:
+        """Drop start times too old to count for any policy's recurrence window."""
+        longest = max((p.recurrence_window_s or 0.0 for p in self.policies.values()), default=0)
+        self.starts = {f: t for f, t in self.starts.items() if t and now - t[-1] < longest}
+
     def _escalate(self, now: float) -> list[Notification]:
         out: list[Notification] = []
         for fingerprint, track in list(self._escalations.items()):
@@ -327,16 +370,29 @@ class Router:
                 continue
             if self.muted_by(instance.labels, now) is not None:
                 continue
-            started = instance.fired_at if instance.fired_at is not None else now
             levels = track.policy.levels
-            while track.level < len(levels) and now >= started + levels[track.level].after_s:
-                for channel in levels[track.level].channels:
-                    out.append(self._single(channel, "escalation", instance, now))
-                    self.notified.setdefault(fingerprint, set()).add(channel)
+            while track.level < len(levels) and now >= track.since + levels[track.level].after_s:
+                out.extend(self._apply(levels[track.level], track, now))
                 track.level += 1
             if track.level == len(levels):
                 del self._escalations[fingerprint]
         return out
+
+    def _apply(self, level: EscalationLevel, track: _Escalation, now: float) -> list[Notification]:
+        """One level: raise the severity, then tell its channels (or those already told)."""
+        instance = track.instance
+        fingerprint = instance.fingerprint
+        if level.raise_severity is not None:
+            instance.severity = level.raise_severity
+            instance.labels["severity"] = level.raise_severity
+        elapsed = now - track.since
+        instance.escalated = f"level {track.level + 1}: " + (
+            track.why if track.why != "unacknowledged" else f"unacknowledged for {elapsed:g} s"
+        )
+        channels = level.channels or tuple(sorted(self.notified.get(fingerprint, ())))
+        for channel in channels:
+            self.notified.setdefault(fingerprint, set()).add(channel)
+        return [self._single(channel, "escalation", instance, now) for channel in channels]
 
     def _single(
         self, channel: str, reason: str, instance: AlertInstance, now: float

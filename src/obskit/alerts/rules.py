@@ -18,6 +18,7 @@ import importlib
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import (
@@ -31,6 +32,7 @@ from pydantic import (
     field_validator,
 )
 
+from obskit._actions import Action, as_action
 from obskit.alerts.matchers import Matcher, parse_matchers
 from obskit.alerts.window import AGGREGATIONS
 from obskit.diagnostics import ConfigError
@@ -39,6 +41,7 @@ __all__ = [
     "AlertRule",
     "Detector",
     "DetectorResult",
+    "ManualRule",
     "RuleError",
     "Template",
     "format_value",
@@ -248,6 +251,11 @@ class AlertRule(BaseModel):
     channels: tuple[str, ...] = ()
     escalation: str | None = None
     no_data: NoDataPolicy = "ok"
+    #: Actions (:class:`obskit.alerts.Action`, a function, or an import path
+    #: "package.module:function"), called with the :class:`~obskit.signals.Alert` on a worker
+    #: thread when one of the rule's alerts starts firing / resolves (see docs/alerts.md).
+    on_fire: Any = None
+    on_resolve: Any = None
 
     @field_validator("resolution_s")
     @classmethod
@@ -286,12 +294,19 @@ class AlertRule(BaseModel):
     @classmethod
     def _detector(cls, value: Any) -> Any:
         if isinstance(value, str):
-            value = _import(value)
+            value = _import(value, "detector")
         if value is not None and not (callable(value) or hasattr(value, "update")):
             raise ValueError(
                 "a detector is an object with update(value, timestamp), or a factory of one"
             )
         return value
+
+    @field_validator("on_fire", "on_resolve")
+    @classmethod
+    def _action(cls, value: Any, info: ValidationInfo) -> Action | None:
+        if isinstance(value, str):
+            value = _import(value, "action")
+        return as_action(value, str(info.field_name))
 
     @field_validator("threshold")
     @classmethod
@@ -363,17 +378,33 @@ class AlertRule(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         """The rule as plain data (what a rule file holds)."""
-        return self.model_dump(mode="json", exclude={"detector"}, exclude_defaults=True)
+        return self.model_dump(
+            mode="json", exclude={"detector", "on_fire", "on_resolve"}, exclude_defaults=True
+        )
 
 
-def _import(path: str) -> Any:
+@dataclass(frozen=True, slots=True)
+class ManualRule:
+    """What routing needs to know of an alert raised by hand (``obskit.alerts.trigger``): the
+    same names as :class:`AlertRule` (``name``, ``severity``, ``group_by``, ``channels``,
+    ``escalation``), and the ``dedup_key`` that identifies the alert."""
+
+    name: str
+    severity: str
+    dedup_key: str
+    group_by: tuple[str, ...] = ("alertname",)
+    channels: tuple[str, ...] = ()
+    escalation: str | None = None
+
+
+def _import(path: str, what: str) -> Any:
     module_name, _, attribute = path.replace(":", ".").rpartition(".")
     if not module_name:
         raise ValueError(f"{path!r} is not an import path like 'package.module:Name'")
     try:
         return getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as exc:
-        raise ValueError(f"cannot import detector {path!r}: {exc}") from None
+        raise ValueError(f"cannot import {what} {path!r}: {exc}") from None
 
 
 def compare(op: str, value: float, threshold: float) -> bool:

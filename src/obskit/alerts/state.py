@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from obskit import diagnostics
-from obskit.alerts.rules import AlertRule, Template, compare
+from obskit.alerts.rules import AlertRule, ManualRule, Template, compare
 from obskit.alerts.store import MetricStore, Series, WindowSpec
 from obskit.alerts.window import _READERS, Ring, read_rings
 
@@ -59,9 +59,9 @@ def fingerprint_of(labels: dict[str, str]) -> str:
 
 @dataclass(slots=True)
 class AlertInstance:
-    """The live state of one rule on one label set."""
+    """The live state of one rule on one label set (or of one alert raised by hand)."""
 
-    rule: AlertRule
+    rule: AlertRule | ManualRule
     fingerprint: str
     labels: dict[str, str]
     state: str
@@ -78,6 +78,9 @@ class AlertInstance:
     acknowledged_comment: str = ""
     resolved_by: str = ""
     resolved_comment: str = ""
+    #: Set by escalation: the severity it was raised to, and why it was escalated.
+    severity: str | None = None
+    escalated: str = ""
 
 
 class RuleState:

@@ -22,6 +22,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from obskit import _runtime
+from obskit._actions import Action
 from obskit.health.model import Check, CheckResult, HealthReport, Status, aggregate
 from obskit.health.registry import HealthRegistry
 from obskit.health.registry import stop_all as _stop_all
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from obskit.health.client import format_report
 
 __all__ = [
+    "Action",
     "Check",
     "CheckResult",
     "HealthRegistry",

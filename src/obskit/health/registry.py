@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from obskit import _runtime, diagnostics, metrics
+from obskit._actions import ActionRun, ActionRunner, as_action
 from obskit.diagnostics import ConfigError
 from obskit.health._validate import (
     Tags,
@@ -92,6 +93,7 @@ class HealthRegistry:
         self._checks: dict[str, CheckSpec] = {}
         self._lock = threading.Lock()
         self._runner = Runner(clock, self._lock, self._record)
+        self._actions = ActionRunner(clock=clock, on_outcome=_log_action, name="health-action")
         self._loop = LoopThread(
             f"obskit-health-loop-{name}", self._specs, clock, self._run_scheduled
         )
@@ -117,6 +119,7 @@ class HealthRegistry:
         component_type: str | None = None,
         measurement: str | None = None,
         cache_ttl_s: float | None = None,
+        on_status_change: Callable[..., Any] | None = None,
     ) -> Callable[[F], F]: ...
 
     def check(self, name: Any = None, /, **options: Any) -> Any:
@@ -148,6 +151,7 @@ class HealthRegistry:
         component_type: str | None = None,
         measurement: str | None = None,
         cache_ttl_s: float | None = None,
+        on_status_change: Callable[..., Any] | None = None,
     ) -> None:
         """Register check ``fn`` under ``name``; a mistake raises ``ConfigError`` right here.
 
@@ -157,6 +161,11 @@ class HealthRegistry:
         result. ``failure_threshold``/``success_threshold`` damp flapping (see
         :mod:`obskit.health.state`). ``component_type`` and ``measurement`` name it in the IETF
         report (``"name:measurement"``); ``cache_ttl_s`` overrides the registry's cache time.
+        ``on_status_change`` (a function, or an :class:`obskit.alerts.Action` for its timeout and
+        rate limit) is called with the new :class:`CheckResult` and the previous status (``None``
+        at the first report) on a worker thread each time the reported status changes (a first
+        report of pass is no change); its outcome is logged on ``obskit.health`` (see
+        :mod:`obskit._actions`).
         """
         spec = CheckSpec(
             name=valid_name(name),
@@ -172,6 +181,9 @@ class HealthRegistry:
             measurement=valid_measurement(name, measurement or getattr(fn, "measurement", None)),
             cache_ttl_s=non_negative(name, "cache_ttl_s", cache_ttl_s),
             history_size=self.history_size,
+            on_status_change=as_action(
+                on_status_change, f"health check {name!r}: on_status_change"
+            ),
         )
         with self._lock:
             if spec.name in self._checks:
@@ -394,9 +406,16 @@ class HealthRegistry:
             )
         health_status.set(result.status.gauge, check=spec.name)
         check_duration.record(result.duration_ms / 1000.0, check=spec.name)
+        self._actions.expire()
         if result.status is previous:
             return result, False
         _log_change(result, previous)
+        if spec.on_status_change is not None and (
+            previous is not None or result.status is not Status.PASS
+        ):
+            self._actions.run(
+                spec.on_status_change, "on_status_change", spec.name, result, previous
+            )
         return result, True
 
     def _publish(self, changed: list[str]) -> None:
@@ -426,6 +445,7 @@ class HealthRegistry:
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
         self._runner = Runner(self.clock, self._lock, self._record)
+        self._actions.after_fork_in_child()
         for spec in self._checks.values():
             spec.state.execution = None  # its thread stayed in the parent
         self._loop.after_fork_in_child()
@@ -445,6 +465,16 @@ def _log_change(result: CheckResult, previous: Status | None) -> None:
         log.debug("health check passing", **fields)
     else:
         log.info("health check recovered", **fields)
+
+
+def _log_action(run: ActionRun) -> None:
+    """The outcome of an ``on_status_change`` action, on the ``obskit.health`` logger."""
+    fields = {"check": run.subject, "action": run.name, "status": run.status}
+    if run.status == "ok":
+        log.info("health check action ran", duration_s=run.duration_s, **fields)
+    else:
+        log.warning("health check action failed", error=run.error, **fields)
+        diagnostics.report(f"health.action.{run.name}", f"health check action {run.describe()}")
 
 
 def _fail_now(spec: CheckSpec, now: float, message: str) -> CheckResult:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from obskit.health.model import CheckResult, Status
 
 if TYPE_CHECKING:
+    from obskit._actions import Action
     from obskit.health.runner import Execution
 
 __all__ = ["CheckSpec", "CheckState", "apply_thresholds"]
@@ -110,6 +111,7 @@ class CheckSpec:
     measurement: str | None
     cache_ttl_s: float | None
     history_size: int
+    on_status_change: Action | None = None
     enabled: bool = True
     state: CheckState = field(init=False)
 
