@@ -146,13 +146,16 @@ async def test_an_async_view_is_named_by_its_pattern_and_its_logs_carry_the_rout
 async def test_an_async_views_exception_is_captured_with_the_view_as_culprit(
     async_client: Any, quiet_memory: InMemoryExporter
 ) -> None:
-    assert (await async_client.get("/async/boom/")).status_code == 500
+    response = await async_client.get("/async/boom/", headers={"X-Request-ID": "req-boom"})
+    assert response.status_code == 500
     [event] = flushed(quiet_memory).errors
     assert event.title == "RuntimeError: async kaboom"
     assert event.culprit.endswith("views in async_boom")
     assert event.context["http"]["route"] == "/async/boom/"
     [span] = server_spans(quiet_memory)
     assert span.name == "GET /async/boom/" and span.status == "error"
+    # captured in Django's thread for process_exception, still inside the request
+    assert event.context["request_id"] == "req-boom" and event.trace_id == span.trace_id
 
 
 async def test_an_async_streaming_response_ends_the_request_when_django_closes_it(
