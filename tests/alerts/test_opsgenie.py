@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import obskit
@@ -168,6 +168,9 @@ text = st.text(max_size=3000)
         {}, optional={"summary": text, "description": st.text(max_size=20000), "runbook_url": text}
     ),
     service=st.text(max_size=600),
+)
+@example(  # CI found it: a rule named only by a Unicode space gave a blank message
+    rule="\x85", severity="critical", labels={}, annotations={}, service=""
 )
 def test_every_create_request_is_within_opsgenies_limits(
     rule: str,

@@ -259,6 +259,7 @@ def test_grpc_resource_exhausted_is_retried_only_with_a_retry_delay() -> None:
         assert receiver.received.wait_for(lambda r: len(r.logs) == 1)
         assert time.monotonic() - started >= 0.7
         assert [value_of(r.body) for r in receiver.received.log_records()] == ["throttled"]
+        assert obskit.flush(timeout_s=30)  # the exporter counts it once the answer is back
         stats = obskit.pipeline_stats()["exporters"]["OTLPExporter"]
         assert (stats["retried"], stats["failed"], stats["exported"]) == (1, 1, 1)
     finally:

@@ -118,7 +118,8 @@ class OpsgenieChannel:
         text = summary(alert)
         message = text if text.startswith(alert.rule) else f"{alert.rule}: {text}"
         body: dict[str, Any] = {
-            "message": cut(" ".join(message.split()) or alert.rule, 130),
+            # Opsgenie refuses a blank message; a rule named only by whitespace gets a stand-in
+            "message": cut(" ".join(message.split()) or "obskit alert", 130),
             "alias": alias(alert),
             "description": cut(_description(alert), 15000),
             "tags": [*self.tags, cut(alert.severity, 50)] if alert.severity else self.tags,
