@@ -112,9 +112,12 @@ class ObskitDjangoMiddleware:
         Django hands to the server whole is left as it is)."""
         context.run(self._response, exchange, request, response)
         if getattr(response, "streaming", False) and _parts_wrappable(response):
-            parts = response.streaming_content
-            wrap = _parts_in if getattr(response, "is_async", False) else _sync_parts_in
-            response.streaming_content = wrap(context, parts)
+            try:
+                parts = response.streaming_content
+                wrap = _parts_in if getattr(response, "is_async", False) else _sync_parts_in
+                response.streaming_content = wrap(context, parts)
+            except Exception as exc:
+                diagnostics.report("django_response", f"could not wrap a streaming body: {exc!r}")
         if getattr(response, "streaming", False) and hasattr(response, "_resource_closers"):
             response._resource_closers.append(lambda: context.run(exchange.finish, None))
         else:
