@@ -24,10 +24,22 @@ goes round the variants in a rotating order ``R`` times; each variant's figure i
 round. "added" is the variant minus ``bare``; the last line is obskit's added CPU as a share of
 OpenTelemetry's.
 
-**Dropped connections**: ``K`` clients each open a keep-alive connection at once and send ``M``
-requests over it (1,000 x 12 by default); a connection refused, reset, closed or silent for 30 s
-before its last response counts as dropped. Every server is stopped at the end (and after
-``--timeout-s`` at the latest).
+The CPU figures also come paired: each round's ``added`` is the variant minus ``bare`` *of the
+same round* (the servers are measured one after another, so a change in the machine's load
+moves both), and the share line gives the median of the per-round shares with their range.
+
+**Dropped requests**: ``K`` clients each open a keep-alive connection at once and send ``M``
+requests over it (1,000 x 12 by default). A request whose connection is refused, reset, closed
+or silent for 30 s before its response counts as dropped; the client then reconnects for the
+rest, as HTTP clients do (and after a response saying ``Connection: close``). With
+``--flaky-every N`` every N-th request of a client goes to ``GET /flaky/{n}``, whose handler
+raises: the table then also counts the 500 responses and the connections the server closed
+after a 500 that did not say ``Connection: close`` (Starlette answers 500 and re-raises, as
+ASGI servers expect, and uvicorn then closes the connection: a client that reuses it at once
+loses its next request, with or without any instrumentation). ``--obskit-outer`` wraps the
+Starlette app in obskit's middleware (``app = ObskitASGIMiddleware(app)``) instead of
+``add_middleware``: obskit then sees the exception after Starlette sent its 500. Every server
+is stopped at the end (and after ``--timeout-s`` at the latest).
 """
 
 from __future__ import annotations
@@ -35,6 +47,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -53,7 +66,7 @@ VARIANTS = ("bare", "opentelemetry", "sentry", "obskit")
 # -- the service (in the server process) -------------------------------------------------------
 
 
-def build_app(variant: str, workdir: Path) -> Any:
+def build_app(variant: str, workdir: Path, obskit_outer: bool = False) -> Any:
     """The Starlette service with ``variant``'s instrumentation."""
     import logging
 
@@ -107,12 +120,24 @@ def build_app(variant: str, workdir: Path) -> Any:
         log_line(item_id)
         return JSONResponse({"id": item_id, "name": "pen", "price": 1.5})
 
+    async def flaky(request: Request) -> JSONResponse:
+        log_line(request.path_params["n"])
+        raise RuntimeError("flaky dependency failed")
+
     async def cpu(request: Request) -> PlainTextResponse:
         return PlainTextResponse(repr(time.process_time()))
 
-    app: Any = Starlette(routes=[Route("/items/{item_id:int}", item), Route("/__cpu", cpu)])
-    if variant == "obskit":
+    app: Any = Starlette(
+        routes=[
+            Route("/items/{item_id:int}", item),
+            Route("/flaky/{n:int}", flaky),
+            Route("/__cpu", cpu),
+        ]
+    )
+    if variant == "obskit" and not obskit_outer:
         app.add_middleware(ObskitASGIMiddleware)
+    if variant == "obskit" and obskit_outer:
+        app = ObskitASGIMiddleware(app)
     if variant == "opentelemetry":
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
         from opentelemetry.sdk.trace import TracerProvider
@@ -131,11 +156,13 @@ def build_app(variant: str, workdir: Path) -> Any:
     return app
 
 
-def serve(variant: str, workdir: Path, timeout_s: float, keep_alive_s: float) -> None:
+def serve(
+    variant: str, workdir: Path, timeout_s: float, keep_alive_s: float, obskit_outer: bool
+) -> None:
     """Run ``variant``'s service on a free loopback port; print the port; stop on SIGTERM."""
     import uvicorn
 
-    app = build_app(variant, workdir)
+    app = build_app(variant, workdir, obskit_outer)
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -161,14 +188,31 @@ def serve(variant: str, workdir: Path, timeout_s: float, keep_alive_s: float) ->
 # -- the driver --------------------------------------------------------------------------------
 
 
-async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str) -> bytes:
+class _Response:
+    __slots__ = ("body", "close", "status")
+
+    def __init__(self, status: int, close: bool, body: bytes) -> None:
+        self.status, self.close, self.body = status, close, body
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str
+) -> _Response:
     writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
     head = await reader.readuntil(b"\r\n\r\n")
     length = 0
+    close = False
     for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
+        lower = line.lower()
+        if lower.startswith(b"content-length:"):
             length = int(line.split(b":", 1)[1])
-    return await reader.readexactly(length)
+        elif lower.startswith(b"connection:") and b"close" in lower:
+            close = True
+    return _Response(int(head.split(None, 2)[1]), close, await reader.readexactly(length))
+
+
+async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str) -> bytes:
+    return (await _exchange(reader, writer, path)).body
 
 
 async def _cpu(port: int) -> float:
@@ -212,31 +256,56 @@ async def cpu_per_request_us(port: int, requests: int, connections: int) -> floa
     return (after - before) / requests * 1e6
 
 
-async def dropped(port: int, clients: int, per_client: int) -> int:
-    """Connections dropped when ``clients`` keep-alive clients arrive at once."""
-    lost = 0
+async def dropped(port: int, clients: int, per_client: int, flaky_every: int) -> dict[str, int]:
+    """Requests dropped when ``clients`` keep-alive clients arrive at once (see the module doc)."""
+    counts = {"dropped": 0, "500": 0, "closed after a 500": 0}
+    failures = (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError)
 
     async def one(index: int) -> None:
-        nonlocal lost
-        try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 30)
-        except (OSError, asyncio.TimeoutError):
-            lost += 1
-            return
-        try:
-            for n in range(per_client):
-                await asyncio.wait_for(_request(reader, writer, f"/items/{n}"), 30)
-        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError):
-            lost += 1
-        finally:
+        reader: asyncio.StreamReader | None = None
+        writer: asyncio.StreamWriter | None = None
+        status = 0
+        for n in range(per_client):
+            try:
+                if writer is not None and reader is not None and status >= 500:
+                    await asyncio.sleep(0)  # let a pending end of stream arrive
+                    if reader.at_eof():  # closed without saying so: reconnect, as clients do
+                        counts["closed after a 500"] += 1
+                        writer.close()
+                        reader = writer = None
+                if writer is None:
+                    connect = asyncio.open_connection("127.0.0.1", port)
+                    reader, writer = await asyncio.wait_for(connect, 30)
+                flaky = flaky_every and n % flaky_every == flaky_every - 1
+                path = f"/flaky/{n}" if flaky else f"/items/{n}"
+                assert reader is not None
+                response = await asyncio.wait_for(_exchange(reader, writer, path), 30)
+            except failures:
+                counts["dropped"] += 1
+                if writer is not None:
+                    writer.close()
+                reader = writer = None
+                status = 0
+                continue
+            status = response.status
+            if status >= 500:
+                counts["500"] += 1
+            if response.close:
+                writer.close()
+                reader = writer = None
+        if writer is not None:
             writer.close()
 
     await asyncio.gather(*(one(i) for i in range(clients)))
-    return lost
+    return counts
 
 
 def start(
-    variant: str, workdir: Path, timeout_s: float, keep_alive_s: float = 5.0
+    variant: str,
+    workdir: Path,
+    timeout_s: float,
+    keep_alive_s: float = 5.0,
+    obskit_outer: bool = False,
 ) -> tuple[subprocess.Popen[str], int]:
     process = subprocess.Popen(
         [
@@ -250,8 +319,11 @@ def start(
             str(timeout_s),
             "--keep-alive-s",
             str(keep_alive_s),
+            *(["--obskit-outer"] if obskit_outer else []),
         ],
         stdout=subprocess.PIPE,
+        # uvicorn logs each exception of the failing route with its traceback: kept apart
+        stderr=(workdir / f"{variant}.stderr").open("w"),
         text=True,
     )
     assert process.stdout is not None
@@ -266,7 +338,9 @@ def drive(args: argparse.Namespace) -> None:
     from _harness import print_table
 
     workdir = Path(tempfile.mkdtemp(prefix="obskit-bench-service-"))
-    servers = {v: start(v, workdir, args.timeout_s, args.keep_alive_s) for v in VARIANTS}
+    servers = {
+        v: start(v, workdir, args.timeout_s, args.keep_alive_s, args.obskit_outer) for v in VARIANTS
+    }
     try:
         ports = {v: port for v, (_, port) in servers.items()}
         asyncio.run(_warm(ports, args))
@@ -293,12 +367,29 @@ def drive(args: argparse.Namespace) -> None:
             f"\nobskit adds {obskit_added:.0f} us/request, OpenTelemetry {otel_added:.0f}: "
             f"{share:.2f} of OpenTelemetry's (target: at most 0.33)"
         )
+        paired = [
+            (o - b) / (t - b)
+            for o, t, b in zip(
+                rounds["obskit"], rounds["opentelemetry"], rounds["bare"], strict=True
+            )
+            if t > b
+        ]
+        if paired:
+            print(
+                f"paired per round (each minus the same round's bare): median share "
+                f"{statistics.median(paired):.2f}, range {min(paired):.2f}-{max(paired):.2f}"
+            )
         if args.keepalive_clients:
             clients, each = args.keepalive_clients, args.keepalive_requests
-            drops = [[v, asyncio.run(dropped(ports[v], clients, each))] for v in VARIANTS]
+            flaky = args.flaky_every
+            drops = []
+            for v in VARIANTS:
+                counts = asyncio.run(dropped(ports[v], clients, each, flaky))
+                drops.append([v, counts["dropped"], counts["500"], counts["closed after a 500"]])
             print_table(
-                f"dropped connections, {clients} keep-alive clients at once, {each} requests each",
-                ["variant", "dropped"],
+                f"dropped requests, {clients} keep-alive clients at once, {each} requests each"
+                + (f", every {flaky}th to a failing route" if flaky else ""),
+                ["variant", "dropped", "500 responses", "closed after a 500"],
                 drops,
             )
     finally:
@@ -310,6 +401,7 @@ def drive(args: argparse.Namespace) -> None:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 async def _warm(ports: dict[str, int], args: argparse.Namespace) -> None:
@@ -328,11 +420,17 @@ def main() -> None:
     parser.add_argument(
         "--keep-alive-s", type=float, default=5.0, help="uvicorn's timeout_keep_alive"
     )
+    parser.add_argument(
+        "--flaky-every", type=int, default=0, help="every N-th request of a drop-phase client fails"
+    )
+    parser.add_argument(
+        "--obskit-outer", action="store_true", help="wrap the app in obskit's middleware"
+    )
     parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.workdir, args.timeout_s, args.keep_alive_s)
+        serve(args.serve, args.workdir, args.timeout_s, args.keep_alive_s, args.obskit_outer)
         return
     os.environ.pop("OBSKIT_EXPORTERS", None)
     drive(args)

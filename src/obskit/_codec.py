@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from typing import Any
 
 from obskit import signals as _signals
 from obskit.scrubbing import safe_repr
 from obskit.signals import Signal
 
-__all__ = ["SIGNAL_TYPES", "decode", "dumps", "encode", "loads"]
+__all__ = ["SIGNAL_TYPES", "decode", "dumps", "dumps_sanitised", "encode", "loads"]
 
 #: Signal classes by ``kind``: every dataclass in :mod:`obskit.signals` with a ``kind``.
 SIGNAL_TYPES: dict[str, type[Any]] = {
@@ -33,9 +34,26 @@ SIGNAL_TYPES: dict[str, type[Any]] = {
 }
 
 _field_names: dict[type[Any], tuple[str, ...]] = {}
-_dumps = json.JSONEncoder(
+_stdlib_dumps: Callable[[Any], str] = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=True, default=safe_repr
 ).encode
+
+try:  # ``pip install obskit[fast]``: orjson encodes a record about 5x faster than json
+    import orjson
+except ImportError:  # pragma: no cover - exercised where orjson is absent
+    orjson = None  # type: ignore[assignment]
+
+
+def _orjson_default(obj: Any) -> Any:
+    # orjson writes tuples, but not tuple subclasses (obskit's read-only ScrubbedSequence)
+    return list(obj) if isinstance(obj, tuple) else safe_repr(obj)
+
+
+def _orjson_dumps(value: Any) -> str:
+    try:
+        return orjson.dumps(value, default=_orjson_default).decode()  # type: ignore[no-any-return]
+    except Exception:  # what orjson refuses (ints over 64 bits, say), json still writes
+        return _stdlib_dumps(value)
 
 
 def _names(cls: type[Any]) -> tuple[str, ...]:
@@ -63,8 +81,15 @@ def decode(data: dict[str, Any]) -> Signal | None:
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON; anything not JSON-serialisable becomes its safe ``repr``."""
-    return _dumps(value)
+    """Compact JSON; anything not JSON-serialisable becomes its safe ``repr``; NaN and
+    infinities are kept (as ``NaN``, ``Infinity``, which :func:`loads` reads back)."""
+    return _stdlib_dumps(value)
+
+
+#: :func:`dumps` for data the scrubber has sanitised (signals after the pipeline, their
+#: ``to_dict()`` forms): orjson when installed (it writes NaN as ``null``, and sanitised data
+#: holds none: scrubbing made them strings), else the standard library's encoder.
+dumps_sanitised: Callable[[Any], str] = _orjson_dumps if orjson is not None else _stdlib_dumps
 
 
 def loads(text: str | bytes) -> Any:

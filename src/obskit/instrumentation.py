@@ -25,6 +25,7 @@ from obskit.listeners import Listeners
 from obskit.tracing import (
     active_span,
     get_tracer,
+    hex_ids,
     in_recording_trace,
     is_failure,
     mark_span_failed,
@@ -500,7 +501,7 @@ class Request:
                 self._span_scope = otel_context.attach(trace.set_span_in_context(self.span))
             context = self.span.get_span_context()
             if context.is_valid:
-                self.trace_id = format(context.trace_id, "032x")
+                self.trace_id = hex_ids(context)[0]
         except Exception as exc:
             diagnostics.report("request_span", f"could not start a request span: {exc!r}")
         self._scope = contextstack.context(
@@ -550,14 +551,16 @@ class Request:
                 request_listeners.report(end_listener, problem)
         if self._scope is not None:
             self._scope.__exit__(exc_type, exc, tb)
-        check_slow(
-            "request",
-            self.name,
-            self.duration_ms,
-            self.slow_ms,
-            capture=self.slow_capture,
-            fields={"request_id": self.request_id},
-        )
+        threshold = self.slow_ms if self.slow_ms is not None else defaults["slow_ms"]
+        if threshold is not None and self.duration_ms >= threshold:  # (check_slow's test first)
+            check_slow(
+                "request",
+                self.name,
+                self.duration_ms,
+                threshold,
+                capture=self.slow_capture,
+                fields={"request_id": self.request_id},
+            )
 
     def _record_duration(self, exc: BaseException | None, server_error: bool) -> None:
         labels = self.metric_labels

@@ -29,6 +29,7 @@ __all__ = [
     "active_span",
     "exclude_active_span",
     "get_tracer",
+    "hex_ids",
     "in_recording_trace",
     "is_failure",
     "mark_span_failed",
@@ -220,12 +221,13 @@ class PipelineSpanProcessor:
             start, end = span.start_time or 0, span.end_time or 0
             status = span.status
             events = span.events
+            trace_id, span_id = hex_ids(context)
             _runtime.emit(
                 SpanRecord(
                     timestamp=start / 1e9,
                     name=span.name,
-                    trace_id=format(context.trace_id, "032x"),
-                    span_id=format(context.span_id, "016x"),
+                    trace_id=trace_id,
+                    span_id=span_id,
                     parent_span_id=format(parent.span_id, "016x") if parent else None,
                     duration_ms=(end - start) / 1e6,
                     status=_STATUS_NAMES[status.status_code],
@@ -257,14 +259,15 @@ _KIND_NAMES = {kind: kind.name.lower() for kind in SpanKind}
 def _attributes_of(span: Any) -> dict[str, Any]:
     """A plain copy of a finished span's attributes.
 
-    The SDK's ``BoundedAttributes`` takes its lock once per key when copied item by item; its
-    inner dict (stable since SDK 1.0) is copied in one step, the mapping protocol otherwise.
+    The SDK's ``BoundedAttributes`` takes its lock once per key when copied item by item, and
+    a ``ReadableSpan`` hands them out wrapped in a ``MappingProxyType``: its private
+    ``_attributes`` (their inner dict, stable since SDK 1.0; immutable once the span ended) is
+    copied in one step, the mapping protocol otherwise.
     """
-    attributes = span.attributes
-    inner = getattr(attributes, "_dict", None)
+    inner = getattr(getattr(span, "_attributes", None), "_dict", None)
     if type(inner) is dict:
         return inner.copy()
-    return dict(attributes or {})
+    return dict(span.attributes or {})
 
 
 def _event_dict(event: Any) -> dict[str, Any]:
@@ -323,7 +326,26 @@ def trace_ids() -> tuple[str | None, str | None]:
     context = span.get_span_context()
     if not context.is_valid:
         return None, None
-    return format(context.trace_id, "032x"), format(context.span_id, "016x")
+    return hex_ids(context)
+
+
+#: The last span context :func:`hex_ids` formatted, and its ids (held, so never a reused id).
+_last_hex: tuple[Any, str, str] = (None, "", "")
+
+
+def hex_ids(context: Any) -> tuple[str, str]:
+    """The hex trace and span ids of a ``SpanContext``.
+
+    A request's span, its log records and the finished span's record all ask for the same
+    ids: the last context's are remembered (one tuple, swapped whole: safe across threads).
+    """
+    global _last_hex
+    last = _last_hex
+    if last[0] is context:
+        return last[1], last[2]
+    trace_id, span_id = format(context.trace_id, "032x"), format(context.span_id, "016x")
+    _last_hex = (context, trace_id, span_id)
+    return trace_id, span_id
 
 
 def in_recording_trace() -> bool:

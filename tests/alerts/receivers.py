@@ -91,6 +91,7 @@ class Received:
     headers: dict[str, str]
     raw: bytes
     body: Any
+    method: str = "POST"
 
 
 @dataclass
@@ -123,7 +124,9 @@ def http_receiver() -> Iterator[HttpReceiver]:
                 body = json.loads(raw)
             except ValueError:
                 body = None
-            receiver.received.append(Received(self.path, dict(self.headers), raw, body))
+            receiver.received.append(
+                Received(self.path, dict(self.headers), raw, body, self.command)
+            )
             if receiver.delay_s:
                 time.sleep(receiver.delay_s)
             script = receiver.scripted.get(self.path)
@@ -158,6 +161,8 @@ def http_receiver() -> Iterator[HttpReceiver]:
                 self._answer(int(self.path.rsplit("/", 1)[1]), b"nope")
             else:
                 self._answer(200, b"ok")
+
+        do_PUT = do_POST
 
         def _answer(self, status: int, data: bytes, content_type: str = "text/plain") -> None:
             self.send_response(status)

@@ -233,13 +233,21 @@ class Opsgenie:
             return _opsgenie(400, {"message": "Request body is not a JSON object"})
         url = urlsplit(received.path)
         parts = url.path.strip("/").split("/")
+        if len(parts) == 4 and parts[3] == "priority":
+            return self._priority(received, parts[2], parse_qs(url.query), body)
+        if received.method != "POST":
+            return _opsgenie(405, {"message": f"{received.method} is not allowed here"})
         if parts == ["v2", "alerts"]:
             errors = create_errors(body)
             if errors:
                 return _opsgenie(422, {"message": "Request body is not processable. Please "
                                        "check the errors.", "errors": errors})  # fmt: skip
             alias = body.get("alias") or body["message"]
-            self.alerts[alias] = {**body, "status": "open"}
+            existing = self.alerts.get(alias)
+            if existing is not None and existing["status"] != "closed":  # deduplicated:
+                existing["count"] += 1  # counted, its fields kept
+            else:
+                self.alerts[alias] = {**body, "status": "open", "count": 1}
             self.requests.append(("create", alias, body))
             return _opsgenie(202, {"result": "Request will be processed"})
         if (
@@ -265,6 +273,21 @@ class Opsgenie:
                 self.alerts[alias]["status"] = "closed" if parts[3] == "close" else "acked"
             return _opsgenie(202, {"result": "Request will be processed"})
         return _opsgenie(404, {"message": "Could not find the requested resource"})
+
+    def _priority(
+        self, received: Received, alias: str, query: dict[str, list[str]], body: dict[str, Any]
+    ) -> Answer:
+        """``PUT /v2/alerts/{id}/priority?identifierType=alias`` with ``{"priority": "P1"}``."""
+        if received.method != "PUT":
+            return _opsgenie(405, {"message": "update priority is a PUT"})
+        if query.get("identifierType") != ["alias"]:
+            return _opsgenie(422, {"message": "identifierType must be alias here"})
+        if body.get("priority") not in {"P1", "P2", "P3", "P4", "P5"}:
+            return _opsgenie(422, {"message": "Priority should be one of [P1, P2, P3, P4, P5]"})
+        self.requests.append(("priority", alias, body))
+        if alias in self.alerts:
+            self.alerts[alias]["priority"] = body["priority"]
+        return _opsgenie(202, {"result": "Request will be processed"})
 
 
 def create_errors(body: dict[str, Any]) -> dict[str, str]:

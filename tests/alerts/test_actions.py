@@ -166,6 +166,7 @@ def test_an_action_runs_at_most_once_per_min_interval(
     assert len(calls) == 2 and calls[-1] == "/c"
     limited = [e for e in engine.history() if e.get("status") == "rate_limited"]
     assert "min_interval_s=300" in limited[0]["error"]
+    assert engine.stats()["actions"] == {"ok": 2, "rate_limited": 1}
 
 
 def test_actions_load_from_import_paths(

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import obskit
-from obskit import metrics
+from obskit import diagnostics, metrics
 from obskit.alerts import AlertEngine
 from obskit.alerts.enrich import rising_error_groups
 from obskit.errors import ErrorGroup
@@ -140,3 +140,26 @@ def test_rises_are_counted_in_whole_minutes_against_the_window_before() -> None:
     assert rising_error_groups(groups, start=103 * 60, end=105 * 60, limit=1)[0].fingerprint == (
         "rising"
     )
+
+
+def test_a_failing_enrichment_never_stops_the_notification(
+    clock: Clock, make_engine: Callable[..., AlertEngine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    obskit.init(service="shop", release="2.0.0", exporters=[])
+    try:
+
+        def broken(since: float | None = None) -> list[ErrorGroup]:
+            raise RuntimeError("error store unavailable")
+
+        monkeypatch.setattr(obskit.errors, "groups", broken)
+        engine = make_engine(group_wait_s=0)
+        channel = Recorder()
+        engine.add_channel("team", channel)
+        clock.now = START
+        engine.trigger("payments_down", channels=["team"])
+        assert engine.flush(10)
+        (notification,) = channel.sent
+        assert notification.error_groups == [] and notification.release == "2.0.0"
+        assert diagnostics.problem_counts()["alerts.enrich.errors"] >= 1
+    finally:
+        obskit.shutdown()

@@ -184,3 +184,36 @@ def test_every_create_request_is_within_opsgenies_limits(
         fingerprint="a4b9e84dd7fd0d4f",
     )  # fmt: skip
     assert create_errors(OpsgenieChannel(KEY).create(alert)) == {}
+
+
+def test_an_escalation_that_raises_the_severity_raises_the_priority(
+    engine: AlertEngine, clock: Clock, receiver: HttpReceiver, genie: Opsgenie
+) -> None:
+    engine.add_channel("genie", channel(receiver))
+    engine.add_escalation_policy(
+        name="oncall", levels=[{"after_s": 600, "raise_severity": "critical"}]
+    )
+    engine.add_rule(
+        name="queue_backlog",
+        metric="queue.depth",
+        aggregation="last",
+        window_s=3600,
+        threshold=1000,
+        severity="warning",
+        channels=["genie"],
+        escalation="oncall",
+    )
+    engine.observe("queue.depth", 5000.0)
+    (alert,) = engine.evaluate()
+    assert engine.flush(10)
+    alias = f"obskit-{alert.fingerprint}"
+    assert genie.alerts[alias]["priority"] == "P3"
+    clock.advance(600)
+    engine.evaluate()
+    assert engine.flush(10)
+    assert [(action, body.get("priority")) for action, _, body in genie.requests] == [
+        ("create", "P3"),
+        ("create", "P1"),  # Opsgenie keeps the first create's fields: counted, not updated
+        ("priority", "P1"),
+    ]
+    assert genie.alerts[alias]["priority"] == "P1"

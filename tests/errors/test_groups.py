@@ -51,6 +51,17 @@ def test_groups_come_newest_first(clock: FakeClock) -> None:
     assert obskit.errors.get_group(other.fingerprint[:10]) is not None
 
 
+def test_groups_since_leaves_out_those_not_seen_since(clock: FakeClock) -> None:
+    old = fail()
+    clock.advance(600)
+    recent = other_failure()
+    assert [g.fingerprint for g in obskit.errors.groups(since=clock.now - 60)] == [
+        recent.fingerprint
+    ]
+    assert len(obskit.errors.groups(since=clock.now - 600)) == 2
+    assert old.fingerprint in {g.fingerprint for g in obskit.errors.groups()}
+
+
 def test_per_minute_history(clock: FakeClock) -> None:
     clock.now = 60 * 1_000_000 + 5
     minute = clock.now - 5

@@ -60,13 +60,13 @@ def test_spans_are_not_printed_by_default_but_alerts_are() -> None:
 
 
 def test_both_json_encoders_write_the_same_record() -> None:
-    from obskit.exporters import _render
+    from obskit import _codec
     from obskit.scrubbing import Scrubber
 
     frozen = Scrubber().freeze({"trail": [{"step": 1}, {"step": 2}]})  # tuple and dict subclasses
     record = log("héllo", n=2**70, ratio=0.5, nested={"a": [1, "b"]}, frozen=frozen)
-    stdlib = json.loads(_render._stdlib_encode(record.to_dict()))
-    fast = json.loads(_render._orjson_encode(record.to_dict()))  # falls back if orjson is absent
+    stdlib = json.loads(_codec._stdlib_dumps(record.to_dict()))
+    fast = json.loads(_codec._orjson_dumps(record.to_dict()))  # falls back if orjson is absent
     assert stdlib == fast
     assert stdlib["n"] == 2**70 and stdlib["event"] == "héllo"
     assert fast["frozen"] == {"trail": [{"step": 1}, {"step": 2}]}

@@ -4,7 +4,11 @@ The same semantics as Prometheus alerting rules plus Alertmanager, with no serve
 sliding windows of ``obskit.metrics`` series, the pending/firing/resolved state machine with
 ``for`` and ``keep_firing_for``, grouping, repeat, silences, inhibition, escalation and
 acknowledgement, and channels (log, webhook, Slack, PagerDuty, email, Alertmanager, Microsoft
-Teams, SMS through Twilio, Opsgenie). See ``docs/alerts.md``.
+Teams, SMS through Twilio, Opsgenie). Beyond Prometheus: alerts raised by hand
+(``trigger`` / ``resolve_manual``, routed the same way), rules that act (``on_fire`` /
+``on_resolve`` actions with a timeout and a rate limit), escalation by severity and on
+recurrence, and notifications that carry the actions' outcomes, the running release, the error
+groups that rose in the alert's window and exemplar traces. See ``docs/alerts.md``.
 
 The module-level functions use a default engine, wired to ``obskit.metrics`` when this module
 is imported and evaluating every 15 seconds once it has a rule::

@@ -28,13 +28,15 @@ def post(
     *,
     content_type: str = "application/json",
     explain: Callable[[str], str] | None = None,
+    method: str = "POST",
 ) -> tuple[int, bytes]:
-    """POST ``body``; the status and response body, or a :class:`ChannelError`.
+    """POST (or ``method``) ``body``; the status and response body, or a
+    :class:`ChannelError`.
 
     ``explain`` turns an error answer's text into the service's own message (its JSON
     ``message``, say); without it, the start of the answer is the message.
     """
-    request = urllib.request.Request(url, data=body, method="POST")
+    request = urllib.request.Request(url, data=body, method=method)
     request.add_header("Content-Type", content_type)
     request.add_header("User-Agent", "obskit-alerts")
     for name, value in headers.items():

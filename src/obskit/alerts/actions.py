@@ -11,6 +11,8 @@ delivery; a failure is also reported once on stderr, never raised.
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from collections.abc import Callable, Container
 
 from obskit import diagnostics
@@ -33,6 +35,9 @@ class AlertActions:
         self.history = history
         self.runner = ActionRunner(clock=clock, name="alert-action")
         self._runs: dict[str, dict[str, ActionRun]] = {}
+        #: How many runs ended each way ("ok", "error", "timed_out", "rate_limited").
+        self.outcomes: Counter[str] = Counter()
+        self._count_lock = threading.Lock()  # outcomes end on their own threads
 
     def transition(self, instance: AlertInstance, alert: Alert) -> None:
         """Run the rule's action for this state change, if it has one."""
@@ -69,11 +74,14 @@ class AlertActions:
 
     def after_fork_in_child(self) -> None:
         self.runner.after_fork_in_child()
+        self._count_lock = threading.Lock()
 
     def _record(self, run: ActionRun, rule: str) -> None:
         at = run.finished_at if run.finished_at is not None else run.started_at
         outcome = run.to_dict()
         self.history.add("action", at, rule=rule, fingerprint=outcome.pop("subject"), **outcome)
+        with self._count_lock:
+            self.outcomes[run.status] += 1
         if run.status != "ok":
             diagnostics.report(
                 f"alerts.action.{run.name}", f"alert action {run.describe()} (alert {run.subject})"

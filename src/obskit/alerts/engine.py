@@ -13,7 +13,7 @@ policies, exports) are in :mod:`~obskit.alerts.setup`, those acting on live aler
 acknowledgement, alerts raised by hand, history) in :mod:`~obskit.alerts.operations`;
 evaluation, delivery and lifecycle are here. Each transition runs the rule's actions
 (:mod:`~obskit.alerts.actions`), and each notification is enriched
-(:mod:`~obskit.alerts.enrich`) before it is queued.
+(:mod:`~obskit.alerts.enrich`) on the delivery worker, before its first delivery.
 
 Every time-based decision uses ``clock`` (or the ``now`` given), so a test clock drives the
 whole engine; ``evaluation_interval_s`` starts a background thread calling ``evaluate()``.
@@ -128,6 +128,7 @@ class AlertEngine(EngineSetup, EngineOperations):
             retry_initial_backoff_s=retry_initial_backoff_s,
             retry_max_backoff_s=retry_max_backoff_s,
             on_failure=self._delivery_failed,
+            prepare=self._enrich,
         )
         self._rules: dict[str, RuleState] = {}
         self._manual = ManualAlerts()
@@ -268,14 +269,17 @@ class AlertEngine(EngineSetup, EngineOperations):
             self.actions.forget(grouped | {i.fingerprint for i in self._instances()})
 
     def _tick(self, now: float) -> list[Notification]:
-        """The notifications due at ``now``, with their alerts' action outcomes and what else
-        was going on (release, rising error groups, exemplar traces)."""
+        """The notifications due at ``now``, with their alerts' action outcomes."""
         notifications = self.router.tick(now)
-        rules = {name: state.rule for name, state in self._rules.items()}
         for notification in notifications:
             self.actions.attach(notification)
-            enrich(notification, rules, now)
         return notifications
+
+    def _enrich(self, notification: Notification) -> None:
+        """What else was going on (release, rising error groups, exemplar traces), added on
+        the delivery worker: the evaluating (or triggering) thread never waits for it."""
+        rules = {state.rule.name: state.rule for state in list(self._rules.values())}
+        enrich(notification, rules, notification.timestamp)
 
     def _send(self, notifications: list[Notification]) -> None:
         for notification in notifications:

@@ -16,8 +16,9 @@
 
 Links go to the dashboard when ``obskit.init(dashboard_url=...)`` says where it is served:
 ``<dashboard_url>/errors/<fingerprint>`` and ``<dashboard_url>/traces/<trace id>``, the
-dashboard's own pages. Enrichment never stops a notification: a failure is reported once on
-stderr and the notification goes without it.
+dashboard's own pages. Enrichment runs on the delivery worker, before a notification's first
+delivery (the evaluating or triggering thread never waits for it), and never stops a
+notification: a failure is reported once on stderr and the notification goes without it.
 """
 
 from __future__ import annotations
@@ -59,9 +60,8 @@ def enrich(notification: Notification, rules: Mapping[str, AlertRule], now: floa
     try:
         start = min(_window_start(alert, rules.get(alert.rule), now) for alert in alerts)
         clean = runtime.pipeline.scrubber.clean_text if runtime is not None else _hidden
-        notification.error_groups = rising_error_groups(
-            errors.groups(), start, now, base=base, clean=clean
-        )
+        recent = errors.groups(since=(start // 60) * 60)  # seen in the window's minutes
+        notification.error_groups = rising_error_groups(recent, start, now, base=base, clean=clean)
     except Exception as exc:
         diagnostics.report("alerts.enrich.errors", f"alert enrichment (error groups): {exc!r}")
     try:

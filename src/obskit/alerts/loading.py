@@ -1,7 +1,8 @@
 """Reading rules from Python data and from YAML/JSON files, with every mistake listed at once.
 
 A rule file is either a list of rules, or a mapping with ``rules`` and optionally
-``inhibit_rules`` and ``escalation_policies``::
+``channels`` (see :mod:`obskit.alerts.declared_channels`), ``inhibit_rules`` and
+``escalation_policies``::
 
     rules:
       - name: high_error_rate
@@ -35,12 +36,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from obskit.alerts.declared_channels import declared_channels
+from obskit.alerts.notify import Channel
 from obskit.alerts.policies import EscalationPolicy, InhibitRule
 from obskit.alerts.rules import AlertRule, RuleError
 
 __all__ = ["RuleSet", "parse_rules", "read_rule_file"]
 
-_SECTIONS = ("rules", "inhibit_rules", "escalation_policies")
+_SECTIONS = ("channels", "rules", "inhibit_rules", "escalation_policies")
 
 
 @dataclass(slots=True)
@@ -48,6 +51,7 @@ class RuleSet:
     rules: list[AlertRule] = field(default_factory=list)
     inhibit_rules: list[InhibitRule] = field(default_factory=list)
     escalation_policies: list[EscalationPolicy] = field(default_factory=list)
+    channels: dict[str, Channel] = field(default_factory=dict)
 
 
 def read_rule_file(path: str | Path) -> Any:
@@ -77,12 +81,14 @@ def parse_rules(
     *,
     source: str = "rules",
     channels: Iterable[str] | None = None,
+    existing_channels: Iterable[str] = (),
     existing_rules: Iterable[str] = (),
     existing_policies: Iterable[str] = (),
 ) -> RuleSet:
     """Validate ``data`` completely; a :class:`RuleSet`, or a RuleError listing every problem.
 
-    ``channels``, when given, are the channel names rules and policies may use.
+    ``channels``, when given, are the channel names rules and policies may use (besides those
+    the data declares); ``existing_channels`` are names a declared channel may not take.
     """
     if isinstance(data, list):
         data = {"rules": data}
@@ -95,6 +101,12 @@ def parse_rules(
     for key in unknown:
         problems.append(f"unknown section {key!r}{_suggest(str(key), _SECTIONS)}")
     out = RuleSet()
+    channel_problems: list[str] = []
+    out.channels = declared_channels(
+        data.get("channels"), channel_problems, taken=dict.fromkeys(existing_channels)
+    )
+    if channels is not None:  # else only the rules matter (an export): a channel that cannot
+        problems.extend(channel_problems)  # be built here (no secrets in CI) is left out
     out.escalation_policies = _validate_all(
         EscalationPolicy, data.get("escalation_policies"), "escalation policy", problems
     )
@@ -102,7 +114,7 @@ def parse_rules(
         InhibitRule, data.get("inhibit_rules"), "inhibit rule", problems
     )
     out.rules = _validate_all(AlertRule, data.get("rules"), "rule", problems)
-    known = set(channels) if channels is not None else None
+    known = set(channels) | set(out.channels) if channels is not None else None
     policies = set(existing_policies) | {p.name for p in out.escalation_policies}
     taken = set(existing_rules)
     for position, rule in enumerate(out.rules, 1):

@@ -224,8 +224,12 @@ class Dispatcher:
         retry_initial_backoff_s: float = 0.5,
         retry_max_backoff_s: float = 30.0,
         on_failure: Callable[[Notification, BaseException], None] | None = None,
+        prepare: Callable[[Notification], None] | None = None,
     ) -> None:
         self.channels = channels
+        #: Called once per notification on the worker, before its first delivery attempt
+        #: (the engine's enrichment: work that must not hold up the evaluating thread).
+        self.prepare = prepare
         self.max_queue_size = max_queue_size
         self.max_attempts = max_attempts
         self.retry_initial_backoff_s = retry_initial_backoff_s
@@ -352,6 +356,11 @@ class Dispatcher:
                 f"no alert channel called {notification.channel!r}; notification lost",
             )
             return
+        if tries == 0 and self.prepare is not None:
+            try:
+                self.prepare(notification)
+            except Exception as exc:  # never lose a notification to its extras
+                diagnostics.report("alerts.prepare", f"preparing a notification: {exc!r}")
         try:
             channel.send(settled(notification))
         except Exception as exc:

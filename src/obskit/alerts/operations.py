@@ -231,12 +231,14 @@ class EngineOperations(EngineParts):
 
     def stats(self) -> dict[str, Any]:
         """Counts and times: alerts fired by severity, mean time to acknowledge and to resolve
-        (seconds, from firing), notifications per channel, series and guard counters."""
+        (seconds, from firing), action outcomes by status, notifications per channel, series
+        and guard counters."""
         with self._lock:
             return {
                 "rules": len(self._rules),
                 "active": len(self._instances()),
                 **self._history.summary(),
+                "actions": dict(self.actions.outcomes),
                 "notifications": {
                     name: dataclasses.asdict(stats) for name, stats in self.dispatcher.stats.items()
                 },

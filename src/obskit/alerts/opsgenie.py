@@ -3,9 +3,11 @@
 A firing alert creates (``POST /v2/alerts``) with ``alias`` ``obskit-<fingerprint>``, so
 Opsgenie keeps one alert per alert instance and counts repeats; an acknowledgement
 acknowledges and a resolution closes it (``POST /v2/alerts/<alias>/acknowledge`` or
-``/close?identifierType=alias``). Opsgenie answers 202 with a ``requestId`` (the request is
-processed later); an error answer's JSON ``message`` (and its per-field ``errors``) is what a
-failure says. ``Authorization: GenieKey <key>`` carries the API integration's key.
+``/close?identifierType=alias``); an escalation that raised the severity updates the priority
+(``PUT /v2/alerts/<alias>/priority``), which a repeated create would not. Opsgenie answers
+202 with a ``requestId`` (the request is processed later); an error answer's JSON ``message``
+(and its per-field ``errors``) is what a failure says. ``Authorization: GenieKey <key>``
+carries the API integration's key.
 
 Fields stay within Opsgenie's limits: ``message`` 130 characters, ``alias`` 512,
 ``description`` 15,000, ``entity`` 512, ``source`` 100, at most 20 tags of 50 characters,
@@ -113,17 +115,21 @@ class OpsgenieChannel:
     def api_key(self) -> str:
         return self._api_key
 
-    def create(self, alert: Alert) -> dict[str, Any]:
-        """The create-alert body for a firing ``alert``."""
+    def create(
+        self, alert: Alert, context: Sequence[str] = (), release: str | None = None
+    ) -> dict[str, Any]:
+        """The create-alert body for a firing ``alert``. ``context``, the notification's
+        context lines (action outcomes, release, error groups, traces), ends the description;
+        ``release`` is also a detail."""
         text = summary(alert)
         message = text if text.startswith(alert.rule) else f"{alert.rule}: {text}"
         body: dict[str, Any] = {
             # Opsgenie refuses a blank message; a rule named only by whitespace gets a stand-in
             "message": cut(" ".join(message.split()) or "obskit alert", 130),
             "alias": alias(alert),
-            "description": cut(_description(alert), 15000),
+            "description": cut("\n\n".join([_description(alert), *context]).strip(), 15000),
             "tags": [*self.tags, cut(alert.severity, 50)] if alert.severity else self.tags,
-            "details": _details(alert),
+            "details": _details(alert, release),
             "entity": cut(alert.service or alert.labels.get("service", ""), 512),
             "source": self.source,
             "priority": self.priorities.get(alert.severity, "P3"),
@@ -133,8 +139,10 @@ class OpsgenieChannel:
         return {k: v for k, v in body.items() if v not in ("", [])}
 
     def requests(self, notification: Notification) -> list[tuple[str, dict[str, Any]]]:
-        """(path, body) of each request ``notification`` makes."""
+        """(path, body) of each request ``notification`` makes (``PUT <path>`` for a PUT)."""
         out = []
+        context = notification.context_lines()
+        outcomes = "; ".join(run.describe() for run in notification.actions)
         for alert in notification.alerts:
             path = f"/v2/alerts/{urllib.parse.quote(alias(alert), safe='')}"
             if notification.status == "acknowledged":
@@ -142,12 +150,17 @@ class OpsgenieChannel:
                 note = str(alert.details.get("comment") or "")
                 out.append((f"{path}/acknowledge?identifierType=alias", self._action(by, note)))
             elif alert.state == "firing":
-                out.append(("/v2/alerts", self.create(alert)))
+                out.append(("/v2/alerts", self.create(alert, context, notification.release)))
+                if notification.reason == "escalation":  # a repeated create keeps the priority
+                    priority = {"priority": self.priorities.get(alert.severity, "P3")}
+                    out.append((f"PUT {path}/priority?identifierType=alias", priority))
             else:
                 by = str(alert.details.get("resolved_by") or "")
                 note = f"resolved at {iso_time(alert.resolved_at or alert.timestamp)}"
                 if by and alert.details.get("comment"):  # resolved by hand, with a why
                     note = str(alert.details["comment"])
+                if outcomes:  # what on_resolve did
+                    note += f"; {outcomes}"
                 out.append((f"{path}/close?identifierType=alias", self._action(by, note)))
         return out
 
@@ -166,8 +179,14 @@ class OpsgenieChannel:
 
     def _sender(self, path: str, body: dict[str, Any]) -> Callable[[], object]:
         data = json.dumps(body, default=str).encode()
+        method, _, path = path.rpartition(" ")
         return lambda: post(
-            self.url + path, data, self._headers, self.timeout_s, explain=_opsgenie_message
+            self.url + path,
+            data,
+            self._headers,
+            self.timeout_s,
+            explain=_opsgenie_message,
+            method=method or "POST",
         )
 
     def __repr__(self) -> str:
@@ -189,9 +208,10 @@ def _description(alert: Alert) -> str:
     return "\n".join(lines).strip()
 
 
-def _details(alert: Alert) -> dict[str, str]:
-    """Labels, value and runbook as string pairs, cut to Opsgenie's 8,000 characters."""
-    pairs = {str(k): str(v) for k, v in alert.labels.items()}
+def _details(alert: Alert, release: str | None = None) -> dict[str, str]:
+    """Release, labels, value and runbook as string pairs, cut to Opsgenie's 8,000 characters."""
+    pairs = {"release": release} if release else {}
+    pairs.update((str(k), str(v)) for k, v in alert.labels.items())
     if alert.value is not None:
         pairs["value"] = f"{alert.value:.6g}"
     if runbook_url(alert):

@@ -61,7 +61,8 @@ class EngineSetup(EngineParts):
         *,
         check_channels: bool = True,
     ) -> list[AlertRule]:
-        """Add every rule (and inhibit rule, escalation policy) of a file or data; all or none.
+        """Add every rule (and channel, inhibit rule, escalation policy) of a file or data; all
+        or none.
 
         ``check_channels=False`` accepts channel names not added yet (to export the rules)."""
         if isinstance(source, (str, Path)):
@@ -194,17 +195,19 @@ class EngineSetup(EngineParts):
     def _known(self) -> dict[str, Any]:
         return {
             "channels": self.channels,
+            "existing_channels": self.channels,
             "existing_rules": self._rules,
             "existing_policies": self.router.policies,
         }
 
     def _install(self, parsed: RuleSet) -> None:
-        missing = sorted(set(self.default_channels) - set(self.channels))
+        missing = sorted(set(self.default_channels) - set(self.channels) - set(parsed.channels))
         if missing and any(not rule.channels for rule in parsed.rules):
             raise RuleError(
                 f"default_channels name {', '.join(map(repr, missing))}, which no add_channel "
                 "registered; add them before rules without channels"
             )
+        self.channels.update(parsed.channels)  # validated with the rules: all or nothing
         with self._lock:
             for policy in parsed.escalation_policies:
                 self.router.policies[policy.name] = policy

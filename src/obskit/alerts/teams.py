@@ -13,6 +13,8 @@ The card declares schema version 1.2, as Alertmanager's ``msteamsv2`` does: ever
 (TextBlock, FactSet, Container, Action.OpenUrl) exists there, and every Teams client renders it
 (Teams renders up to 1.5). A message is at most 28 KB: a long notification keeps its first
 alerts and says how many it left out. Resolved notifications are a card of their own, in green.
+What the notification carries beyond its alerts (action outcomes, the running release, error
+groups that rose, traces) closes the card, one line each.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ CARD_VERSION = "1.2"
 MAX_MESSAGE_BYTES = 27 * 1024
 #: Alerts shown on one card at most (the rest are counted).
 MAX_ALERTS = 20
+#: Context lines (actions, release, error groups, traces) shown at most.
+MAX_CONTEXT_LINES = 20
 _COLORS = {"firing": "Attention", "resolved": "Good", "acknowledged": "Warning"}
 
 
@@ -69,8 +73,8 @@ class TeamsChannel:
         if not isinstance(webhook_url, str) or not webhook_url.startswith(("https://", "http://")):
             raise ConfigError(
                 "TeamsChannel: webhook_url must be the https:// URL of the Teams Workflows flow "
-                "('Post to a channel when a webhook request is received'), not "
-                f"{type(webhook_url).__name__}"
+                "('Post to a channel when a webhook request is received'); the value given "
+                "does not start with https:// (it is not shown: the URL is a secret)"
             )
         require_number("TeamsChannel", "timeout_s", timeout_s)
         require_number("TeamsChannel", "max_alerts", max_alerts, integer=True)
@@ -133,6 +137,10 @@ def _card(notification: Notification, shown: int) -> dict[str, Any]:
         body.append(
             {"type": "TextBlock", "text": f"... and {len(alerts) - shown} more", "isSubtle": True}
         )
+    context = notification.context_lines()[:MAX_CONTEXT_LINES]
+    if context:  # action outcomes, release, error groups, traces
+        lines = [{"type": "TextBlock", "text": cut(line, 1000), "wrap": True} for line in context]
+        body.append({"type": "Container", "separator": True, "items": lines})
     card: dict[str, Any] = {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",

@@ -5,7 +5,8 @@
 SID and its auth token, or an API key SID and its secret. Twilio answers 201 with the message,
 or an error whose JSON carries ``code`` and ``message``; that message is what a failure says.
 
-An SMS is short on purpose: the title, the first alert's summary, and its runbook link, cut
+An SMS is short on purpose: the title, the first alert's summary, the outcome of the alerts'
+actions (``on_fire``/``on_resolve``) and the runbook link, cut
 to ``max_segments`` segments (160 GSM-7 characters in one segment, 153 each when split; 70 and
 67 UTF-16 units once any character is outside GSM-7). The summary is cut, never the link.
 A notification is retried as a whole when a recipient's message may pass on a later try;
@@ -179,12 +180,15 @@ class TwilioSMSChannel:
         alerts = notification.firing or notification.alerts
         head = notification.title
         if alerts:
-            head += f": {summary(alerts[0])}"
+            text = summary(alerts[0])  # "rule: value" without a summary: the title has the rule
+            head += f": {text.removeprefix(alerts[0].rule + ': ')}"
             if len(alerts) > 1:
                 head += f" (+{len(alerts) - 1} more)"
         if notification.status == "acknowledged" and alerts:
             by = alerts[0].details.get("acknowledged_by")
             head += f" - acknowledged by {by}" if by else ""
+        if notification.actions:  # what remediation did, before the link; cut first
+            head += " | " + "; ".join(run.describe() for run in notification.actions)
         links = runbook_urls(alerts[:1])
         tail = f" {links[0]}" if links and is_link(links[0]) else ""
         return fit(" ".join(head.split()), tail, self.max_segments)

@@ -199,9 +199,10 @@ def capture_message(
         return None
 
 
-def groups() -> list[ErrorGroup]:
-    """Every error group of this setup, most recently seen first."""
-    return current().groups.groups()
+def groups(since: float | None = None) -> list[ErrorGroup]:
+    """Every error group of this setup (those seen at or after the UNIX time ``since``, when
+    given), most recently seen first."""
+    return current().groups.groups(since)
 
 
 def get_group(fingerprint: str) -> ErrorGroup | None:

@@ -152,10 +152,15 @@ class GroupStore:
                 state.suppressed += 1
         return Recorded(new=new, regression=regression, export=export)
 
-    def groups(self) -> list[ErrorGroup]:
-        """Snapshots of every group, most recently seen first."""
+    def groups(self, since: float | None = None) -> list[ErrorGroup]:
+        """Snapshots of every group (only those seen at or after ``since``, when given), most
+        recently seen first."""
         with self._lock:
-            snapshots = [_snapshot(fp, state) for fp, state in self._groups.items()]
+            snapshots = [
+                _snapshot(fp, state)
+                for fp, state in self._groups.items()
+                if since is None or state.last_seen >= since
+            ]
         snapshots.sort(key=lambda group: group.last_seen, reverse=True)
         return snapshots
 

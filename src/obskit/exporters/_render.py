@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
+from obskit._codec import dumps_sanitised
 from obskit.scrubbing import safe_repr
 from obskit.signals import Signal
 
 __all__ = ["brief_error", "console_json_line", "json_line", "pretty_line"]
 
-_stdlib_encode: Callable[[Any], str] = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), allow_nan=True, default=safe_repr
-).encode
-
-try:  # ``pip install obskit[fast]``: orjson encodes a record about 5x faster than json
-    import orjson
-except ImportError:  # pragma: no cover - exercised where orjson is absent
-    orjson = None  # type: ignore[assignment]
-
-
-def _orjson_default(obj: Any) -> Any:
-    # orjson writes tuples, but not tuple subclasses (obskit's read-only ScrubbedSequence)
-    return list(obj) if isinstance(obj, tuple) else safe_repr(obj)
-
-
-def _orjson_encode(obj: Any) -> str:
-    try:
-        return orjson.dumps(obj, default=_orjson_default).decode()  # type: ignore[no-any-return]
-    except Exception:  # what orjson refuses (ints over 64 bits, say), json still writes
-        return _stdlib_encode(obj)
-
-
-#: The encoder every exporter uses: orjson when installed, else the standard library's.
-_encode: Callable[[Any], str] = _orjson_encode if orjson is not None else _stdlib_encode
+#: The encoder every exporter uses (signals are sanitised by then): orjson when installed.
+_encode: Callable[[Any], str] = dumps_sanitised
 
 
 def json_line(signal: Signal) -> str:

@@ -287,9 +287,14 @@ def _open(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
 Rows = dict[str, list[tuple[Any, ...]]]
 
 
+#: Signal kinds whose every float the scrubber sanitised (so the faster encoder writes them
+#: exactly); the others (health, alerts, anomalies) may carry NaN, which only ``dumps`` keeps.
+_SANITISED = frozenset({"log", "span", "error"})
+
+
 def _log_row(s: Any) -> tuple[Any, ...]:
     level_no = level_number(s.level)
-    fields = _codec.dumps(s.fields)
+    fields = _codec.dumps_sanitised(s.fields)
     return (s.timestamp, s.level, level_no, s.logger, s.event, s.service, s.environment,
             s.trace_id, s.span_id, fields, s.exception)  # fmt: skip
 
@@ -307,7 +312,8 @@ def _rows_for(signals: list[Signal]) -> Rows:
         if kind == "log":
             row = _log_row(s)
         elif kind in _GETTERS:
-            row = (*_GETTERS[kind](s), _codec.dumps(_codec.encode(s)))
+            dumps = _codec.dumps_sanitised if kind in _SANITISED else _codec.dumps
+            row = (*_GETTERS[kind](s), dumps(_codec.encode(s)))
             if kind == "error":
                 _add_to_group(groups, s)
         else:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from obskit import _runtime, diagnostics, metrics
-from obskit._actions import ActionRun, ActionRunner, as_action
+from obskit._actions import ActionRunner, as_action
 from obskit.diagnostics import ConfigError
 from obskit.health._validate import (
     Tags,
@@ -37,11 +37,11 @@ from obskit.health._validate import (
     valid_name,
     valid_tags,
 )
+from obskit.health.events import log_action, log_change
 from obskit.health.model import CheckResult, HealthReport, Status, aggregate
 from obskit.health.runner import GRACE_S, Runner
 from obskit.health.scheduler import LoopThread
 from obskit.health.state import CheckSpec
-from obskit.logging import get_logger
 
 if TYPE_CHECKING:
     from obskit.health.http import ASGIApp, HealthServer, Verbose, WSGIApp
@@ -54,7 +54,6 @@ check_duration = metrics.histogram("obskit.health.check.duration", "s", "health 
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-log = get_logger("obskit.health")
 _live: weakref.WeakSet[HealthRegistry] = weakref.WeakSet()
 
 
@@ -93,7 +92,7 @@ class HealthRegistry:
         self._checks: dict[str, CheckSpec] = {}
         self._lock = threading.Lock()
         self._runner = Runner(clock, self._lock, self._record)
-        self._actions = ActionRunner(clock=clock, on_outcome=_log_action, name="health-action")
+        self._actions = ActionRunner(clock=clock, on_outcome=log_action, name="health-action")
         self._loop = LoopThread(
             f"obskit-health-loop-{name}", self._specs, clock, self._run_scheduled
         )
@@ -409,7 +408,7 @@ class HealthRegistry:
         self._actions.expire()
         if result.status is previous:
             return result, False
-        _log_change(result, previous)
+        log_change(result, previous)
         if spec.on_status_change is not None and (
             previous is not None or result.status is not Status.PASS
         ):
@@ -449,32 +448,6 @@ class HealthRegistry:
         for spec in self._checks.values():
             spec.state.execution = None  # its thread stayed in the parent
         self._loop.after_fork_in_child()
-
-
-def _log_change(result: CheckResult, previous: Status | None) -> None:
-    fields = {"check": result.name, "status": result.status.value, "output": result.message}
-    if previous is None:
-        fields["previous"] = "none"
-    else:
-        fields["previous"] = previous.value
-    if result.status is Status.FAIL:
-        log.warning("health check failing", **fields)
-    elif result.status is Status.WARN:
-        log.warning("health check warning", **fields)
-    elif previous is None:
-        log.debug("health check passing", **fields)
-    else:
-        log.info("health check recovered", **fields)
-
-
-def _log_action(run: ActionRun) -> None:
-    """The outcome of an ``on_status_change`` action, on the ``obskit.health`` logger."""
-    fields = {"check": run.subject, "action": run.name, "status": run.status}
-    if run.status == "ok":
-        log.info("health check action ran", duration_s=run.duration_s, **fields)
-    else:
-        log.warning("health check action failed", error=run.error, **fields)
-        diagnostics.report(f"health.action.{run.name}", f"health check action {run.describe()}")
 
 
 def _fail_now(spec: CheckSpec, now: float, message: str) -> CheckResult:

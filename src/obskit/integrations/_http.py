@@ -129,6 +129,8 @@ class HTTPOptions:
         >>> HTTPOptions().excluded("/health/ready"), HTTPOptions().excluded("/healthy")
         (True, False)
         """
+        if not path.startswith(self.exclude_paths):  # one call for the usual answer
+            return False
         for prefix in self.exclude_paths:
             if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
                 return True

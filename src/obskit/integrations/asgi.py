@@ -15,8 +15,10 @@ escaped or else for a 5xx response. The timing ends when the app returns, which 
 response is after its last byte (and after any background task Starlette runs after it).
 
 Websocket and lifespan scopes pass through untouched. Bodies are never read. The app's messages,
-response and exceptions are passed on as they are; the one addition is the ``X-Request-ID``
-response header (``response_request_id=False`` turns it off).
+response and exceptions are passed on as they are; the additions are the ``X-Request-ID``
+response header (``response_request_id=False`` turns it off) and ``Connection: close`` on a
+5xx response started while an exception propagates (Starlette's answer before it re-raises:
+the server closes that connection, and a keep-alive client told so loses no request).
 
 The route template comes from Starlette's ``scope["route"]`` (set by its router, so FastAPI and
 Starlette apps get it for free) with the mount prefixes in ``scope["root_path"]``; a request
@@ -33,6 +35,7 @@ a request (FastAPI's) is kept out of obskit's exporters too.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, TypeAlias
 
@@ -159,16 +162,28 @@ class ObskitASGIMiddleware:
             return False
 
     def _response_start(self, exchange: Exchange, scope: Scope, message: Message) -> Message:
-        """Note the status and route; add the request id header (to a copy of the message)."""
+        """Note the status and route; add the request id header (to a copy of the message),
+        and ``Connection: close`` to an error response sent while an exception propagates."""
         try:
             self._resolve(exchange, scope)
             exchange.response_started(message.get("status"))
+            headers = None
             if self.options.response_request_id:
                 headers = list(message.get("headers") or ())
                 name = self._id_header
-                if not any(key.lower() == name for key, _ in headers):
+                if any(key.lower() == name for key, _ in headers):
+                    headers = None
+                else:
                     headers.append((name, exchange.request_id.encode("latin-1")))
-                    return {**message, "headers": headers}
+            if (exchange.status or 0) >= 500 and sys.exc_info()[1] is not None:
+                # Starlette's ServerErrorMiddleware answers 500 from inside its ``except`` and
+                # then re-raises, as ASGI servers expect; uvicorn closes the connection when
+                # the exception reaches it. Said here, a keep-alive client opens a new one
+                # instead of losing the request it would send on this one meanwhile (with
+                # obskit outside that middleware, its capture runs in between).
+                headers = _closing(headers if headers is not None else message.get("headers"))
+            if headers is not None:
+                return {**message, "headers": headers}
         except Exception as exc:
             diagnostics.report("asgi_response", f"could not annotate a response: {exc!r}")
         return message
@@ -181,6 +196,12 @@ class ObskitASGIMiddleware:
             exchange.resolve(hook(scope) if hook is not None else starlette_route(scope))
         except Exception as exc:
             diagnostics.report("asgi_route", f"could not read the route template: {exc!r}")
+
+
+def _closing(headers: Iterable[tuple[bytes, bytes]] | None) -> list[tuple[bytes, bytes]]:
+    """``headers`` with ``Connection: close`` (replacing a ``Connection`` header it had)."""
+    kept = [(key, value) for key, value in headers or () if key.lower() != b"connection"]
+    return [*kept, (b"connection", b"close")]
 
 
 def starlette_route(scope: Scope) -> str | None:
