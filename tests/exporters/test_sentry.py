@@ -112,7 +112,7 @@ def test_error_events_carry_the_fields_sentry_documents(sentry: LoopbackSentry) 
             crash(7)
         except ValueError:
             captured = obskit.capture_exception(tags={"provider": "acme"})
-    obskit.flush()
+    assert obskit.flush(30)
     assert captured is not None
     (event,) = sentry.events()
     assert f"sentry_key={KEY}" in sentry.auth[0] and "sentry_version=7" in sentry.auth[0]
@@ -145,7 +145,7 @@ def test_messages_and_exception_groups(sentry: LoopbackSentry) -> None:
     note = obskit.capture_message("inventory slow", level="critical")
     group = builtins.ExceptionGroup("batch", [KeyError("a"), ZeroDivisionError("b")])
     grouped = obskit.capture_exception(group)
-    obskit.flush()
+    assert obskit.flush(30)
     assert note is not None and grouped is not None
     message, exceptions = sentry.events()
     assert message["logentry"] == {"formatted": "inventory slow"}

@@ -67,7 +67,7 @@ def test_batches_arrive_as_json_documents_with_the_configured_headers(hook: Hook
     log = obskit.get_logger("shop")
     for n in range(3):
         log.info("paid", order=n)
-    assert obskit.flush(timeout_s=10)
+    assert obskit.flush(timeout_s=30)
     ((headers, body, _),) = hook.requests
     assert headers["Authorization"] == "Bearer k"
     assert headers["Content-Type"].startswith("application/json")
@@ -84,7 +84,7 @@ def test_gzip_compresses_the_body_and_kinds_filter_what_is_sent(hook: Hook) -> N
     obskit.get_logger("t").warning("kept")
     with obskit.request("GET /"):  # its span is not a log: filtered out
         pass
-    assert obskit.flush(timeout_s=10)
+    assert obskit.flush(timeout_s=30)
     assert [s["event"] for s in hook.signals()] == ["kept"]
     assert hook.requests[0][0]["Content-Encoding"] == "gzip"
 
@@ -94,7 +94,7 @@ def test_429_and_5xx_are_retried_honouring_retry_after(hook: Hook) -> None:
     obskit.init(exporters=[WebhookExporter(hook.url)], schedule_delay_s=0.05)
     started = time.monotonic()
     obskit.get_logger("t").info("eventually")
-    assert obskit.flush(timeout_s=15)
+    assert obskit.flush(timeout_s=30)
     assert [s["event"] for s in hook.signals()] == ["eventually"]
     assert hook.requests[0][2] - started >= 0.9  # waited as the 429 asked
     stats = obskit.pipeline_stats()
@@ -134,7 +134,7 @@ def test_an_unreachable_url_is_retryable_and_never_raises() -> None:
 def test_configured_by_name_with_exporter_options(hook: Hook) -> None:
     obskit.init(exporters=["webhook"], exporter_options={"webhook": {"url": hook.url}})
     obskit.get_logger("t").info("by name")
-    assert obskit.flush(timeout_s=10)
+    assert obskit.flush(timeout_s=30)
     assert [s["event"] for s in hook.signals()] == ["by name"]
     with pytest.raises(ConfigError, match=r"exporter_options\['webhook'\].*url"):
         obskit.init(exporters=["webhook"])

@@ -106,6 +106,19 @@ def test_5xx_response_is_grouped_by_route_with_the_view_as_culprit(
     assert events[0].culprit.endswith("views in unavailable")
 
 
+def test_a_streaming_response_makes_its_parts_inside_the_request(
+    client: Any, quiet_memory: InMemoryExporter
+) -> None:
+    response = client.get("/stream/")
+    assert server_spans(quiet_memory) == []  # still streaming: the request is not over
+    assert b"".join(response.streaming_content) == b"part 0\npart 1\npart 2\n"
+    [span] = server_spans(quiet_memory)
+    assert span.name == "GET /stream/"
+    parts = [r for r in quiet_memory.logs if r.event == "part sent"]
+    assert [r.fields["http.route"] for r in parts] == ["/stream/"] * 3
+    assert {r.fields["request_id"] for r in parts} == {span.attributes["request.id"]}
+
+
 # -- async: the middleware in Django's async chain (AsyncClient, uvicorn) ----------------------
 
 
@@ -146,13 +159,16 @@ async def test_an_async_view_is_named_by_its_pattern_and_its_logs_carry_the_rout
 async def test_an_async_views_exception_is_captured_with_the_view_as_culprit(
     async_client: Any, quiet_memory: InMemoryExporter
 ) -> None:
-    assert (await async_client.get("/async/boom/")).status_code == 500
+    response = await async_client.get("/async/boom/", headers={"X-Request-ID": "req-boom"})
+    assert response.status_code == 500
     [event] = flushed(quiet_memory).errors
     assert event.title == "RuntimeError: async kaboom"
     assert event.culprit.endswith("views in async_boom")
     assert event.context["http"]["route"] == "/async/boom/"
     [span] = server_spans(quiet_memory)
     assert span.name == "GET /async/boom/" and span.status == "error"
+    # captured in Django's thread for process_exception, still inside the request
+    assert event.context["request_id"] == "req-boom" and event.trace_id == span.trace_id
 
 
 async def test_an_async_streaming_response_ends_the_request_when_django_closes_it(
@@ -170,6 +186,8 @@ async def test_an_async_streaming_response_ends_the_request_when_django_closes_i
     assert "http_finish" not in str(obskit.pipeline_stats()["problems"])
 
 
+# Django warns that it reads a sync streaming body whole under ASGI: expected for /stream/.
+@pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators")
 def test_django_asgi_under_uvicorn_on_loopback(
     django_site: None, quiet_memory: InMemoryExporter
 ) -> None:
@@ -181,13 +199,15 @@ def test_django_asgi_under_uvicorn_on_loopback(
         assert httpx.get(f"{url}/async/boom/", timeout=30).status_code == 500
         assert httpx.get(f"{url}/users/6/", timeout=30).status_code == 200  # a sync view
         assert httpx.get(f"{url}/async/stream/", timeout=30).text.count("part") == 3
+        assert httpx.get(f"{url}/stream/", timeout=30).text.count("part") == 3  # sync parts
         assert httpx.get(f"{url}/health/", timeout=30).status_code == 200  # excluded
-        settled(quiet_memory, spans=4)
+        settled(quiet_memory, spans=5)
     names = sorted(s.name for s in server_spans(quiet_memory))
     assert names == [
         "GET /async/boom/",
         "GET /async/stream/",
         "GET /async/users/<int:user_id>/",
+        "GET /stream/",
         "GET /users/<int:user_id>/",
     ]
     [error] = quiet_memory.errors
@@ -196,7 +216,8 @@ def test_django_asgi_under_uvicorn_on_loopback(
     routes = {r.event: r.fields.get("http.route") for r in quiet_memory.logs}
     assert routes["async user loaded"] == "/async/users/<int:user_id>/"
     assert routes["user loaded"] == "/users/<int:user_id>/"
-    assert routes["part sent"] == "/async/stream/"
+    parts = [r.fields.get("http.route") for r in quiet_memory.logs if r.event == "part sent"]
+    assert sorted(parts) == ["/async/stream/"] * 3 + ["/stream/"] * 3
     [loaded] = [r for r in quiet_memory.logs if r.event == "async user loaded"]
     assert loaded.fields["request_id"] == user.headers["x-request-id"]
 

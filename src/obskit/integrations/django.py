@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from obskit import diagnostics, errors
@@ -100,15 +100,24 @@ class ObskitDjangoMiddleware:
         except BaseException as exc:
             context.run(exchange.finish, exc)
             raise
-        if getattr(response, "is_async", False):  # an async streaming body, sent after this
-            response.streaming_content = _parts_in(context, response.streaming_content)
         return self._finish(context, exchange, request, response)
 
     def _finish(
         self, context: contextvars.Context, exchange: Exchange, request: Any, response: Any
     ) -> Any:
-        """Note the response; end the request now, or when Django closes a streaming one."""
+        """Note the response; end the request now, or when Django closes a streaming one.
+
+        A streaming body is iterated by the server after every middleware has returned: its
+        parts are made inside the request's context, so their records carry the route (a file
+        Django hands to the server whole is left as it is)."""
         context.run(self._response, exchange, request, response)
+        if getattr(response, "streaming", False) and _parts_wrappable(response):
+            try:
+                parts = response.streaming_content
+                wrap = _parts_in if getattr(response, "is_async", False) else _sync_parts_in
+                response.streaming_content = wrap(context, parts)
+            except Exception as exc:
+                diagnostics.report("django_response", f"could not wrap a streaming body: {exc!r}")
         if getattr(response, "streaming", False) and hasattr(response, "_resource_closers"):
             response._resource_closers.append(lambda: context.run(exchange.finish, None))
         else:
@@ -168,9 +177,31 @@ class ObskitDjangoMiddleware:
             diagnostics.report("django_response", f"could not annotate a response: {exc!r}")
 
 
+def _parts_wrappable(response: Any) -> bool:
+    """Whether a streaming response's parts can be made in the request's context: not a file
+    the server may send whole (``FileResponse`` with ``wsgi.file_wrapper``)."""
+    return getattr(response, "file_to_stream", None) is None
+
+
+def _sync_parts_in(context: contextvars.Context, parts: Any) -> Iterator[Any]:
+    """A streaming body whose parts are made inside the request's context."""
+    iterator = iter(parts)
+    try:
+        while True:
+            try:
+                part = context.run(next, iterator)
+            except StopIteration:
+                return
+            yield part
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+
+
 async def _parts_in(context: contextvars.Context, parts: Any) -> AsyncIterator[Any]:
-    """An async streaming body whose parts are made inside the request's context (Django's
-    handler iterates it after every middleware has returned): their records carry the route."""
+    """An async streaming body whose parts are made inside the request's context (each in a
+    task started there)."""
     iterator = parts.__aiter__()
     try:
         while True:

@@ -15,6 +15,7 @@ urlpatterns = [
     path("unavailable/", views.unavailable),
     path("health/", views.health),
     path("blog/", include(articles)),
+    path("stream/", views.stream),
     path("async/users/<int:user_id>/", views.async_user),
     path("async/boom/", views.async_boom),
     path("async/stream/", views.async_stream),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views import View
@@ -28,6 +28,15 @@ def unavailable(request: HttpRequest) -> HttpResponse:
 
 def health(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok")
+
+
+def stream(request: HttpRequest) -> StreamingHttpResponse:
+    def parts() -> Iterator[bytes]:
+        for n in range(3):
+            log.info("part sent", n=n)
+            yield f"part {n}\n".encode()
+
+    return StreamingHttpResponse(parts())
 
 
 class Article(View):
