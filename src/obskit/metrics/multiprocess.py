@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from obskit import diagnostics
+from obskit.metrics._periodic import Periodic
 from obskit.metrics.instruments import Exemplar, MetricData, SeriesData
 from obskit.metrics.store import MetricsStore
 
@@ -86,17 +87,17 @@ def _metric(raw: dict[str, Any]) -> MetricData:
     )
 
 
-class SnapshotWriter:
+class SnapshotWriter(Periodic):
     """Writes this process' store to ``directory`` every ``interval_s`` on a daemon thread."""
+
+    thread_name = "obskit-metrics-snapshot"
 
     def __init__(
         self, store: MetricsStore, directory: str | os.PathLike[str], interval_s: float = 1.0
     ) -> None:
+        super().__init__(interval_s)
         self.store = store
         self.directory = Path(directory)
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     @property
     def path(self) -> Path:
@@ -116,35 +117,8 @@ class SnapshotWriter:
                 "metrics.multiprocess", f"could not write metrics to {self.directory}: {exc!r}"
             )
 
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name="obskit-metrics-snapshot", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 2.0) -> None:
-        self._stop.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout_s)
-        self._thread = None
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.write()
-
-    def after_fork_in_child(self) -> None:
-        running = self._thread is not None and not self._stop.is_set()
-        self._thread = None
-        if running:
-            self.start()
+    def tick(self) -> None:
+        self.write()
 
 
 def _alive(pid: int) -> bool:

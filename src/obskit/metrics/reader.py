@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from obskit import diagnostics
+from obskit.metrics._periodic import Periodic
 from obskit.metrics.instruments import MetricData, SeriesData
 from obskit.metrics.store import MetricsStore
 from obskit.signals import MetricPoint
@@ -26,12 +27,14 @@ __all__ = ["PeriodicReader", "to_points"]
 Key = tuple[str, tuple[tuple[str, str], ...]]
 
 
-class PeriodicReader:
+class PeriodicReader(Periodic):
     """Collects ``store`` every ``interval_s`` on a daemon thread and emits the points.
 
     ``collect_once()`` is the whole step (tests and ``shutdown`` call it); ``clock`` stamps the
     points.
     """
+
+    thread_name = "obskit-metrics-reader"
 
     def __init__(
         self,
@@ -43,17 +46,15 @@ class PeriodicReader:
         temporality: str = "cumulative",
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(interval_s)
         self.store = store
         self.emit = emit
-        self.interval_s = interval_s
         self.service = service
         self.temporality = temporality
         self.clock = clock
         self.collections = 0
         self._previous: dict[Key, tuple[float, SeriesData]] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def collect_once(self) -> int:
         """Collect, remember for ``query``, emit a point per series; how many were emitted."""
@@ -72,36 +73,13 @@ class PeriodicReader:
             self.emit(point)
         return len(points)
 
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="obskit-metrics-reader", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 2.0) -> None:
-        self._stop.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout_s)
-        self._thread = None
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def _run(self) -> None:
-        stop = self._stop
-        while not stop.wait(self.interval_s):
-            self.collect_once()
+    def tick(self) -> None:
+        self.collect_once()
 
     def after_fork_in_child(self) -> None:
-        running = self._thread is not None and not self._stop.is_set()
         self._lock = threading.Lock()
         self._previous.clear()
-        self._thread = None
-        if running:
-            self.start()
+        super().after_fork_in_child()
 
 
 def to_points(
