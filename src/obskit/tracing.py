@@ -1,8 +1,11 @@
 """OpenTelemetry plumbing: the tracer, finished spans into the pipeline, the active span.
 
 Spans are OpenTelemetry spans. If the application already set an SDK ``TracerProvider``,
-obskit uses it; otherwise it installs one whose finished spans become
-:class:`~obskit.signals.SpanRecord` signals in the pipeline. The user-facing side
+obskit uses it (and adds a span processor turning finished spans into
+:class:`~obskit.signals.SpanRecord` signals); otherwise obskit's own tracer
+(:mod:`obskit._spans`: the OpenTelemetry API without the SDK's per-span machinery) makes spans
+that become ``SpanRecord`` signals when they end, and a global ``TracerProvider`` that
+follows obskit's current setup gives other libraries' tracers the same. The user-facing side
 (``@instrument``, ``request()``, ``timer()``) is :mod:`obskit.instrumentation`.
 """
 
@@ -22,7 +25,7 @@ try:  # the key OpenTelemetry keeps the active span under (stable since API 1.0)
 except ImportError:  # pragma: no cover - a future API without it: the public, slower path
     _SPAN_KEY = None
 
-from obskit import _runtime, contextstack, diagnostics
+from obskit import _runtime, _spans, contextstack, diagnostics
 from obskit.signals import SpanRecord
 
 __all__ = [
@@ -38,73 +41,57 @@ __all__ = [
 ]
 
 _setup_lock = threading.Lock()
-#: (runtime, obskit's tracer) for the runtime the tracer was set up for.
-_state: tuple[Any, trace.Tracer] | None = None
-#: The SDK TracerProvider obskit built for the current runtime (None: the app brought one).
-_own_sdk_provider: Any = None
+#: (runtime, obskit's tracer, whether obskit owns tracing) for the runtime set up last.
+_state: tuple[Any, trace.Tracer, bool] | None = None
 #: App providers the pipeline span processor was added to (by id: added once each).
 _attached: set[int] = set()
 
 
 def get_tracer() -> trace.Tracer:
-    """obskit's tracer for the current setup (its Resource and ``traces_sample_rate``).
+    """obskit's tracer for the current setup (its ``traces_sample_rate``).
 
-    Rebuilt when ``init`` replaced the setup, so spans always carry the current service.
+    Rebuilt when ``init`` replaced the setup, so spans always follow the current one.
     """
     runtime = _runtime.current()
     state = _state
     if state is not None and state[0] is runtime:
         return state[1]
-    return _setup(runtime)
+    return _setup(runtime)[1]
 
 
-def _sampler(rate: float) -> Any:
-    """Parent-based sampling at ``rate``; at 1 the SDK's always-on root sampler (no ratio
-    arithmetic per span)."""
-    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
-
-    return ParentBased(ALWAYS_ON if rate >= 1 else TraceIdRatioBased(rate))
-
-
-def _setup(runtime: Any) -> trace.Tracer:
-    """Use the application's SDK TracerProvider, or build one for ``runtime``."""
-    global _state, _own_sdk_provider
+def _setup(runtime: Any) -> tuple[Any, trace.Tracer, bool]:
+    """Use the application's SDK TracerProvider, or obskit's own tracer for ``runtime``."""
+    global _state
     from opentelemetry.sdk.trace import TracerProvider
 
     with _setup_lock:
         state = _state
         if state is not None and state[0] is runtime:
-            return state[1]
+            return state
         provider = trace.get_tracer_provider()
         if isinstance(provider, TracerProvider):  # the application's own: join it
             if id(provider) not in _attached:
                 provider.add_span_processor(PipelineSpanProcessor())  # type: ignore[arg-type]
                 _attached.add(id(provider))
-            _own_sdk_provider = None
-            tracer = provider.get_tracer("obskit")
+            state = (runtime, provider.get_tracer("obskit"), False)
         else:
-            sdk = TracerProvider(
-                resource=runtime.resource,
-                sampler=_sampler(runtime.settings.traces_sample_rate),
-                # one provider per init: an atexit hook each would keep every one alive, and
-                # its only processor (the pipeline's) has nothing to flush at exit
-                shutdown_on_exit=False,
-            )
-            sdk.add_span_processor(PipelineSpanProcessor())  # type: ignore[arg-type]
-            _own_sdk_provider = sdk
             if not isinstance(provider, _CurrentSetupProvider):
                 # OpenTelemetry's global provider can be set once per process: install one
                 # that follows obskit's current setup, so a second init() reaches every tracer.
                 trace.set_tracer_provider(_CurrentSetupProvider())
-            tracer = sdk.get_tracer("obskit")
-        _state = (runtime, tracer)
-        return tracer
+            state = (runtime, _own_tracer("obskit", runtime), True)
+        _state = state
+        return state
 
 
-def _current_sdk_provider() -> Any:
-    """The SDK provider of the current setup (set up on first use)."""
-    get_tracer()
-    return _own_sdk_provider
+def _own_tracer(scope_name: str, runtime: Any) -> trace.Tracer:
+    return _spans.Tracer(
+        scope_name,
+        runtime.settings.traces_sample_rate,
+        runtime.resource,
+        _span_started,
+        _own_span_ended,
+    )
 
 
 class _CurrentSetupProvider(trace.TracerProvider):
@@ -117,29 +104,29 @@ class _CurrentSetupProvider(trace.TracerProvider):
         schema_url: str | None = None,
         attributes: Any = None,
     ) -> trace.Tracer:
-        key = (instrumenting_module_name, instrumenting_library_version, schema_url, attributes)
-        return _CurrentSetupTracer(key)
+        return _CurrentSetupTracer(instrumenting_module_name)
 
 
 class _CurrentSetupTracer(trace.Tracer):
-    """A tracer that starts its spans with the current setup's SDK tracer."""
+    """A tracer (another library's) that starts its spans with the current setup."""
 
-    def __init__(self, key: tuple[Any, ...]) -> None:
-        self._key = key
-        self._provider: Any = None
-        self._tracer: Any = None
+    def __init__(self, scope_name: str) -> None:
+        self._scope_name = scope_name
+        self._state: Any = None
+        self._tracer: trace.Tracer = trace.NoOpTracer()
 
-    def _current(self) -> Any:
-        provider = _current_sdk_provider()
-        if provider is None:  # the app installed its own provider later: nothing to follow
-            return trace.NoOpTracer()
-        if provider is not self._provider:
-            self._tracer = provider.get_tracer(*self._key)
-            self._provider = provider
+    def _current(self) -> trace.Tracer:
+        get_tracer()
+        state = _state
+        if state is not self._state and state is not None:
+            # the app installed its own SDK provider later: nothing to follow
+            own = state[2]
+            self._tracer = _own_tracer(self._scope_name, state[0]) if own else trace.NoOpTracer()
+            self._state = state
         return self._tracer
 
     def start_span(self, *args: Any, **kwargs: Any) -> Span:
-        return self._current().start_span(*args, **kwargs)  # type: ignore[no-any-return]
+        return self._current().start_span(*args, **kwargs)
 
     def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
         return self._current().start_as_current_span(*args, **kwargs)
@@ -186,57 +173,82 @@ def exclude_active_span() -> None:
         _excluded.add(span.get_span_context().span_id)
 
 
+def _span_started(span: Any) -> None:
+    """A span started (obskit's or, through the pipeline processor, the app's SDK span)."""
+    tags = contextstack.get_tags()
+    settings = _runtime.current().settings
+    if tags or settings.tags:  # init(tags=) < set_tags/context(tags=); span's own win
+        try:
+            present = span.attributes or {}
+            span.set_attributes(
+                {
+                    k: v
+                    for k, v in {**settings.tags, **tags}.items()
+                    if k not in present and isinstance(v, (str, bool, int, float))
+                }
+            )
+        except Exception as exc:
+            diagnostics.report("span_tags", f"could not tag a span: {exc!r}")
+    if _excluded:
+        parent = span.parent
+        if parent is not None and parent.span_id in _excluded:
+            _excluded.add(span.get_span_context().span_id)
+
+
+def _own_span_ended(span: _spans.Span) -> None:
+    """One of obskit's own spans ended: its record, from its parts (no copies)."""
+    try:
+        attributes, events = span.finished_parts()
+        _emit(span, span.scope_name, attributes, events)
+    except Exception as exc:
+        diagnostics.report("span_export", f"could not convert a span: {exc!r}")
+
+
+def _emit(span: Any, scope: str, attributes: dict[str, Any], events: list[Any]) -> None:
+    """A finished span (obskit's or an SDK ``ReadableSpan``) into the pipeline."""
+    context = span.get_span_context()
+    if _excluded:
+        excluded_id = context.span_id
+        if excluded_id in _excluded:
+            _excluded.discard(excluded_id)
+            return
+    parent = span.parent
+    start, end = span.start_time or 0, span.end_time or 0
+    status = span.status
+    trace_id, span_id = hex_ids(context)
+    _runtime.emit(
+        SpanRecord(
+            timestamp=start / 1e9,
+            name=span.name,
+            trace_id=trace_id,
+            span_id=span_id,
+            parent_span_id=format(parent.span_id, "016x") if parent else None,
+            duration_ms=(end - start) / 1e6,
+            status=_STATUS_NAMES[status.status_code],
+            attributes=attributes,
+            span_kind=_KIND_NAMES[span.kind],
+            events=events,
+            status_message=status.description or "",
+            scope=scope,
+        )
+    )
+
+
 class PipelineSpanProcessor:
-    """An OpenTelemetry span processor that emits each finished span as a SpanRecord."""
+    """An OpenTelemetry SDK span processor that emits each finished span as a SpanRecord
+    (added to the application's own SDK ``TracerProvider``)."""
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
-        tags = contextstack.get_tags()
-        settings = _runtime.current().settings
-        if tags or settings.tags:  # init(tags=) < set_tags/context(tags=); span's own win
-            try:
-                present = span.attributes or {}
-                span.set_attributes(
-                    {
-                        k: v
-                        for k, v in {**settings.tags, **tags}.items()
-                        if k not in present and isinstance(v, (str, bool, int, float))
-                    }
-                )
-            except Exception as exc:
-                diagnostics.report("span_tags", f"could not tag a span: {exc!r}")
-        if _excluded:
-            parent = span.parent
-            if parent is not None and parent.span_id in _excluded:
-                _excluded.add(span.get_span_context().span_id)
+        _span_started(span)
 
     def on_end(self, span: Any) -> None:
-        if _excluded:
-            span_id = span.get_span_context().span_id
-            if span_id in _excluded:
-                _excluded.discard(span_id)
-                return
         try:
-            context = span.get_span_context()
-            parent = span.parent
-            start, end = span.start_time or 0, span.end_time or 0
-            status = span.status
             events = span.events
-            trace_id, span_id = hex_ids(context)
-            _runtime.emit(
-                SpanRecord(
-                    timestamp=start / 1e9,
-                    name=span.name,
-                    trace_id=trace_id,
-                    span_id=span_id,
-                    parent_span_id=format(parent.span_id, "016x") if parent else None,
-                    duration_ms=(end - start) / 1e6,
-                    status=_STATUS_NAMES[status.status_code],
-                    attributes=_attributes_of(span),
-                    span_kind=_KIND_NAMES[span.kind],
-                    events=[_event_dict(e) for e in events] if events else [],
-                    status_message=status.description or "",
-                    scope=getattr(span.instrumentation_scope, "name", "") or "",
-                )
+            _emit(
+                span,
+                getattr(span.instrumentation_scope, "name", "") or "",
+                _attributes_of(span),
+                [_event_dict(e) for e in events] if events else [],
             )
         except Exception as exc:
             diagnostics.report("span_export", f"could not convert a span: {exc!r}")
