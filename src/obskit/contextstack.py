@@ -30,8 +30,10 @@ __all__ = [
     "bind",
     "context",
     "current_context",
+    "enter",
     "get_tags",
     "late_fields",
+    "leave",
     "run_in_executor",
     "set_late_fields",
     "set_tags",
@@ -113,6 +115,41 @@ def late_fields() -> Mapping[str, Any]:
 def get_fields() -> Mapping[str, Any]:
     """The fields in scope, read-only and uncopied (for the logger's hot path)."""
     return _fields.get()
+
+
+#: What :func:`enter` returns and :func:`leave` takes.
+ScopeToken = tuple[Any, Any, Any]
+
+
+def enter(
+    fields: Mapping[str, Any],
+    tags: Mapping[str, Any] | None = None,
+    late: Callable[[], Mapping[str, Any]] | None = None,
+) -> ScopeToken:
+    """Open a scope adding ``fields`` (and ``tags``, and a :func:`set_late_fields` source) in
+    one step, without a :class:`context` object; :func:`leave` closes it. For ``obskit.request``,
+    which opens one per request.
+
+    >>> token = enter({"request_id": "r-1"})
+    >>> current_context()
+    {'request_id': 'r-1'}
+    >>> leave(token); current_context()
+    {}
+    """
+    token = _fields.set(MappingProxyType({**_fields.get(), **fields}))
+    tags_token = _tags.set(MappingProxyType({**_tags.get(), **tags})) if tags else None
+    late_token = _late.set(late) if late is not None else None
+    return token, tags_token, late_token
+
+
+def leave(token: ScopeToken) -> None:
+    """Close a scope :func:`enter` opened (in the context it was opened in)."""
+    fields_token, tags_token, late_token = token
+    if late_token is not None:
+        _late.reset(late_token)
+    if tags_token is not None:
+        _tags.reset(tags_token)
+    _fields.reset(fields_token)
 
 
 class context:

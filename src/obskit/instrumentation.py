@@ -412,7 +412,7 @@ class Request:
         self.duration_ms: float | None = None
         self.span: Span | None = None
         self.trace_id: str | None = None
-        self._scope: contextstack.context | None = None
+        self._scope: contextstack.ScopeToken | None = None
         self._span_scope: Any = None
         self._on_exit: list[Callable[[], None]] = []
         self._start = 0.0
@@ -424,6 +424,8 @@ class Request:
         self.span_attributes: dict[str, Any] | None = None
         self._pending: dict[str, Any] = {}
         self.joined = False
+        #: A source of fields known only part-way through (see contextstack.set_late_fields).
+        self.late_fields: Callable[[], Mapping[str, Any]] | None = None
 
     def join(self, span: Span) -> None:
         """Before entering: use ``span`` (already active, owned by someone else) as this
@@ -504,12 +506,11 @@ class Request:
                 self.trace_id = hex_ids(context)[0]
         except Exception as exc:
             diagnostics.report("request_span", f"could not start a request span: {exc!r}")
-        self._scope = contextstack.context(
-            tags=self.tags, request_id=self.request_id, **self.fields
+        self._scope = contextstack.enter(
+            {"request_id": self.request_id, **self.fields}, self.tags, self.late_fields
         )
-        self._scope.__enter__()
         self._on_exit = []
-        for listener in request_listeners:
+        for listener in request_listeners.callbacks:
             try:
                 fields = {**self.fields, "request_id": self.request_id}
                 self._on_exit.append(listener(self.name, fields))
@@ -550,7 +551,7 @@ class Request:
             except Exception as problem:
                 request_listeners.report(end_listener, problem)
         if self._scope is not None:
-            self._scope.__exit__(exc_type, exc, tb)
+            contextstack.leave(self._scope)
         threshold = self.slow_ms if self.slow_ms is not None else defaults["slow_ms"]
         if threshold is not None and self.duration_ms >= threshold:  # (check_slow's test first)
             check_slow(

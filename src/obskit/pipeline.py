@@ -86,7 +86,9 @@ class Pipeline:
     def emit(self, signal: Signal) -> None:
         """Stamp and scrub ``signal`` and queue it for every exporter. Never raises."""
         try:
-            for name in _identity_fields(type(signal)):
+            cls = type(signal)
+            identity = _identity_cache.get(cls)
+            for name in identity if identity is not None else _identity_fields(cls):
                 if not getattr(signal, name):
                     setattr(signal, name, self._identity[name])
             signal.scrub(self.scrubber)

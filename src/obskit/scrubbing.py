@@ -266,12 +266,12 @@ class Scrubber:
         "_allow",
         "_deny",
         "_key_cache",
-        "_text_cache",
         "enabled",
         "max_depth",
         "max_items",
         "max_string_length",
         "send_default_pii",
+        "text_cache",
     )
 
     def __init__(
@@ -294,7 +294,9 @@ class Scrubber:
         self.max_depth = max_depth
         self.max_items = max_items
         self._key_cache: dict[str, bool] = {}
-        self._text_cache: dict[str, str] = {}
+        #: Short strings already cleaned -> their clean text. Hot paths look a string up here
+        #: before calling :meth:`clean_text` (a hit is exactly what it would return).
+        self.text_cache: dict[str, str] = {}
 
     # -- public entry points -------------------------------------------------------------
 
@@ -316,7 +318,7 @@ class Scrubber:
         """A string with secret-looking substrings replaced, truncated to ``max_string_length``."""
         if type(text) is not str:
             text = _to_text(text, self.max_string_length + _SCAN_MARGIN)
-        cached = self._text_cache.get(text)
+        cached = self.text_cache.get(text)
         if cached is not None:
             return cached
         limit = self.max_string_length
@@ -330,9 +332,9 @@ class Scrubber:
         if not clean.isascii():
             clean = encodable(clean)
         if len(text) <= _CACHEABLE:  # messages and enum-like values repeat endlessly
-            if len(self._text_cache) >= _CACHE_SIZE:
-                self._text_cache.clear()
-            self._text_cache[text] = clean
+            if len(self.text_cache) >= _CACHE_SIZE:
+                self.text_cache.clear()
+            self.text_cache[text] = clean
         return clean
 
     def _scrub_patterns(self, text: str) -> str:
@@ -346,6 +348,20 @@ class Scrubber:
                     return self._scrub_patterns(scrubbed)  # decoded once more, if need be
         return text
 
+    def trust(self, text: str) -> None:
+        """Remember ``text`` as clean: a string obskit made itself (a hex request or trace id)
+        that cannot hold a secret, so the records carrying it skip the search.
+
+        >>> s = Scrubber()
+        >>> s.trust("4bf92f3577b34da6a3ce929d0e0e4736")
+        >>> s.clean_text("4bf92f3577b34da6a3ce929d0e0e4736")
+        '4bf92f3577b34da6a3ce929d0e0e4736'
+        """
+        cache = self.text_cache
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()
+        cache[text] = text
+
     def clean_mapping(self, mapping: Mapping[Any, Any] | None) -> dict[str, Any]:
         """A JSON-safe, scrubbed copy of a mapping (the common case: a log call's fields)."""
         if not mapping:
@@ -356,6 +372,7 @@ class Scrubber:
         # The common case, a flat mapping of scalars, inlined: this runs on every log call.
         result: dict[str, Any] = {}
         denied_keys = self._key_cache
+        texts = self.text_cache
         path: set[int] | None = None
         for key, value in mapping.items():
             if type(key) is not str:
@@ -369,7 +386,8 @@ class Scrubber:
             if denied and value is not None:
                 result[key] = FILTERED
             elif kind is str:
-                result[key] = self.clean_text(value)
+                clean = texts.get(value)
+                result[key] = self.clean_text(value) if clean is None else clean
             elif kind is int or kind is bool or value is None:
                 result[key] = value
             else:

@@ -69,9 +69,13 @@ class LogRecord:
     exception: str | None = None
 
     def scrub(self, scrubber: Scrubber) -> None:
-        self.event = scrubber.clean_text(self.event)
-        if self.logger:
-            self.logger = scrubber.clean_text(self.logger)
+        texts = scrubber.text_cache  # (a hit is clean_text's answer, without the call)
+        event, logger = self.event, self.logger
+        clean = texts.get(event) if type(event) is str else None
+        self.event = scrubber.clean_text(event) if clean is None else clean
+        if logger:
+            clean = texts.get(logger) if type(logger) is str else None
+            self.logger = scrubber.clean_text(logger) if clean is None else clean
         self.fields = scrubber.clean_mapping(self.fields)
         if self.exception is not None:
             self.exception = scrubber.clean_text(self.exception)
@@ -194,7 +198,9 @@ class SpanRecord:
     scope: str = ""
 
     def scrub(self, scrubber: Scrubber) -> None:
-        self.name = scrubber.clean_text(self.name)
+        name = self.name
+        clean = scrubber.text_cache.get(name) if type(name) is str else None
+        self.name = scrubber.clean_text(name) if clean is None else clean
         self.attributes = scrubber.clean_mapping(self.attributes)
         if self.events:
             self.events = scrubber.clean_value(self.events)

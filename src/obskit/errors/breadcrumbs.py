@@ -17,13 +17,14 @@ the first time an event carries them (:meth:`Breadcrumb.frozen`).
 from __future__ import annotations
 
 import contextvars
+import functools
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from obskit import diagnostics
-from obskit.levels import level_number
+from obskit.levels import LEVEL_NUMBERS, level_number
 from obskit.scrubbing import ScrubbedMapping, ScrubbedSequence, Scrubber
 from obskit.signals import LogRecord
 
@@ -229,7 +230,8 @@ def clear() -> None:
 
 def on_log_record(record: LogRecord) -> None:
     """A breadcrumb for each emitted log record at INFO and above (on every log call: lean)."""
-    if level_number(record.level) < 20:
+    number = LEVEL_NUMBERS.get(record.level)  # (level_number's first step, inlined)
+    if (number if number is not None else level_number(record.level)) < 20:
         return
     config = settings
     if config.before_breadcrumb is None and config.max_breadcrumbs > 0:
@@ -237,7 +239,13 @@ def on_log_record(record: LogRecord) -> None:
         crumb = Breadcrumb(
             config.clock(), record.logger or "log", record.event, record.level, record.fields
         )
-        _append(crumb, config.max_breadcrumbs)
+        link = _trail.get()
+        if link is None:  # (_append, inlined)
+            _trail.set((crumb, None, 1))
+        elif link[2] < 2 * config.max_breadcrumbs:
+            _trail.set((crumb, link, link[2] + 1))
+        else:
+            _append(crumb, config.max_breadcrumbs)
     else:
         add_breadcrumb(
             record.logger or "log",
@@ -264,13 +272,24 @@ def on_instrumented_call(name: str, duration_ms: float, exc: BaseException | Non
 
 def on_request(name: str, fields: dict[str, Any]) -> Callable[[], None]:
     """Start a request's breadcrumb scope; the returned callable ends it."""
-    token = _trail.set(_trail.get())
-    add_breadcrumb("request", name, "info", fields or None)
-
-    def end_scope() -> None:
-        try:
-            _trail.reset(token)
-        except ValueError:  # ended in another context than it started: leave the trail be
+    config = settings
+    limit = config.max_breadcrumbs
+    link = _trail.get()
+    token = None
+    if config.before_breadcrumb is None and limit > 0 and (link is None or link[2] < 2 * limit):
+        try:  # the scope and its first breadcrumb in one step (add_breadcrumb's work, lean)
+            crumb = Breadcrumb(config.clock(), "request", name, "info", fields or None)
+            token = _trail.set((crumb, link, 1 if link is None else link[2] + 1))
+        except Exception:
             pass
+    if token is None:
+        token = _trail.set(link)
+        add_breadcrumb("request", name, "info", fields or None)
+    return functools.partial(_end_scope, token)
 
-    return end_scope
+
+def _end_scope(token: contextvars.Token[_Link | None]) -> None:
+    try:
+        _trail.reset(token)
+    except ValueError:  # ended in another context than it started: leave the trail be
+        pass

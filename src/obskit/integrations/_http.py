@@ -25,7 +25,6 @@ from opentelemetry.trace import SpanKind
 
 from obskit import (
     _runtime,
-    contextstack,
     diagnostics,
     errors,
     instrumentation,
@@ -34,7 +33,7 @@ from obskit import (
     tracing,
 )
 from obskit.diagnostics import ConfigError
-from obskit.scrubbing import FILTERED
+from obskit.scrubbing import FILTERED, Scrubber
 
 __all__ = [
     "DEFAULT_EXCLUDE_PATHS",
@@ -156,12 +155,12 @@ class Exchange:
         "culprit",
         "done",
         "headers",
-        "late_token",
         "method",
         "options",
         "peek_route",
         "request",
         "route",
+        "source",
         "status",
     )
 
@@ -169,17 +168,21 @@ class Exchange:
         self, options: HTTPOptions, method: str, path: str, headers: Mapping[str, str]
     ) -> None:
         self.options = options
-        self.method = safe_method(method)
+        self.method = method if method in KNOWN_METHODS else "_OTHER"  # (safe_method)
         self.route: str | None = None
         self.status: int | None = None
         self.captured = False
         self.done = False
+        #: The framework's request (ASGI scope, WSGI environ, Django request): what
+        #: ``peek_route`` and ``culprit`` read.
+        self.source: Any = None
         #: The route template as the framework has it so far (while the app runs), or None.
-        self.peek_route: Callable[[], str | None] | None = None
+        self.peek_route: Callable[[Any], str | None] | None = None
         #: ``module in function`` of the handler, for a 5xx response with no exception.
-        self.culprit: Callable[[], str | None] | None = None
-        self.late_token: Any = None
-        request_id = valid_request_id(headers.get(options.request_id_header))
+        self.culprit: Callable[[Any], str | None] | None = None
+        request_id = headers.get(options.request_id_header)
+        if request_id is not None:
+            request_id = valid_request_id(request_id)
         parent = propagation.extract(headers) if "traceparent" in headers else None
         if request_id is None and parent is not None:
             request_id = format(trace.get_current_span(parent).get_span_context().trace_id, "032x")
@@ -188,7 +191,12 @@ class Exchange:
         self.request = instrumentation.Request(
             self.method, request_id, method=self.method, path=path
         )
-        server = _active_server_span()
+        # a recording server span some other instrumentation opened around obskit, or None
+        server = tracing.active_span()
+        if server is not None and (
+            getattr(server, "kind", None) is not SpanKind.SERVER or not server.is_recording()
+        ):
+            server = None
         if server is not None:  # a framework's own server span: join it, never a second root
             self.request.join(server)
             if request_id is None:
@@ -196,7 +204,10 @@ class Exchange:
         self.request.parent_context = parent
         self.request.span_kind = SpanKind.SERVER
         self.request.duration_metric = server_duration
-        self.headers = _recorded(options.record_headers, headers)
+        scrubber = _runtime.current().pipeline.scrubber
+        if request_id is None:  # hex made here (random, or a trace id): it holds no secret
+            scrubber.trust(self.request.request_id)
+        self.headers = _recorded(scrubber, options.record_headers, headers)
         attributes: dict[str, Any] = {"http.request.method": self.method, "url.path": path}
         for name, value in self.headers.items():
             attributes[f"http.request.header.{name}"] = value
@@ -204,15 +215,15 @@ class Exchange:
 
     def begin(self) -> Exchange:
         """Enter the request scope (in the context the app will run in)."""
+        self.request.late_fields = self.late_fields
         self.request.__enter__()
-        self.late_token = contextstack.set_late_fields(self.late_fields)
         return self
 
     def late_fields(self) -> dict[str, Any]:
         """``http.route`` for records made inside the request, once it is routed."""
         route = self.route
         if route is None and self.peek_route is not None:
-            route = self.peek_route()
+            route = self.peek_route(self.source)
         return {"http.route": route} if route else {}
 
     @property
@@ -259,10 +270,18 @@ class Exchange:
             return
         self.done = True
         request = self.request
-        failure = exc if tracing.is_failure(exc) else None  # not a cancellation or exit
+        # the exception, unless it is a cancellation or an exit
+        failure = exc if exc is not None and tracing.is_failure(exc) else None
         try:
             self._name()
-            request.metric_labels = self._metric_labels()
+            # http.server.request.duration's labels, as OpenTelemetry's conventions name them
+            # (the request adds error.type and records it inside its span, for the exemplar)
+            labels: dict[str, Any] = {"http.request.method": self.method}
+            if self.route:
+                labels["http.route"] = self.route
+            if self.status is not None:
+                labels["http.response.status_code"] = self.status
+            request.metric_labels = labels
             if failure is not None:
                 self.capture(failure)
             elif self.options.capture_server_errors and not self.captured:
@@ -277,16 +296,11 @@ class Exchange:
             request.__exit__(type(failure) if failure else None, failure, None)
         except Exception as problem:
             diagnostics.report("http_finish", f"could not close a request scope: {problem!r}")
-        try:
-            if self.late_token is not None:
-                contextstack.reset_late_fields(self.late_token)
-        except Exception:  # finished in another context than it began: that one ends anyway
-            pass
 
     def _capture_server_error(self, status: int) -> None:
         """One event per route and status, the handler as culprit (no stack: none escaped)."""
         name = self.request.name
-        culprit = self.culprit() if self.culprit is not None else None
+        culprit = self.culprit(self.source) if self.culprit is not None else None
         errors.capture_message(
             f"HTTP {status} {name}",
             level="error",
@@ -294,24 +308,6 @@ class Exchange:
             culprit=culprit or name,
             http=self.context(),
         )
-
-    def _metric_labels(self) -> dict[str, Any]:
-        """``http.server.request.duration``'s labels, as OpenTelemetry's conventions name them
-        (the request adds ``error.type`` and records it inside its span, for the exemplar)."""
-        labels: dict[str, Any] = {"http.request.method": self.method}
-        if self.route:
-            labels["http.route"] = self.route
-        if self.status is not None:
-            labels["http.response.status_code"] = self.status
-        return labels
-
-
-def _active_server_span() -> Any:
-    """The recording server span some other instrumentation opened around obskit, or None."""
-    span = tracing.active_span()
-    if span is None or getattr(span, "kind", None) is not SpanKind.SERVER:
-        return None
-    return span if span.is_recording() else None
 
 
 def handler_culprit(handler: Any) -> str | None:
@@ -326,22 +322,21 @@ def handler_culprit(handler: Any) -> str | None:
     return f"{module} in {qualname}"
 
 
-def _recorded(names: tuple[str, ...], headers: Mapping[str, str]) -> dict[str, str]:
+def _recorded(
+    scrubber: Scrubber, names: tuple[str, ...], headers: Mapping[str, str]
+) -> dict[str, str]:
     """The recorded headers, scrubbed here (spans may go to the app's own exporters)."""
-    if not names:
-        return {}
-    scrubber = None
     out: dict[str, str] = {}
     for name in names:
         value = headers.get(name)
         if value is None:
             continue
-        if scrubber is None:
-            scrubber = _runtime.current().pipeline.scrubber
         if scrubber.is_denied_key(name):
             out[name] = FILTERED
         else:
-            out[name] = scrubber.clean_text(value[:_MAX_HEADER])
+            value = value[:_MAX_HEADER]
+            clean = scrubber.text_cache.get(value)
+            out[name] = scrubber.clean_text(value) if clean is None else clean
     return out
 
 

@@ -45,7 +45,6 @@ from obskit.integrations._http import (
     DEFAULT_RECORD_HEADERS,
     Exchange,
     HTTPOptions,
-    begin,
     handler_culprit,
 )
 
@@ -104,33 +103,33 @@ class ObskitASGIMiddleware:
             # server span (it continues the caller's headers, not obskit's span). The key is how
             # FastAPI itself tells a mounted app that the request is already observed.
             scope[_FASTAPI_TELEMETRY] = None
-        if self.options.exclude_paths and self._excluded(scope):
+        path = scope.get("path")
+        if (
+            self.options.exclude_paths
+            and (type(path) is not str or path.startswith(self.options.exclude_paths))
+            and self._excluded(scope)
+        ):
             try:
                 await self.app(scope, receive, send)
             except Exception as exc:
                 errors.capture_failure(exc)
                 raise
             return
-        exchange = self._begin(scope)
+        exchange = self._begin(scope, send)
         if exchange is None:
             await self.app(scope, receive, send)
             return
-
-        async def send_with_status(message: Message) -> None:
-            if message.get("type") == "http.response.start":
-                message = self._response_start(exchange, scope, message)
-            await send(message)
-
         try:
-            await self.app(scope, receive, send_with_status)
+            await self.app(scope, receive, exchange.send)
         except BaseException as exc:
-            self._resolve(exchange, scope)
+            exchange.resolve_from_scope()
             exchange.finish(exc)
             raise
-        self._resolve(exchange, scope)
+        if exchange.route is None:
+            exchange.resolve_from_scope()
         exchange.finish(None)
 
-    def _begin(self, scope: Scope) -> Exchange | None:
+    def _begin(self, scope: Scope, send: Send) -> _ASGIExchange | None:
         try:
             headers: dict[str, str] = {}
             wanted = self._wanted
@@ -142,14 +141,18 @@ class ObskitASGIMiddleware:
         except Exception as exc:
             diagnostics.report("asgi_scope", f"could not read an ASGI scope: {exc!r}")
             return None
-        exchange = begin(self.options, method, path, headers)
-        if exchange is not None:
-            hook = self.options.route_name
-            exchange.peek_route = (
-                (lambda: hook(scope)) if hook is not None else (lambda: starlette_route(scope))
-            )
-            exchange.culprit = lambda: handler_culprit(scope.get("endpoint"))
-        return exchange
+        try:
+            exchange = _ASGIExchange(self.options, method, path, headers)
+            exchange.source = scope
+            exchange.peek_route = self.options.route_name or starlette_route
+            exchange.culprit = _endpoint_culprit
+            exchange.app_send = send
+            exchange.id_header = self._id_header
+            exchange.begin()
+            return exchange
+        except Exception as exc:
+            diagnostics.report("http_begin", f"could not start a request scope: {exc!r}")
+            return None
 
     def _excluded(self, scope: Scope) -> bool:
         try:
@@ -161,21 +164,39 @@ class ObskitASGIMiddleware:
             diagnostics.report("asgi_scope", f"could not read an ASGI scope: {exc!r}")
             return False
 
-    def _response_start(self, exchange: Exchange, scope: Scope, message: Message) -> Message:
+
+class _ASGIExchange(Exchange):
+    """An :class:`Exchange` that also wraps the server's ``send`` (a method, not a closure)."""
+
+    __slots__ = ("app_send", "id_header")
+
+    app_send: Send
+    id_header: bytes
+
+    async def send(self, message: Message) -> None:
+        """What the app calls as ``send``: notes the response start on the way out."""
+        if message.get("type") == "http.response.start":
+            message = self._response_start(message)
+        await self.app_send(message)
+
+    def _response_start(self, message: Message) -> Message:
         """Note the status and route; add the request id header (to a copy of the message),
         and ``Connection: close`` to an error response sent while an exception propagates."""
         try:
-            self._resolve(exchange, scope)
-            exchange.response_started(message.get("status"))
+            if self.route is None:
+                self.resolve_from_scope()
+            self.response_started(message.get("status"))
             headers = None
             if self.options.response_request_id:
                 headers = list(message.get("headers") or ())
-                name = self._id_header
-                if any(key.lower() == name for key, _ in headers):
-                    headers = None
+                name = self.id_header
+                for key, _ in headers:  # (a loop, not any(): no generator per response)
+                    if key.lower() == name:
+                        headers = None
+                        break
                 else:
-                    headers.append((name, exchange.request_id.encode("latin-1")))
-            if (exchange.status or 0) >= 500 and sys.exc_info()[1] is not None:
+                    headers.append((name, self.request.request_id.encode("latin-1")))
+            if (self.status or 0) >= 500 and sys.exc_info()[1] is not None:
                 # Starlette's ServerErrorMiddleware answers 500 from inside its ``except`` and
                 # then re-raises, as ASGI servers expect; uvicorn closes the connection when
                 # the exception reaches it. Said here, a keep-alive client opens a new one
@@ -188,14 +209,18 @@ class ObskitASGIMiddleware:
             diagnostics.report("asgi_response", f"could not annotate a response: {exc!r}")
         return message
 
-    def _resolve(self, exchange: Exchange, scope: Scope) -> None:
-        if exchange.route is not None:
+    def resolve_from_scope(self) -> None:
+        """The route template as the router left it in the scope (the first one found wins)."""
+        if self.route is not None:
             return
         try:
-            hook = self.options.route_name
-            exchange.resolve(hook(scope) if hook is not None else starlette_route(scope))
+            self.route = self.peek_route(self.source) or None  # type: ignore[misc]
         except Exception as exc:
             diagnostics.report("asgi_route", f"could not read the route template: {exc!r}")
+
+
+def _endpoint_culprit(scope: Scope) -> str | None:
+    return handler_culprit(scope.get("endpoint"))
 
 
 def _closing(headers: Iterable[tuple[bytes, bytes]] | None) -> list[tuple[bytes, bytes]]:

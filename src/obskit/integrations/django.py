@@ -157,8 +157,9 @@ class ObskitDjangoMiddleware:
             return None
         exchange = begin(self.options, method, path, headers)
         if exchange is not None:
-            exchange.peek_route = lambda: django_route(request)
-            exchange.culprit = lambda: _view_culprit(request)
+            exchange.source = request
+            exchange.peek_route = django_route
+            exchange.culprit = _view_culprit
             try:
                 request._obskit_exchange = exchange
             except Exception:

@@ -135,7 +135,8 @@ class ObskitWSGIMiddleware:
         exchange = begin(self.options, method, path, headers)
         if exchange is not None:
             hook = self.options.route_name
-            exchange.peek_route = lambda: (hook or flask_route)(environ)
+            exchange.source = environ
+            exchange.peek_route = hook or flask_route
         _current.set(exchange)
         return exchange
 
@@ -148,7 +149,7 @@ class ObskitWSGIMiddleware:
             exchange.response_started(status.split(None, 1)[0])
             if (exchange.status or 0) >= 500:  # the view is known while the request is live
                 culprit = _flask_culprit(environ)
-                exchange.culprit = lambda: culprit
+                exchange.culprit = lambda _: culprit
             if self.options.response_request_id:
                 name = self.options.request_id_header
                 if not any(key.lower() == name for key, _ in headers):

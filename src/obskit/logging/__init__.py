@@ -82,8 +82,11 @@ class _PipelineSink:
 
     def emit(self, record: LogRecord) -> None:
         _runtime.emit(record)
-        if record_listeners.callbacks:
-            record_listeners.notify(record)
+        for listener in record_listeners.callbacks:  # (Listeners.notify, inlined)
+            try:
+                listener(record)
+            except Exception as exc:
+                record_listeners.report(listener, exc)
 
     debug = info = warning = error = critical = exception = msg = emit
 
@@ -109,7 +112,13 @@ class Logger(BoundLoggerBase):
                 event = _interpolate(event, args)
             if "event" in kw or "method_name" in kw or "self" in kw:
                 kw = _rename_reserved(kw)
-            self._proxy_to_logger(method, event, **kw)
+            if self._processors is CHAIN and len(CHAIN) == 2:
+                # no user processors: add_context and to_record in one step, without
+                # structlog's generic chain loop (the same fields, the same record)
+                sink = self._logger
+                sink.emit(processors.record_for(method, event, sink.name, self._context, kw))
+            else:
+                self._proxy_to_logger(method, event, **kw)
         except Exception as exc:  # a broken user processor or value: never the app's problem
             diagnostics.report("log_call", f"a log call failed inside obskit: {exc!r}")
             try:

@@ -20,7 +20,7 @@ from obskit.scrubbing import safe_repr
 from obskit.signals import LogRecord
 from obskit.tracing import trace_ids
 
-__all__ = ["add_context", "format_exception", "make_record", "to_record"]
+__all__ = ["add_context", "format_exception", "make_record", "record_for", "to_record"]
 
 EventDict = MutableMapping[str, Any]
 Processor = Callable[[Any, str, EventDict], Any]
@@ -37,6 +37,37 @@ def add_context(logger: Any, method_name: str, event_dict: EventDict) -> EventDi
         merged.update(event_dict)
         return merged
     return event_dict
+
+
+def record_for(
+    method_name: str, event: Any, logger_name: str, bound: Any, kw: dict[str, Any]
+) -> LogRecord:
+    """What ``add_context`` then ``to_record`` make of a log call, in one step.
+
+    The fields are the context's, then the late ones, the logger's bound ones and the call's
+    keywords (later ones win); an ``event`` among them is the message when the call gave none.
+    """
+    fields = contextstack.get_fields()
+    late = contextstack.late_fields()
+    # (``kw`` is the call's own fresh dict: used as it is when nothing else adds fields)
+    merged = {**fields, **late, **bound, **kw} if fields or late or bound else kw
+    if event is None:
+        event = merged.pop("event", "")
+    elif "event" in merged:
+        del merged["event"]
+    level = _METHOD_LEVELS.get(method_name, "info")
+    if "exc_info" in merged or "exception" in merged:
+        return make_record(level, event, logger_name, merged)
+    trace_id, span_id = trace_ids()  # (make_record's work with nothing to pop: inlined)
+    return LogRecord(
+        timestamp=time.time(),
+        level=level,
+        event=event if type(event) is str else _message_text(event),
+        logger=logger_name,
+        fields=merged,
+        trace_id=trace_id,
+        span_id=span_id,
+    )
 
 
 def format_exception(exc_info: Any) -> str | None:
