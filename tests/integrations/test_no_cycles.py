@@ -1,4 +1,6 @@
-"""A finished request leaves no reference cycle: its objects go when the last reference does.
+"""A finished request leaves no reference cycle, and nothing a server keeps holds it.
+
+Its objects go when the last reference does.
 
 A cycle per request (an exchange whose request holds the exchange's bound method, say) is
 only freed by the garbage collector: in a busy server that means more collections, full ones
@@ -136,3 +138,42 @@ def test_requests_and_instrumented_calls_leave_no_cycle() -> None:
                 price(n)
 
     assert cyclic_garbage(run) == []
+
+
+def test_a_timer_scheduled_inside_a_request_keeps_none_of_it_alive() -> None:
+    # uvicorn schedules each connection's keep-alive timeout from inside the request's last
+    # send: loop.call_later copies the context, request scope included, and holds it until
+    # the connection's next request (or the timeout).
+    import weakref
+
+    from obskit import instrumentation
+
+    timers: list[asyncio.TimerHandle] = []
+
+    async def item(request: Request) -> PlainTextResponse:
+        obskit.get_logger("svc").info("served")
+        timers.append(asyncio.get_running_loop().call_later(3600, lambda: None))
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/item", item)])
+    app.add_middleware(ObskitASGIMiddleware)
+    alive: list[weakref.ref[Any]] = []
+    original_enter = instrumentation.Request.__enter__
+
+    def enter(self: instrumentation.Request) -> instrumentation.Request:
+        alive.append(weakref.ref(self))
+        return original_enter(self)
+
+    async def go() -> None:
+        instrumentation.Request.__enter__ = enter  # type: ignore[method-assign]
+        try:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                assert (await client.get("/item")).text == "ok"
+        finally:
+            instrumentation.Request.__enter__ = original_enter  # type: ignore[method-assign]
+        assert len(timers) == 1 and len(alive) == 1
+        assert alive[0]() is None  # freed by reference counting while the timer waits
+        timers[0].cancel()
+
+    asyncio.run(go())
