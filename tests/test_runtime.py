@@ -164,6 +164,7 @@ def test_init_is_silent_and_debug_says_what_it_set_up(capsys: pytest.CaptureFixt
     obskit.init(service="chatty", exporters=[InMemoryExporter()], debug=True)
     said = capsys.readouterr().err
     assert "obskit: service 'chatty', exporters InMemoryExporter" in said
+    assert "InMemoryExporter (batches up to 512, every 0.2 s)" in said
     assert "chained sys.excepthook" in said
 
 

@@ -146,7 +146,11 @@ def init(**settings: Any) -> None:
 
 
 def _say_what_was_set_up(runtime: Any, hooks: list[str]) -> None:
-    names = ", ".join(p.name for p in runtime.pipeline.processors) or "none"
+    names = ", ".join(
+        f"{p.name} (batches up to {p.max_batch_size}, every {p.schedule_delay_s:g} s)"
+        for p in runtime.pipeline.processors
+    )
+    names = names or "none"
     lines = [f"obskit: service {runtime.service!r}, exporters {names}"]
     if hooks:
         lines.append(

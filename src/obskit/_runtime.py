@@ -17,13 +17,18 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from obskit import pipeline as _pipeline
 from obskit.diagnostics import ConfigError
-from obskit.exporting import create_exporter, is_exporter
+from obskit.exporting import (
+    PROCESSOR_OPTIONS,
+    create_exporter,
+    is_exporter,
+    processor_options,
+)
 from obskit.listeners import Listeners
 from obskit.pipeline import Pipeline
 from obskit.scrubbing import Scrubber
@@ -44,6 +49,7 @@ __all__ = [
     "make_resource",
     "notify_shutdown",
     "peek",
+    "processor_settings",
     "replace",
     "shutdown_listeners",
 ]
@@ -119,6 +125,38 @@ def make_exporters(settings: Settings) -> list[Exporter]:
     return exporters
 
 
+def processor_settings(settings: Settings, item: Any, exporter: Exporter) -> dict[str, Any]:
+    """The batching of ``exporter``'s processor (``item`` is how ``settings.exporters`` names it).
+
+    Each of :data:`~obskit.exporting.PROCESSOR_OPTIONS` comes from, first to last:
+    ``exporter_options[name]``; the global setting if it was set (argument or ``OBSKIT_*``);
+    the exporter class's ``processor_defaults``; the global default.
+    """
+    chosen = {name: getattr(settings, name) for name in PROCESSOR_OPTIONS}
+    preferred = getattr(type(exporter), "processor_defaults", None)
+    if isinstance(preferred, Mapping):
+        owner = f"{type(exporter).__name__}.processor_defaults"
+        for name, value in processor_options(owner, preferred).items():
+            if name not in settings.model_fields_set:
+                chosen[name] = value
+    own = {}
+    if isinstance(item, str):
+        owner = f"exporter_options[{item!r}]"
+        own = processor_options(owner, settings.exporter_options.get(item))
+        chosen.update(own)
+    if chosen["max_batch_size"] > chosen["max_queue_size"]:
+        if "max_batch_size" not in own and "max_batch_size" not in settings.model_fields_set:
+            chosen["max_batch_size"] = chosen["max_queue_size"]  # a preference, not a choice
+        else:
+            where = f"exporter_options[{item!r}]" if own else "obskit.init"
+            raise ConfigError(
+                f"{where}: max_batch_size {chosen['max_batch_size']} is more than max_queue_size "
+                f"{chosen['max_queue_size']} for {type(exporter).__name__}, so a batch never "
+                "fills; lower max_batch_size or raise max_queue_size"
+            )
+    return chosen
+
+
 def build(settings: Settings, exporters: list[Exporter]) -> Runtime:
     """A runtime (resource, scrubber, pipeline) for ``settings``, not yet installed."""
     scrubber = Scrubber(
@@ -133,9 +171,10 @@ def build(settings: Settings, exporters: list[Exporter]) -> Runtime:
         exporters,
         scrubber=scrubber,
         resource=resource,
-        max_queue_size=settings.max_queue_size,
-        max_batch_size=settings.max_batch_size,
-        schedule_delay_s=settings.schedule_delay_s,
+        per_exporter=[
+            processor_settings(settings, item, exporter)
+            for item, exporter in zip(settings.exporters, exporters, strict=True)
+        ],
         retry_max_elapsed_s=settings.retry_max_elapsed_s,
         spool_dir=settings.spool_dir,
     )
@@ -151,9 +190,15 @@ def current() -> Runtime:
             runtime = _current
             if runtime is None:
                 # pydantic is imported on first use only
-                from obskit.config import settings_for_default_setup
+                from obskit.config import Settings, settings_for_default_setup
 
-                runtime = build(settings_for_default_setup(), [create_exporter("console")])
+                try:
+                    runtime = build(settings_for_default_setup(), [create_exporter("console")])
+                except ConfigError as exc:  # OBSKIT_* batching at odds: no init to raise from
+                    from obskit import diagnostics
+
+                    diagnostics.report("config.environment", f"{exc}; using the defaults")
+                    runtime = build(Settings.model_construct(), [create_exporter("console")])
                 replace(runtime)
     return runtime
 

@@ -84,7 +84,12 @@ class Settings(BaseSettings):
     exporters: CommaList = Field(default_factory=lambda: ["console"])
     #: Constructor arguments of named exporters: ``{"jsonl": {"path": "app.jsonl"}}``
     #: (``OBSKIT_EXPORTER_OPTIONS`` takes the same as JSON). Third-party exporters alike.
+    #: ``max_queue_size``, ``max_batch_size`` and ``schedule_delay_s`` there set that
+    #: exporter's processor alone (``{"sqlite": {"max_batch_size": 4096}}``).
     exporter_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: Per exporter. These three are the defaults for every exporter's processor; an exporter
+    #: may prefer others (the SQLite store and JSON lines batch bigger and rarer), which a
+    #: value set here (or in ``OBSKIT_*``) replaces, and ``exporter_options`` beats both.
     max_queue_size: int = Field(10_000, gt=0)
     max_batch_size: int = Field(512, gt=0)
     schedule_delay_s: float = Field(0.2, gt=0)

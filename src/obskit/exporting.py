@@ -20,21 +20,25 @@ import functools
 import importlib
 import inspect
 import os
+import types
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from obskit.diagnostics import ConfigError
+from obskit.diagnostics import ConfigError, require_number
 from obskit.signals import Signal
 
 __all__ = [
     "BUILTIN_EXPORTERS",
+    "LOCAL_FILE_BATCHING",
+    "PROCESSOR_OPTIONS",
     "ExportResult",
     "Exporter",
     "ForkAware",
     "available_exporters",
     "create_exporter",
     "is_exporter",
+    "processor_options",
     "reset_in_forked_children",
 ]
 
@@ -55,7 +59,9 @@ class Exporter(Protocol):
 
     Optional: ``set_resource(resource)``, called by the pipeline with the OpenTelemetry
     ``Resource`` of the current setup (service, environment, release, instance) before the
-    first batch and again whenever ``init`` changes it.
+    first batch and again whenever ``init`` changes it; ``processor_defaults``, a class
+    attribute mapping :data:`PROCESSOR_OPTIONS` names to the values this exporter prefers over
+    the global defaults (a local file takes bigger, rarer batches than a remote backend).
     """
 
     def export(self, batch: Sequence[Signal]) -> ExportResult: ...
@@ -75,6 +81,41 @@ BUILTIN_EXPORTERS: dict[str, str] = {
     "webhook": "obskit.exporters.webhook:WebhookExporter",
     "sentry": "obskit.exporters.sentry:SentryExporter",
 }
+
+
+#: The settings of an exporter's processor that ``init(exporter_options={name: {...}})`` may
+#: set for that exporter alone, and an exporter class may prefer through its
+#: ``processor_defaults``; the value says whether the setting is an integer.
+PROCESSOR_OPTIONS: dict[str, bool] = {
+    "max_queue_size": True,
+    "max_batch_size": True,
+    "schedule_delay_s": False,
+}
+
+#: What the exporters writing a local file (SQLite store, JSON lines) prefer: a batch costs
+#: them a fixed ~100-150 us (a transaction, a locked append) however small, and a reader a
+#: second behind loses nothing, so they batch bigger and rarer than a remote backend, whose
+#: requests must stay small (collectors refuse requests over 4 MB).
+LOCAL_FILE_BATCHING: Mapping[str, Any] = types.MappingProxyType(
+    {"max_batch_size": 2048, "schedule_delay_s": 1.0}
+)
+
+
+def processor_options(owner: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The :data:`PROCESSOR_OPTIONS` among ``options``, checked (:class:`ConfigError` naming
+    ``owner`` and the setting when one is not a finite number above zero).
+
+    >>> processor_options("sqlite", {"path": "a.db", "max_batch_size": 4096})
+    {'max_batch_size': 4096}
+    >>> processor_options("sqlite", {"schedule_delay_s": "1s"})
+    Traceback (most recent call last):
+    ...
+    obskit.diagnostics.ConfigError: sqlite: schedule_delay_s must be a finite number > 0, not '1s'
+    """
+    chosen = {name: value for name, value in (options or {}).items() if name in PROCESSOR_OPTIONS}
+    for name, value in chosen.items():
+        require_number(owner, name, value, integer=PROCESSOR_OPTIONS[name])
+    return chosen
 
 
 @functools.cache
@@ -113,17 +154,21 @@ def exporter_class(name: str) -> type[Any]:
 def create_exporter(name: str, options: Mapping[str, Any] | None = None) -> Exporter:
     """Build the exporter registered as ``name`` as ``Class(**options)``.
 
-    A wrong option raises :class:`ConfigError` listing the options the class takes.
+    :data:`PROCESSOR_OPTIONS` among ``options`` are left out: they set the exporter's
+    processor (the pipeline reads them). A wrong option raises :class:`ConfigError` listing
+    the options the class takes.
     """
     cls = exporter_class(name)
-    options = dict(options or {})
+    # the processor's settings among them are the pipeline's (see PROCESSOR_OPTIONS)
+    options = {k: v for k, v in (options or {}).items() if k not in PROCESSOR_OPTIONS}
     try:
         exporter = cls(**options)
     except TypeError as exc:  # a wrong or missing option: say which, and what it takes
         accepted = _parameters(cls)
         unknown = sorted(set(options) - set(accepted if accepted is not None else options))
         detail = f"does not take {', '.join(map(repr, unknown))}" if unknown else f": {exc}"
-        hint = f" (it takes: {', '.join(accepted)})" if accepted else ""
+        batching = ", ".join(PROCESSOR_OPTIONS)
+        hint = f" (it takes: {', '.join(accepted)}; its processor: {batching})" if accepted else ""
         raise ConfigError(f"exporter_options[{name!r}]: {cls.__name__} {detail}{hint}") from None
     if not is_exporter(exporter):
         raise ConfigError(

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import FrameType
 from typing import Any
 
@@ -37,6 +37,10 @@ class Pipeline:
     ``service.name``, ``deployment.environment.name`` and ``service.version`` fill the
     ``service``, ``environment`` and ``release`` fields a signal left empty, and exporters
     with a ``set_resource(resource)`` method receive it before their first batch.
+
+    ``processor_options`` (``max_batch_size=...``) go to every exporter's
+    :class:`~obskit.processor.BatchProcessor`; ``per_exporter``, one mapping per exporter,
+    overrides them for that exporter alone.
     """
 
     def __init__(
@@ -45,6 +49,7 @@ class Pipeline:
         *,
         scrubber: Scrubber | None = None,
         resource: Any = None,
+        per_exporter: Sequence[Mapping[str, Any]] = (),
         **processor_options: Any,
     ) -> None:
         self.scrubber = scrubber or Scrubber()
@@ -65,9 +70,10 @@ class Pipeline:
                         "set_resource", f"{type(exporter).__name__}.set_resource raised {exc!r}"
                     )
         names = _unique_names([type(e).__name__ for e in exporters])
+        own = list(per_exporter) or [{}] * len(exporters)
         self.processors = [
-            BatchProcessor(e, name=name, **processor_options)
-            for e, name in zip(exporters, names, strict=True)
+            BatchProcessor(e, name=name, **{**processor_options, **options})
+            for e, name, options in zip(exporters, names, own, strict=True)
         ]
         self._closed = False
         _live_pipelines.add(self)

@@ -69,7 +69,10 @@ def test_third_party_exporter_found_by_entry_point(
         module = sys.modules["acme_exporter"]
         assert [r.event for r in module.SEEN] == ["to acme"]
         assert obskit.pipeline_stats()["exporters"] == {"AcmeExporter": mock.ANY}
-        with pytest.raises(obskit.ConfigError, match=r"does not take 'zone' \(it takes: region\)"):
+        with pytest.raises(
+            obskit.ConfigError,
+            match=r"does not take 'zone' \(it takes: region; its processor: max_queue_size,",
+        ):
             obskit.init(exporters=["acme"], exporter_options={"acme": {"zone": "us"}})
     finally:
         _plugin_exporters.cache_clear()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Collection, Sequence
-from typing import IO
+from collections.abc import Collection, Mapping, Sequence
+from typing import IO, Any, ClassVar
 
 from obskit.diagnostics import bounded_timeout, require_kinds, require_number, require_path
 from obskit.exporters._render import json_line
-from obskit.exporting import ExportResult, reset_in_forked_children
+from obskit.exporting import LOCAL_FILE_BATCHING, ExportResult, reset_in_forked_children
 from obskit.signals import Signal
 
 try:
@@ -32,6 +32,9 @@ class JsonLinesExporter:
     lock on ``.<name>.lock`` beside it (POSIX), so the file is rotated once and no process
     goes on writing into a rotated file.
     """
+
+    #: A local file: bigger, rarer batches than a remote backend's (see LOCAL_FILE_BATCHING).
+    processor_defaults: ClassVar[Mapping[str, Any]] = LOCAL_FILE_BATCHING
 
     def __init__(
         self,

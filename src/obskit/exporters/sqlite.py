@@ -25,16 +25,16 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from obskit import _codec, diagnostics
 from obskit.diagnostics import ConfigError, require_kinds, require_number, require_path
 from obskit.errors.groups import user_key
 from obskit.exporters._sqlite_metrics import write_points
 from obskit.exporters._sqlite_schema import BULK_TABLES, SCHEMA, SCHEMA_VERSION, TIME_TABLES
-from obskit.exporting import ExportResult, reset_in_forked_children
+from obskit.exporting import LOCAL_FILE_BATCHING, ExportResult, reset_in_forked_children
 from obskit.levels import level_number
 from obskit.signals import Signal
 
@@ -101,6 +101,9 @@ class SQLiteExporter:
     ``kinds`` limits which signal kinds are stored (default: all). ``clock`` gives the time
     retention compares against (injected by tests).
     """
+
+    #: A local file: bigger, rarer batches than a remote backend's (see LOCAL_FILE_BATCHING).
+    processor_defaults: ClassVar[Mapping[str, Any]] = LOCAL_FILE_BATCHING
 
     def __init__(
         self,
