@@ -552,6 +552,11 @@ class Request:
                 request_listeners.report(end_listener, problem)
         if self._scope is not None:
             contextstack.leave(self._scope)
+        # What referred back to the caller (an HTTP exchange's late fields, its end listeners,
+        # context tokens) goes: a finished request leaves no reference cycle for the garbage
+        # collector to find.
+        self._scope = self._span_scope = self.late_fields = None
+        self._on_exit = []
         threshold = self.slow_ms if self.slow_ms is not None else defaults["slow_ms"]
         if threshold is not None and self.duration_ms >= threshold:  # (check_slow's test first)
             check_slow(

@@ -17,6 +17,7 @@ Nothing here raises into the application: failures go to :func:`obskit.diagnosti
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -152,6 +153,7 @@ class Exchange:
     """One incoming request: its ``obskit.request`` scope, status, route and error capture."""
 
     __slots__ = (
+        "__weakref__",
         "captured",
         "culprit",
         "done",
@@ -216,7 +218,7 @@ class Exchange:
 
     def begin(self) -> Exchange:
         """Enter the request scope (in the context the app will run in)."""
-        self.request.late_fields = self.late_fields
+        self.request.late_fields = _LateFields(self)
         self.request.__enter__()
         return self
 
@@ -309,6 +311,25 @@ class Exchange:
             culprit=culprit or name,
             http=self.context(),
         )
+
+
+class _LateFields:
+    """An exchange's :meth:`Exchange.late_fields`, held weakly.
+
+    The request's context keeps it, and servers copy that context into what they schedule
+    from inside the request (uvicorn's keep-alive timer, with the connection's last
+    response): held strongly, the exchange, its request and everything they refer to would
+    live on per idle connection, for the garbage collector to walk again and again.
+    """
+
+    __slots__ = ("_exchange",)
+
+    def __init__(self, exchange: Exchange) -> None:
+        self._exchange = weakref.ref(exchange)
+
+    def __call__(self) -> dict[str, Any]:
+        exchange = self._exchange()
+        return exchange.late_fields() if exchange is not None else {}
 
 
 def handler_culprit(handler: Any) -> str | None:
