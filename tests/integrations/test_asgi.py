@@ -229,6 +229,20 @@ def test_request_id_round_trip(server: str, quiet_memory: InMemoryExporter) -> N
     assert settled(quiet_memory, spans=1).logs[0].fields["request_id"] == "req-abc.123"
 
 
+def test_a_request_id_from_the_client_is_scrubbed(
+    server: str, quiet_memory: InMemoryExporter
+) -> None:
+    """Only ids obskit made itself (hex) skip the secret search; a client's id is searched."""
+    response = httpx.get(f"{server}/users/1", headers={"X-Request-ID": "password=hunter2"})
+    assert response.headers["x-request-id"] == "password=hunter2"  # the client's own, back
+    memory = settled(quiet_memory, spans=1)
+    [span] = spans_named(memory, "GET /users/{user_id}")
+    assert memory.logs[0].fields["request_id"] == "password=[Filtered]"
+    assert span.attributes["request.id"] == "password=[Filtered]"
+    generated = httpx.get(f"{server}/users/1").headers["x-request-id"]
+    assert settled(quiet_memory, spans=2).logs[1].fields["request_id"] == generated
+
+
 def test_generated_request_id_is_returned(server: str, quiet_memory: InMemoryExporter) -> None:
     first, second = (httpx.get(f"{server}/users/1") for _ in range(2))
     ids = {first.headers["x-request-id"], second.headers["x-request-id"]}

@@ -48,6 +48,9 @@ def app(environ, start_response):
 """
 
 
+DURATION_COUNT = "http_server_request_duration_seconds_count"
+
+
 def sample(text: str, name: str) -> float:
     return sum(float(m) for m in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
 
@@ -90,10 +93,13 @@ def test_gunicorn_with_four_sync_workers_one_scrape_counts_every_request(tmp_pat
 
         def scraped() -> str | None:
             text = get("/metrics")  # any worker answers: each scrape is the whole service's
-            return text if sample(text, "orders_total") == sent else None
+            # (a request's duration is recorded when its response is closed, which may be after
+            # the client has read it: wait for both counts, never for one and assert the other)
+            counts = (sample(text, "orders_total"), sample(text, DURATION_COUNT))
+            return text if counts == (sent, sent) else None
 
-        text = wait_for(scraped, 60, f"orders_total == {sent}", interval_s=0.2)
-        assert sample(text, "http_server_request_duration_seconds_count") == sent
+        text = wait_for(scraped, 60, f"orders_total and {DURATION_COUNT} == {sent}", 0.2)
+        assert sample(text, DURATION_COUNT) == sent
         assert sample(text, "orders_total") == sent
         reporting = set(re.findall(r'process_uptime_seconds{process_pid="(\d+)"}', text))
         assert len(pids) > 1 and len(reporting) > 1  # several workers served, one scrape shows them
