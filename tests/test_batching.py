@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -144,10 +143,8 @@ def test_environment_variables_count_as_set(
 def test_shutdown_delivers_at_once_whatever_the_delay(batches: list[list[str]]) -> None:
     obskit.init(exporters=["batches"], install_hooks=False)
     log_lines(20)
-    started = time.monotonic()
-    obskit.shutdown(timeout_s=30)
+    obskit.shutdown(timeout_s=30)  # (waiting out the hour would time out and drop them)
     assert logs_in(batches) == 20
-    assert time.monotonic() - started < 30  # (a bound, not a measure: the delay is an hour)
 
 
 def test_local_file_exporters_batch_bigger_and_rarer(tmp_path: Path) -> None:
