@@ -234,3 +234,25 @@ def test_a_non_recording_parent_is_followed_unsampled(memory) -> None:
     span = tracing.get_tracer().start_span("child", context=context)
     assert not span.is_recording()
     assert span.get_span_context().trace_id == unsampled.trace_id
+
+
+def test_a_span_ended_from_many_threads_at_once_makes_one_record(memory) -> None:
+    import threading
+
+    spans = [tracing.get_tracer().start_span(f"raced {n}") for n in range(200)]
+    start = threading.Barrier(4)
+
+    def end_all() -> None:
+        start.wait()
+        for span in spans:
+            span.end()
+            span.set_attribute("after", 1)  # ignored, never raises
+
+    threads = [threading.Thread(target=end_all) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    obskit.flush()
+    names = [s.name for s in memory.spans if s.name.startswith("raced")]
+    assert sorted(names) == sorted(f"raced {n}" for n in range(200))

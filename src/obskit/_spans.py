@@ -20,6 +20,7 @@ An application that installed its own SDK ``TracerProvider`` keeps it (see
 from __future__ import annotations
 
 import random
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -60,6 +61,9 @@ _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 _EMPTY_STATE = TraceState()
 _UNSET = Status(StatusCode.UNSET)
 _getrandbits = random.getrandbits
+_MISSING = object()
+#: Held for the instant a span turns ended (one lock for all spans: none to make per span).
+_ending = threading.Lock()
 _time_ns = time.time_ns
 
 
@@ -202,10 +206,12 @@ class Span(trace.Span):
             if value is None and _NONE_DROPS:  # pragma: no cover - older APIs
                 return
         attributes = self._attributes
-        if key in attributes:
-            del attributes[key]  # moves to the end, as the SDK's does
-        elif len(attributes) >= MAX_ATTRIBUTES:  # full: the oldest goes, as the SDK's does
-            del attributes[next(iter(attributes))]
+        if attributes.pop(key, _MISSING) is _MISSING and len(attributes) >= MAX_ATTRIBUTES:
+            # full: the oldest goes, as the SDK's does (a key set again moves to the end)
+            try:
+                del attributes[next(iter(attributes))]
+            except (KeyError, RuntimeError, StopIteration):  # another thread changed it
+                pass
             diagnostics.report("span_attribute_limit", "a span reached 128 attributes")
         attributes[key] = value
 
@@ -263,9 +269,10 @@ class Span(trace.Span):
         self.add_event("exception", event, timestamp)
 
     def end(self, end_time: int | None = None) -> None:
-        if self._end_time is not None:
-            return
-        self._end_time = end_time if end_time is not None else _time_ns()
+        with _ending:  # ended once, whichever threads call it
+            if self._end_time is not None:
+                return
+            self._end_time = end_time if end_time is not None else _time_ns()
         self._on_end(self)
 
     def __exit__(
