@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 import obskit
 from obskit import _runtime, store
+from obskit.config import Settings, load_settings
 from obskit.exporters import InMemoryExporter, SQLiteExporter
 from obskit.exporting import _plugin_exporters
 
@@ -239,3 +242,41 @@ def test_batching_at_odds_in_the_environment_never_raises_without_init(
     assert obskit.flush(timeout_s=10)
     assert "logged before any init" in capsys.readouterr().out
     assert obskit.pipeline_stats()["problems"] == {"config.environment": 1}
+
+
+SETTING_VALUES = {
+    "max_queue_size": st.integers(5000, 20_000),
+    "max_batch_size": st.integers(1, 4096),
+    "schedule_delay_s": st.floats(0.01, 60.0),
+}
+
+
+def some_of_the_settings() -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries({}, optional=SETTING_VALUES)
+
+
+@given(
+    globals_set=some_of_the_settings(),
+    preferred=some_of_the_settings(),
+    own=some_of_the_settings(),
+)
+@example(globals_set={"max_batch_size": 5}, preferred={"max_batch_size": 7}, own={})
+@example(
+    globals_set={"schedule_delay_s": 0.5},
+    preferred={"schedule_delay_s": 3.0, "max_queue_size": 6000},
+    own={"schedule_delay_s": 9.0},
+)
+def test_each_setting_comes_from_the_first_place_that_sets_it(
+    globals_set: dict[str, Any], preferred: dict[str, Any], own: dict[str, Any]
+) -> None:
+    exporter_class = type("Prefers", (InMemoryExporter,), {"processor_defaults": preferred})
+    settings = load_settings(
+        exporters=["memory"], exporter_options={"memory": dict(own)}, **globals_set
+    )
+    chosen = _runtime.processor_settings(settings, "memory", exporter_class())
+    for name in SETTING_VALUES:
+        default = Settings.model_fields[name].default
+        expected = own.get(name, globals_set.get(name, preferred.get(name, default)))
+        if name == "max_batch_size" and name not in own and name not in globals_set:
+            expected = min(expected, chosen["max_queue_size"])  # a preference is cut to fit
+        assert chosen[name] == expected
