@@ -55,19 +55,7 @@ def record_for(
         event = merged.pop("event", "")
     elif "event" in merged:
         del merged["event"]
-    level = _METHOD_LEVELS.get(method_name, "info")
-    if "exc_info" in merged or "exception" in merged:
-        return make_record(level, event, logger_name, merged)
-    trace_id, span_id = trace_ids()  # (make_record's work with nothing to pop: inlined)
-    return LogRecord(
-        timestamp=time.time(),
-        level=level,
-        event=event if type(event) is str else _message_text(event),
-        logger=logger_name,
-        fields=merged,
-        trace_id=trace_id,
-        span_id=span_id,
-    )
+    return make_record(_METHOD_LEVELS.get(method_name, "info"), event, logger_name, merged)
 
 
 def format_exception(exc_info: Any) -> str | None:
@@ -86,8 +74,10 @@ def format_exception(exc_info: Any) -> str | None:
 
 def make_record(level: str, event: Any, logger_name: str, fields: dict[str, Any]) -> LogRecord:
     """Build a LogRecord from a level, message and fields, pulling out ``exc_info``."""
-    exc_info = fields.pop("exc_info", None)
-    exception = fields.pop("exception", None)
+    exc_info = exception = None
+    if "exc_info" in fields or "exception" in fields:  # (most records: neither, no pops)
+        exc_info = fields.pop("exc_info", None)
+        exception = fields.pop("exception", None)
     if exc_info:
         exception = format_exception(exc_info)
     elif exception is not None and not isinstance(exception, str):
