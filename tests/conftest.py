@@ -3,8 +3,13 @@ metrics sink that records every point."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
+import sys
+import textwrap
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -78,3 +83,28 @@ def sink() -> Iterator[RecordingSink]:
     metrics.add_sink(recording)
     yield recording
     metrics.remove_sink(recording)
+
+
+@contextlib.contextmanager
+def plugin_exporter(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str, module: str, source: str
+) -> Iterator[Any]:
+    """An installed third-party exporter package: ``module`` (``source``, defining a class
+    named after the module in CamelCase) registered as ``name`` under the ``obskit.exporters``
+    entry point of a real ``.dist-info``; yields the imported module, uninstalls at the end."""
+    from obskit.exporting import _plugin_exporters
+
+    (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
+    dist = tmp_path / f"{module}-1.0.dist-info"
+    dist.mkdir()
+    package = module.replace("_", "-")
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: 1.0\n")
+    cls = "".join(part.title() for part in module.split("_"))
+    (dist / "entry_points.txt").write_text(f"[obskit.exporters]\n{name} = {module}:{cls}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _plugin_exporters.cache_clear()
+    try:
+        yield importlib.import_module(module)
+    finally:
+        sys.modules.pop(module, None)
+        _plugin_exporters.cache_clear()

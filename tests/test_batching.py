@@ -8,8 +8,6 @@ the exporter class's ``processor_defaults``, then the global default. ``flush()`
 from __future__ import annotations
 
 import json
-import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,8 @@ import obskit
 from obskit import _runtime, store
 from obskit.config import Settings, load_settings
 from obskit.exporters import InMemoryExporter, SQLiteExporter
-from obskit.exporting import _plugin_exporters
+
+from .conftest import plugin_exporter
 
 PLUGIN = """
 from obskit.exporting import ExportResult
@@ -51,21 +50,9 @@ class BatchRecorder:
 def batches(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[list[str]]]:
     """A third-party exporter named ``batches`` (a real entry point) preferring batches of 7
     every hour; yields the batches it received (the kind of each signal)."""
-    (tmp_path / "batch_recorder.py").write_text(textwrap.dedent(PLUGIN))
-    dist = tmp_path / "batch_recorder-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: batch-recorder\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(
-        "[obskit.exporters]\nbatches = batch_recorder:BatchRecorder\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    _plugin_exporters.cache_clear()
-    import batch_recorder
-
-    yield batch_recorder.BATCHES
-    obskit.shutdown(timeout_s=2)
-    sys.modules.pop("batch_recorder", None)
-    _plugin_exporters.cache_clear()
+    with plugin_exporter(monkeypatch, tmp_path, "batches", "batch_recorder", PLUGIN) as module:
+        yield module.BATCHES
+        obskit.shutdown(timeout_s=2)
 
 
 def log_lines(count: int) -> None:

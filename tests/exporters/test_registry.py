@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
-import textwrap
 from pathlib import Path
 from unittest import mock
 
 import pytest
 
 import obskit
-from obskit.exporting import _plugin_exporters, available_exporters
+from obskit.exporting import available_exporters
+
+from ..conftest import plugin_exporter
 
 
 def test_builtin_names_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -28,10 +28,7 @@ def test_builtin_names_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
 def test_third_party_exporter_found_by_entry_point(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    package = tmp_path / "acme_exporter.py"
-    package.write_text(
-        textwrap.dedent(
-            """
+    source = """
             from obskit.exporting import ExportResult
             SEEN = []
 
@@ -48,25 +45,14 @@ def test_third_party_exporter_found_by_entry_point(
 
                 def shutdown(self, timeout_s=5.0):
                     pass
-            """
-        )
-    )
-    dist = tmp_path / "acme_exporter-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-exporter\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(
-        "[obskit.exporters]\nacme = acme_exporter:AcmeExporter\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    _plugin_exporters.cache_clear()
-    try:
+    """
+    with plugin_exporter(monkeypatch, tmp_path, "acme", "acme_exporter", source) as module:
         assert "acme" in available_exporters()
         obskit.init(
             service="plugged", exporters=["acme"], exporter_options={"acme": {"region": "us"}}
         )
         obskit.get_logger("p").info("to acme")
         obskit.flush()
-        module = sys.modules["acme_exporter"]
         assert [r.event for r in module.SEEN] == ["to acme"]
         assert obskit.pipeline_stats()["exporters"] == {"AcmeExporter": mock.ANY}
         with pytest.raises(
@@ -74,6 +60,3 @@ def test_third_party_exporter_found_by_entry_point(
             match=r"does not take 'zone' \(it takes: region; its processor: max_queue_size,",
         ):
             obskit.init(exporters=["acme"], exporter_options={"acme": {"zone": "us"}})
-    finally:
-        _plugin_exporters.cache_clear()
-        sys.modules.pop("acme_exporter", None)
