@@ -256,3 +256,20 @@ def test_a_span_ended_from_many_threads_at_once_makes_one_record(memory) -> None
     obskit.flush()
     names = [s.name for s in memory.spans if s.name.startswith("raced")]
     assert sorted(names) == sorted(f"raced {n}" for n in range(200))
+
+
+def test_owning_tracing_never_imports_the_sdks_tracer() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, obskit\n"
+        "obskit.init(exporters=[], install_hooks=False)\n"
+        "with obskit.request('job'):\n"
+        "    pass\n"
+        "obskit.shutdown()\n"
+        "print('opentelemetry.sdk.trace' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

@@ -11,6 +11,7 @@ follows obskit's current setup gives other libraries' tracers the same. The user
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
@@ -62,14 +63,15 @@ def get_tracer() -> trace.Tracer:
 def _setup(runtime: Any) -> tuple[Any, trace.Tracer, bool]:
     """Use the application's SDK TracerProvider, or obskit's own tracer for ``runtime``."""
     global _state
-    from opentelemetry.sdk.trace import TracerProvider
-
     with _setup_lock:
         state = _state
         if state is not None and state[0] is runtime:
             return state
         provider = trace.get_tracer_provider()
-        if isinstance(provider, TracerProvider):  # the application's own: join it
+        # An application that set up an SDK provider has imported the SDK: when it has not,
+        # the SDK (~20 ms to import) is not needed at all.
+        sdk = sys.modules.get("opentelemetry.sdk.trace")
+        if sdk is not None and isinstance(provider, sdk.TracerProvider):  # the app's: join it
             if id(provider) not in _attached:
                 provider.add_span_processor(PipelineSpanProcessor())  # type: ignore[arg-type]
                 _attached.add(id(provider))
